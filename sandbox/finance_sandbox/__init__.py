@@ -1,0 +1,1 @@
+"""Local stand-ins for Epicor Kinetic and Snowflake."""

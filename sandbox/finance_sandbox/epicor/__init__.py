@@ -1,0 +1,1 @@
+"""Epicor Kinetic REST v2 / OData v4 emulator."""

@@ -1,0 +1,1 @@
+"""Helpers that start sandbox servers for tests."""

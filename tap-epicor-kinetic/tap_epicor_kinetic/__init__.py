@@ -1,0 +1,1 @@
+"""Singer tap for Epicor Kinetic finance data."""

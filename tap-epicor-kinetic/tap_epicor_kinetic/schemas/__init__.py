@@ -1,0 +1,1 @@
+"""Bundled JSON schemas, one per stream."""

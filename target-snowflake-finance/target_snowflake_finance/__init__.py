@@ -1,0 +1,1 @@
+"""Singer target for Snowflake, built for finance data."""
