@@ -1,0 +1,92 @@
+"""The one place that reads Epicor's error body and classifies failed responses."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from urllib.parse import unquote, urlsplit
+
+import requests
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
+# A 400 whose body names these is license-pool exhaustion, which clears by itself (reference §4.3).
+_LICENSE_MARKERS = ("LicenseAccessException", "Maximum users exceeded")
+_RETRY_STATUSES = {
+    HTTPStatus.REQUEST_TIMEOUT,
+    HTTPStatus.TOO_MANY_REQUESTS,
+}
+
+
+class EpicorAuthError(FatalAPIError):
+    """Epicor refused the credentials or the API key (after one token refresh)."""
+
+
+class RetriesExhaustedError(FatalAPIError):
+    """A transient failure outlasted `max_retries`."""
+
+
+def error_message(response: requests.Response) -> str:
+    """Epicor's `ErrorMessage` (or an OData / OAuth error text, or the start of the body)."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip()
+        return text[:300] if text else (response.reason or "")
+    if isinstance(body, dict):
+        for key in ("ErrorMessage", "error_description", "Message", "message"):
+            if isinstance(body.get(key), str) and body[key]:
+                return str(body[key])
+        inner = body.get("error")
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+        if isinstance(inner, str):
+            return inner
+    return response.text[:300]
+
+
+def describe_request(response: requests.Response) -> str:
+    """`GET /path?query`, decoded; it holds no secret (key and token travel in headers)."""
+    request = response.request
+    parts = urlsplit(request.url or "")
+    target = unquote(parts.path + (f"?{parts.query}" if parts.query else ""))
+    return f"{request.method} {target}"
+
+
+def is_license_exhaustion(response: requests.Response) -> bool:
+    """True for Epicor's 400 LicenseAccessException / 'Maximum users exceeded'."""
+    return response.status_code == HTTPStatus.BAD_REQUEST and any(
+        marker in response.text for marker in _LICENSE_MARKERS
+    )
+
+
+def auth_hint(message: str) -> str:
+    """The setting to fix for a 401/403, from Epicor's message."""
+    lowered = message.lower()
+    if "api key" in lowered:
+        return "Check the api_key setting (the v2 API key sent as x-api-key)."
+    if "username or password" in lowered:
+        return "Check the username/password settings (or client_id/client_secret for oauth2)."
+    if "access denied" in lowered or "scope" in lowered:
+        return "Grant the integration user / API key access to this service (access scope)."
+    return (
+        "Check the credentials (auth_method, username/password or "
+        "client_id/client_secret, api_key)."
+    )
+
+
+def check_response(response: requests.Response, *, what: str) -> None:
+    """Raise for a failed response: retriable for transient failures, fatal otherwise.
+
+    `what` names what was being read (a stream, the token endpoint) for the message.
+    """
+    status = response.status_code
+    if status < HTTPStatus.BAD_REQUEST:
+        return
+    message = error_message(response)
+    described = f"{what}: HTTP {status} for {describe_request(response)}: {message}"
+    if status in _RETRY_STATUSES or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        raise RetriableAPIError(described, response)
+    if is_license_exhaustion(response):
+        raise RetriableAPIError(described, response)
+    if status in {HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN}:
+        raise EpicorAuthError(f"{described}. {auth_hint(message)}")
+    raise FatalAPIError(described)

@@ -1,0 +1,406 @@
+"""TapEpicorKinetic: settings, the stream list, and the shared HTTP session, auth and metadata."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import typing as t
+from functools import cached_property
+from urllib.parse import quote
+
+import requests
+from singer_sdk import Stream, Tap
+from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
+
+from tap_epicor_kinetic import odata
+from tap_epicor_kinetic.auth import AUTH_METHODS, Credentials, EpicorAuthenticator
+from tap_epicor_kinetic.baq import BaqStream
+from tap_epicor_kinetic.client import EpicorStream
+from tap_epicor_kinetic.errors import EpicorAuthError, check_response
+from tap_epicor_kinetic.retry import RetryPolicy, call_with_retries
+from tap_epicor_kinetic.schema import add_ud_fields, bundled_schema
+from tap_epicor_kinetic.streams import STREAM_TYPES
+from tap_epicor_kinetic.timeutil import load_zone, parse_start_date
+
+try:
+    from typing import override  # type: ignore[attr-defined]
+except ImportError:  # Python < 3.12
+    from typing_extensions import override
+
+STREAM_NAMES = tuple(stream.stream_name() for stream in STREAM_TYPES)
+
+
+class TapEpicorKinetic(Tap):
+    """Singer tap for Epicor Kinetic finance data over REST v2 / OData v4."""
+
+    name = "tap-epicor-kinetic"
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "base_url",
+            th.StringType,
+            required=True,
+            title="Base URL",
+            description=(
+                "Server root including the instance, e.g. https://erp.example.com/ERP11PROD "
+                "(the tap appends /api/v2/odata/{company}/…)."
+            ),
+            examples=["https://erp.example.com/ERP11PROD"],
+        ),
+        th.Property(
+            "company",
+            th.StringType,
+            required=True,
+            description="Epicor company ID used in the v2 URL, e.g. EPIC06.",
+        ),
+        th.Property(
+            "companies",
+            th.ArrayType(th.StringType),
+            description=(
+                "Several company IDs to extract (overrides company); each company is its own "
+                "state partition with its own bookmark."
+            ),
+        ),
+        th.Property(
+            "api_key",
+            th.StringType,
+            secret=True,
+            description="REST v2 API key, sent as the x-api-key header on every request.",
+        ),
+        th.Property(
+            "auth_method",
+            th.StringType,
+            default="basic",
+            allowed_values=list(AUTH_METHODS),
+            description=(
+                "basic: HTTP Basic on every call; token: Token Resource Service "
+                "(POST {base_url}/TokenResource.svc/ with the username/password, then Bearer); "
+                "oauth2: client credentials at token_url, then Bearer. Bearer tokens are "
+                "refreshed before they expire and once more on a 401."
+            ),
+        ),
+        th.Property("username", th.StringType, description="Epicor user (basic and token)."),
+        th.Property(
+            "password",
+            th.StringType,
+            secret=True,
+            description="Password of the Epicor user (basic and token).",
+        ),
+        th.Property("client_id", th.StringType, description="OAuth2 client ID (oauth2)."),
+        th.Property(
+            "client_secret",
+            th.StringType,
+            secret=True,
+            description="OAuth2 client secret (oauth2).",
+        ),
+        th.Property(
+            "token_url",
+            th.StringType,
+            default="https://login.epicor.com/connect/token",
+            description="OAuth2 token endpoint (oauth2).",
+        ),
+        th.Property(
+            "scope",
+            th.StringType,
+            default="epicor_erp",
+            description="OAuth2 scope requested with client credentials (oauth2).",
+        ),
+        th.Property(
+            "start_date",
+            th.DateTimeType,
+            description=(
+                "Initial watermark for date-time replication keys (a bookmark, once saved, "
+                "wins). A value without offset is read in server_timezone."
+            ),
+        ),
+        th.Property(
+            "page_size",
+            th.IntegerType,
+            default=100,
+            description=(
+                "$top per request. A server may return fewer rows (a row cap); paging continues "
+                "after the last row received and stops on an empty page."
+            ),
+        ),
+        th.Property(
+            "server_timezone",
+            th.StringType,
+            default="UTC",
+            description=(
+                "IANA time zone in which Epicor's offset-less datetimes are read, e.g. "
+                "America/Chicago. Records carry datetimes with this zone's offset."
+            ),
+        ),
+        th.Property(
+            "replication_keys",
+            th.ObjectType(additional_properties=th.StringType),
+            description=(
+                "Replication key per stream, overriding UpdatedOn, e.g. "
+                '{"ap_invoices": "ChangeDate"}. When the entity\'s $metadata lacks the key '
+                "(stock Kinetic has no UpdatedOn), SysRevID is used and logged. Child streams "
+                "follow their parent."
+            ),
+        ),
+        th.Property(
+            "request_timeout",
+            th.IntegerType,
+            default=120,
+            description="Seconds to wait for a response before retrying.",
+        ),
+        th.Property(
+            "max_retries",
+            th.IntegerType,
+            default=5,
+            description=(
+                "Retries of a request after 429, 5xx, timeouts, connection resets and 400 "
+                "LicenseAccessException (exponential backoff with jitter, Retry-After honoured)."
+            ),
+        ),
+        th.Property(
+            "retry_backoff_seconds",
+            th.NumberType,
+            default=1.0,
+            description="First backoff wait in seconds; it doubles per retry, capped at 60 s.",
+        ),
+        th.Property(
+            "verify_ssl",
+            th.BooleanType,
+            default=True,
+            description="Verify the server's TLS certificate (keep on; use ca_bundle instead).",
+        ),
+        th.Property(
+            "ca_bundle",
+            th.StringType,
+            description="Path to a PEM CA bundle for on-prem servers with an internal CA.",
+        ),
+        th.Property(
+            "baq_streams",
+            th.ArrayType(
+                th.ObjectType(
+                    th.Property("name", th.StringType, required=True, description="Stream name."),
+                    th.Property(
+                        "baq_id",
+                        th.StringType,
+                        required=True,
+                        description="BAQ ID, e.g. FIN-APAging.",
+                    ),
+                    th.Property(
+                        "primary_keys",
+                        th.ArrayType(th.StringType),
+                        description="BAQ columns that identify a row, e.g. APInvHed_InvoiceNum.",
+                    ),
+                    th.Property(
+                        "replication_key",
+                        th.StringType,
+                        description="BAQ column to replicate on, e.g. APInvHed_UpdatedOn.",
+                    ),
+                )
+            ),
+            description=(
+                "Extra streams from BAQs (BaqSvc/{baq_id}/Data): [{name, baq_id, primary_keys, "
+                "replication_key?}]; incremental when replication_key is given."
+            ),
+        ),
+        th.Property(
+            "include_ud_fields",
+            th.BooleanType,
+            default=False,
+            description=(
+                "Also extract the instance's user-defined *_c columns found in $metadata "
+                "(discovery then reads $metadata, so it needs base_url and credentials)."
+            ),
+        ),
+    ).to_dict()
+
+    # --- Settings ---------------------------------------------------------------------------
+
+    @cached_property
+    def zone(self) -> dt.tzinfo:
+        """server_timezone as a tzinfo."""
+        try:
+            return load_zone(str(self.config.get("server_timezone") or "UTC"))
+        except ValueError as exc:
+            raise ConfigValidationError(str(exc)) from exc
+
+    @cached_property
+    def companies(self) -> list[str]:
+        """Companies to extract: `companies`, else `company`."""
+        listed = [str(c) for c in self.config.get("companies") or [] if c]
+        if listed:
+            return listed
+        if self.config.get("company"):
+            return [str(self.config["company"])]
+        msg = "company: set the Epicor company ID (or companies: a list of them)."
+        raise ConfigValidationError(msg)
+
+    @cached_property
+    def page_size(self) -> int:
+        """`$top`."""
+        size = int(self.config.get("page_size") or 100)
+        if size < 1:
+            msg = "page_size: must be at least 1."
+            raise ConfigValidationError(msg)
+        return size
+
+    @cached_property
+    def start_date(self) -> dt.datetime | None:
+        """start_date as an instant."""
+        value = self.config.get("start_date")
+        if not value:
+            return None
+        try:
+            return parse_start_date(str(value), self.zone)
+        except ValueError as exc:
+            raise ConfigValidationError(str(exc)) from exc
+
+    @cached_property
+    def retry_policy(self) -> RetryPolicy:
+        """Retries shared by data, metadata and token requests."""
+        return RetryPolicy(
+            max_retries=int(self.config.get("max_retries", 5)),
+            base_seconds=float(self.config.get("retry_backoff_seconds", 1.0)),
+        )
+
+    # --- Shared HTTP session, authenticator and $metadata -----------------------------------
+
+    @cached_property
+    def http_session(self) -> requests.Session:
+        """One session (connection pool, TLS settings) for every request of the run."""
+        session = requests.Session()
+        ca_bundle = self.config.get("ca_bundle")
+        if ca_bundle:
+            session.verify = str(ca_bundle)
+        elif self.config.get("verify_ssl", True) is False:
+            self.logger.warning(
+                "verify_ssl is off: the server's TLS certificate is not checked. "
+                "Prefer ca_bundle for an internal CA."
+            )
+            session.verify = False
+        return session
+
+    @cached_property
+    def authenticator(self) -> EpicorAuthenticator:
+        """The one authenticator every stream shares (one token, refreshed for all)."""
+        credentials = Credentials(
+            method=str(self.config.get("auth_method") or "basic"),
+            base_url=str(self.config.get("base_url") or ""),
+            api_key=self.config.get("api_key"),
+            username=self.config.get("username"),
+            password=self.config.get("password"),
+            client_id=self.config.get("client_id"),
+            client_secret=self.config.get("client_secret"),
+            token_url=str(self.config.get("token_url") or "https://login.epicor.com/connect/token"),
+            scope=str(self.config.get("scope") or "epicor_erp"),
+        )
+        try:
+            credentials.validate()
+        except ValueError as exc:
+            raise ConfigValidationError(str(exc)) from exc
+        return EpicorAuthenticator(
+            credentials,
+            session=self.http_session,
+            timeout=float(self.config.get("request_timeout", 120)),
+            policy=self.retry_policy,
+            logger=self.logger,
+        )
+
+    @cached_property
+    def _metadata_cache(self) -> dict[str, odata.ServiceMetadata | None]:
+        return {}
+
+    def company_root(self, company: str) -> str:
+        """`{base_url}/api/v2/odata/{company}`."""
+        base = str(self.config["base_url"]).rstrip("/")
+        return f"{base}/api/v2/odata/{quote(company, safe='')}"
+
+    def get_url(self, url: str, *, accept: str, what: str) -> requests.Response:
+        """GET outside a stream ($metadata, BAQ samples): shared auth, TLS and retries."""
+
+        def send() -> requests.Response:
+            request = requests.Request("GET", url, headers={"Accept": accept})
+            prepared = self.authenticator(self.http_session.prepare_request(request))
+            response = self.http_session.send(
+                prepared, timeout=float(self.config.get("request_timeout", 120))
+            )
+            check_response(response, what=what)
+            return response
+
+        return call_with_retries(send, policy=self.retry_policy, what=what, logger=self.logger)
+
+    def service_metadata(self, service: str) -> odata.ServiceMetadata | None:
+        """The service's `$metadata` (read once per run); None when it cannot be read."""
+        if service in self._metadata_cache:
+            return self._metadata_cache[service]
+        if not self.config.get("base_url"):
+            return None
+        url = f"{self.company_root(self.companies[0])}/{service}/$metadata"
+        what = f"$metadata of {service}"
+        meta: odata.ServiceMetadata | None
+        try:
+            response = self.get_url(url, accept="application/xml", what=what)
+            meta = odata.parse_metadata(response.content)
+        except EpicorAuthError:
+            raise
+        except (FatalAPIError, ValueError) as exc:
+            self.logger.warning(
+                "%s could not be read (%s); using the bundled schema and UpdatedOn as is.",
+                what,
+                exc,
+            )
+            meta = None
+        self._metadata_cache[service] = meta
+        return meta
+
+    # --- Streams ----------------------------------------------------------------------------
+
+    def _schema_for(self, stream_type: type[EpicorStream]) -> dict[str, t.Any]:
+        schema = bundled_schema(stream_type.stream_name())
+        if self.config.get("include_ud_fields") and self.config.get("base_url"):
+            meta = self.service_metadata(stream_type.service)
+            entity = stream_type.entity_type_in(meta) if meta else None
+            if entity is not None:
+                added = add_ud_fields(schema, entity)
+                if added:
+                    self.logger.info(
+                        "Stream '%s': user-defined fields %s",
+                        stream_type.stream_name(),
+                        ", ".join(added),
+                    )
+        return schema
+
+    @property
+    @override
+    def streams(self) -> dict[str, Stream]:
+        # The SDK orders streams by name; DESIGN §3 syncs dimensions first (GL, vendors, parts).
+        streams = super().streams
+        order = {name: index for index, name in enumerate(STREAM_NAMES)}
+        if list(streams) != sorted(streams, key=lambda name: order.get(name, len(order))):
+            ordered = sorted(streams.items(), key=lambda item: order.get(item[0], len(order)))
+            streams.clear()
+            streams.update(ordered)
+        return streams
+
+    @override
+    def discover_streams(self) -> list[Stream]:
+        streams: list[Stream] = [
+            stream_type(tap=self, schema=self._schema_for(stream_type))
+            for stream_type in STREAM_TYPES
+        ]
+        taken = set(STREAM_NAMES)
+        for index, definition in enumerate(self.config.get("baq_streams") or []):
+            name = str(definition.get("name") or "")
+            if not name or name in taken:
+                msg = (
+                    f"baq_streams[{index}].name: {name!r} is empty or already used; give each "
+                    "BAQ stream its own name."
+                )
+                raise ConfigValidationError(msg)
+            taken.add(name)
+            streams.append(BaqStream(tap=self, definition=definition))
+        return streams
+
+
+if __name__ == "__main__":
+    logging.basicConfig()
+    TapEpicorKinetic.cli()
