@@ -6,7 +6,7 @@ UV := $(PYTHON) -m uv
 endif
 PYTEST_ARGS ?=
 
-.PHONY: env test lint demo sandbox-up sandbox-down clean
+.PHONY: env test lint demo docs run sandbox-up sandbox-down clean
 
 env:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
@@ -19,6 +19,18 @@ lint: env
 
 test: env lint
 	$(UV) run pytest $(PYTEST_ARGS)
+
+# Install, start the sandbox, run the pipeline twice, print the reconciliation (KEEP_SANDBOX=1 keeps it up).
+demo: env
+	$(UV) run python -m finance_sandbox.demo
+
+# Regenerate the README settings sections and hub/ definitions from the plugins' --about.
+docs: env
+	$(UV) run python scripts/plugin_docs.py
+
+# One pipeline run against the running sandbox (make sandbox-up first).
+run: env
+	$(UV) run meltano --env-file .sandbox/sandbox.env run tap-epicor-kinetic target-snowflake-finance
 
 sandbox-up: env
 	$(UV) run finance-sandbox up
