@@ -1,0 +1,82 @@
+"""`finance-sandbox epicor`: serve the Epicor Kinetic REST v2 emulator in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+from pathlib import Path
+
+from finance_sandbox.epicor.emulator import Emulator, Settings
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="finance-sandbox epicor",
+        description="Epicor Kinetic REST v2 / OData v4 emulator with generated finance data.",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8701, help="0 picks a free port (printed)")
+    p.add_argument("--data-dir", type=Path, default=Path(".sandbox/epicor"))
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--invoices", type=int, default=1000)
+    p.add_argument("--page-cap", type=int, default=100, help="0 = no cap")
+    p.add_argument("--timezone", default="America/Chicago")
+    p.add_argument("--token-ttl", type=int, default=3600)
+    p.add_argument("--stock-kinetic", action="store_true", help="no UpdatedOn anywhere")
+    p.add_argument("--latency-ms", type=int, default=0)
+    p.add_argument("--error-rate", type=float, default=0.0)
+    p.add_argument("--generate-only", action="store_true", help="generate the data and exit")
+    p.add_argument("--log-level", default="warning")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Generate (or reuse) the data, bind, print `EPICOR_SANDBOX_PORT=<n>`, serve until stopped."""
+    args = parser().parse_args(argv)
+    settings = Settings(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        seed=args.seed,
+        invoices=args.invoices,
+        page_cap=args.page_cap,
+        timezone=args.timezone,
+        token_ttl=args.token_ttl,
+        stock_kinetic=args.stock_kinetic,
+        latency_ms=args.latency_ms,
+        error_rate=args.error_rate,
+    )
+    if args.generate_only:
+        from finance_sandbox.epicor.generator import ensure_base
+
+        path = ensure_base(settings.data_dir, settings.seed, settings.invoices, _progress)
+        print(path)  # noqa: T201
+        return 0
+    import uvicorn
+
+    from finance_sandbox.epicor.app import build_app
+    from finance_sandbox.epicor.hooks import Hooks
+
+    emu = Emulator(settings)
+    try:
+        app = build_app(emu, Hooks(emu))
+        sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((args.host, args.port))
+        port = sock.getsockname()[1]
+        print(f"EPICOR_SANDBOX_PORT={port}", flush=True)  # noqa: T201
+        config = uvicorn.Config(app, log_level=args.log_level, access_log=False, lifespan="off")
+        server = uvicorn.Server(config)
+        server.run(sockets=[sock])
+    finally:
+        emu.close()
+    return 0
+
+
+def _progress(message: str) -> None:
+    print(f"finance-sandbox epicor: {message}", file=sys.stderr, flush=True)  # noqa: T201
+
+
+if __name__ == "__main__":
+    sys.exit(main())

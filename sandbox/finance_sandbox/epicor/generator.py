@@ -1,0 +1,624 @@
+"""Deterministic, internally consistent finance data for the emulator, streamed into SQLite."""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import NamedTuple
+
+from finance_sandbox.epicor.model import DATE, GUID, STAMP, STORED, STR, UPDATED_ON_TABLES, entities
+
+GENERATOR_VERSION = 3
+# Generated history ends here: every later write (`now`) sorts after it (UpdatedOn, SysRevID).
+END_DATE = date(2025, 12, 31)
+HISTORY_DAYS = 3 * 365
+FIRST_SYSREVID = 93_000_000
+COA_CODE = "MainChart"
+BOOK_ID = "MAIN"
+COMPANIES = {"EPIC06": "Epicor Education (main)", "EPIC07": "Epicor Education (second)"}
+USERS = ("jsmith", "mlopez", "akhan", "tnguyen", "integration")
+CHUNK = 5000
+
+CATEGORIES = [
+    # CategoryID, Description, Type, NormalBalance, ParentCategory, NetIncome
+    ("ASSETS", "Assets", "B", "D", "", False),
+    ("CURASSET", "Current Assets", "B", "D", "ASSETS", False),
+    ("CASH", "Cash and Equivalents", "B", "D", "CURASSET", False),
+    ("RECV", "Receivables", "B", "D", "CURASSET", False),
+    ("INVENTORY", "Inventory", "B", "D", "CURASSET", False),
+    ("FIXASSET", "Fixed Assets", "B", "D", "ASSETS", False),
+    ("LIAB", "Liabilities", "B", "C", "", False),
+    ("CURLIAB", "Current Liabilities", "B", "C", "LIAB", False),
+    ("LTLIAB", "Long-term Liabilities", "B", "C", "LIAB", False),
+    ("EQUITY", "Equity", "B", "C", "", False),
+    ("REVENUE", "Revenue", "I", "C", "", True),
+    ("COGS", "Cost of Goods Sold", "I", "D", "", True),
+    ("EXPENSE", "Expenses", "I", "D", "", True),
+    ("OPEX", "Operating Expenses", "I", "D", "EXPENSE", True),
+    ("ADMIN", "General and Administrative", "I", "D", "OPEX", True),
+    ("SELLING", "Selling Expenses", "I", "D", "OPEX", True),
+    ("FACILITY", "Facility Expenses", "I", "D", "OPEX", True),
+]
+NATURAL = [
+    ("1000", "Cash - Operating", "CASH"),
+    ("1010", "Cash - Payroll", "CASH"),
+    ("1200", "Accounts Receivable", "RECV"),
+    ("1300", "Raw Materials Inventory", "INVENTORY"),
+    ("1310", "Work in Process", "INVENTORY"),
+    ("1320", "Finished Goods", "INVENTORY"),
+    ("1500", "Machinery and Equipment", "FIXASSET"),
+    ("1510", "Accumulated Depreciation", "FIXASSET"),
+    ("2000", "Accounts Payable", "CURLIAB"),
+    ("2050", "AP Clearing (Received not Invoiced)", "CURLIAB"),
+    ("2100", "Accrued Liabilities", "CURLIAB"),
+    ("2500", "Long-term Debt", "LTLIAB"),
+    ("3000", "Common Stock", "EQUITY"),
+    ("3100", "Retained Earnings", "EQUITY"),
+    ("4000", "Product Sales", "REVENUE"),
+    ("4100", "Service Revenue", "REVENUE"),
+    ("5000", "Material Cost", "COGS"),
+    ("5100", "Freight In", "COGS"),
+    ("5200", "Subcontract Services", "COGS"),
+    ("6000", "Salaries and Wages", "ADMIN"),
+    ("6100", "Office Supplies", "ADMIN"),
+    ("6200", "Professional Fees", "ADMIN"),
+    ("6300", "Software and IT Services", "ADMIN"),
+    ("6400", "Travel", "SELLING"),
+    ("6500", "Advertising", "SELLING"),
+    ("6600", "Utilities", "FACILITY"),
+    ("6700", "Rent", "FACILITY"),
+    ("6800", "Repairs and Maintenance", "FACILITY"),
+    ("6900", "Insurance", "ADMIN"),
+]
+DEPARTMENTS = [
+    ("000", "Corporate"),
+    ("100", "Administration"),
+    ("200", "Sales"),
+    ("300", "Production"),
+    ("400", "Engineering"),
+    ("500", "Quality"),
+    ("600", "Maintenance"),
+    ("700", "Purchasing"),
+]
+SITES = [("00", "Main Plant"), ("10", "West Plant"), ("20", "Distribution Center")]
+TERMS = {
+    "N30": ("Net 30", 30),
+    "N45": ("Net 45", 45),
+    "N60": ("Net 60", 60),
+    "2N10": ("2% 10 Net 30", 30),
+}
+CURRENCIES = {
+    "USD": ("US Dollar", 10_000_000_000),
+    "CAD": ("Canadian Dollar", 7_312_500_000),
+    "EUR": ("Euro", 10_815_000_000),
+}
+VENDOR_WORDS = (
+    "Acme", "Apex", "Summit", "Great Lakes", "Midwest", "Precision", "Allied", "Pioneer",
+    "Keystone", "Liberty", "Northern", "Prairie", "Titan", "Granite", "Riverbend", "Heartland",
+)  # fmt: skip
+VENDOR_TRADES = (
+    ("Steel", "RAW"), ("Fasteners", "RAW"), ("Plastics", "RAW"), ("Logistics", "SVC"),
+    ("Electric", "MRO"), ("Tooling", "MRO"), ("Packaging", "RAW"), ("Chemical", "RAW"),
+    ("Machining", "SVC"), ("Industrial Supply", "MRO"), ("Consulting", "SVC"), ("Software", "SVC"),
+)  # fmt: skip
+GROUP_DESC = {"RAW": "Raw Material Suppliers", "SVC": "Service Providers", "MRO": "MRO Suppliers"}
+CITIES = (
+    ("Minneapolis", "MN", "554"), ("Chicago", "IL", "606"), ("Milwaukee", "WI", "532"),
+    ("Detroit", "MI", "482"), ("Cleveland", "OH", "441"), ("Des Moines", "IA", "503"),
+    ("Omaha", "NE", "681"), ("St. Louis", "MO", "631"), ("Indianapolis", "IN", "462"),
+)  # fmt: skip
+PART_CLASSES = (
+    ("RM", "RAW", "Raw Material", "Steel Bar", "LB"),
+    ("RM", "RAW", "Raw Material", "Aluminum Sheet", "LB"),
+    ("RM", "RAW", "Raw Material", "Resin Pellets", "LB"),
+    ("FA", "FAST", "Fasteners", "Hex Bolt", "EA"),
+    ("FA", "FAST", "Fasteners", "Lock Washer", "EA"), ("PK", "PACK", "Packaging", "Carton", "EA"),
+    ("MR", "MRO", "MRO Supplies", "Cutting Insert", "EA"),
+    ("MR", "MRO", "MRO Supplies", "Hydraulic Oil", "GAL"),
+    ("EL", "ELEC", "Electrical", "Sensor", "EA"),
+    ("EL", "ELEC", "Electrical", "Wire Harness", "EA"),
+)  # fmt: skip
+SIZES = ("1/4in", "3/8in", "1/2in", "3/4in", "1in", "M6", "M8", "M10", "Small", "Large")
+MISC_DESCRIPTIONS = (
+    ("Freight charges", "5100"), ("Consulting services", "6200"), ("Software subscription", "6300"),
+    ("Office supplies", "6100"), ("Electricity", "6600"), ("Facility rent", "6700"),
+    ("Equipment repair", "6800"), ("Travel expenses", "6400"), ("Insurance premium", "6900"),
+    ("Subcontract machining", "5200"), ("Trade show booth", "6500"),
+)  # fmt: skip
+
+
+def day_text(d: date) -> str:
+    """Business dates are served as local midnight without offset."""
+    return f"{d.isoformat()}T00:00:00"
+
+
+class Paid(NamedTuple):
+    """An invoice waiting for its weekly check run."""
+
+    invoice_num: str
+    invoice_date: date
+    due: date
+    paid: int
+    doc_paid: int
+    total: int
+    bal: int
+
+
+class Writer:
+    """Buffers rows per table and flushes them with executemany in chunks (bounded memory)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.buffers: dict[str, list[tuple[object, ...]]] = {t: [] for t in STORED}
+        self.sql = {
+            t: f"INSERT INTO {t} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+            for t, cols in STORED.items()
+        }
+        self.counts = dict.fromkeys(STORED, 0)
+
+    def add(self, table: str, row: tuple[object, ...]) -> None:
+        buf = self.buffers[table]
+        buf.append(row)
+        if len(buf) >= CHUNK:
+            self.flush(table)
+
+    def flush(self, table: str | None = None) -> None:
+        for t in [table] if table else list(self.buffers):
+            buf = self.buffers[t]
+            if buf:
+                self.conn.executemany(self.sql[t], buf)
+                self.counts[t] += len(buf)
+                buf.clear()
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    """Tables hold only STORED columns; decimals are scaled integers, dates are local text."""
+    ents = entities()
+    for table, cols in STORED.items():
+        ent = ents[table]
+        defs = []
+        for name in cols:
+            kind = ent.columns[name].kind if name in ent.columns else STAMP
+            sql_type = "TEXT" if kind in (STR, DATE, STAMP, GUID) else "INTEGER"
+            defs.append(f"{name} {sql_type}")
+        conn.execute(f"CREATE TABLE {table} ({', '.join(defs)})")
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+
+
+def create_indexes(conn: sqlite3.Connection) -> None:
+    """Keys, and the change columns the tap orders and filters by."""
+    ents = entities()
+    for table in STORED:
+        keys = ents[table].keys
+        conn.execute(f"CREATE UNIQUE INDEX pk_{table} ON {table} ({', '.join(keys)})")
+        conn.execute(f"CREATE INDEX rev_{table} ON {table} (Company, SysRevID)")
+        if table in UPDATED_ON_TABLES:
+            rest = ", ".join(keys[1:])
+            conn.execute(f"CREATE INDEX upd_{table} ON {table} (Company, UpdatedOn, {rest})")
+        if "ChangeDate" in STORED[table]:
+            conn.execute(f"CREATE INDEX chg_{table} ON {table} (Company, ChangeDate)")
+
+
+class Gen:
+    """State shared by one company's generation: RNG, SysRevID counter, lookups."""
+
+    def __init__(self, w: Writer, company: str, rng: random.Random, rev: list[int]) -> None:
+        self.w, self.company, self.rng, self.rev = w, company, rng, rev
+        self.start = END_DATE - timedelta(days=HISTORY_DAYS)
+
+    def next_rev(self) -> int:
+        self.rev[0] += 1
+        return self.rev[0]
+
+    def guid(self) -> str:
+        h = f"{self.rng.getrandbits(128):032x}"
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:]}"
+
+    def stamp(self, d: date) -> str:
+        """A working-hours local time with milliseconds (never inside a DST change)."""
+        r = self.rng.randrange(14 * 3_600_000)
+        h, rem = divmod(r, 3_600_000)
+        m, rem = divmod(rem, 60_000)
+        s, ms = divmod(rem, 1000)
+        return f"{d.isoformat()}T{h + 6:02d}:{m:02d}:{s:02d}.{ms:03d}"
+
+
+def _gl(natural: str, dept: str = "000", site: str = "00") -> str:
+    return f"{natural}|{dept}|{site}"
+
+
+def gl_accounts() -> list[tuple[str, str, str, str, str]]:
+    """(GLAccount, natural, dept, site, description): expense accounts by department and site."""
+    names = {n: d for n, d, _ in NATURAL}
+    result = []
+    for natural, desc, _cat in NATURAL:
+        if natural >= "5000":
+            for dept, dname in DEPARTMENTS[1:]:
+                sites = SITES if dept in ("300", "600") else SITES[:1]
+                for site, sname in sites:
+                    full = f"{names[natural]} - {dname}" + (f" - {sname}" if site != "00" else "")
+                    result.append((_gl(natural, dept, site), natural, dept, site, full))
+        else:
+            result.append((_gl(natural), natural, "000", "00", desc))
+    return result
+
+
+def _gen_chart(g: Gen) -> None:
+    w, co, rng = g.w, g.company, g.rng
+    cat_desc = {c[0]: c[1] for c in CATEGORIES}
+    for seq, (cat, desc, typ, normal, parent, net) in enumerate(CATEGORIES, start=1):
+        w.add(
+            "COAActCat",
+            (co, COA_CODE, cat, desc, typ, normal, parent, seq * 10, "A", int(net), cat,
+             cat_desc.get(parent, ""), "Balance Sheet" if typ == "B" else "Income Statement",
+             "Average", 0, g.next_rev(), g.guid(), g.stamp(g.start - timedelta(days=400))),
+        )  # fmt: skip
+    seg_names = {1: "Account", 2: "Department", 3: "Site"}
+    segments: list[tuple[int, str, str, str, str]] = [
+        (1, code, desc, cat, "D" if code < "2000" or code >= "5000" else "C")
+        for code, desc, cat in NATURAL
+    ]
+    segments += [(2, code, name, "", "") for code, name in DEPARTMENTS]
+    segments += [(3, code, name, "", "") for code, name in SITES]
+    for nbr, code, desc, cat, normal in segments:
+        w.add(
+            "COASegValues",
+            (co, COA_CODE, nbr, code, desc, desc, desc[:8].upper().replace(" ", ""), 1,
+             day_text(g.start - timedelta(days=400)), cat, normal, 0, cat,
+             seg_names[nbr], 1, 1, cat_desc.get(cat, ""), seg_names[nbr],
+             f"B{code}" if nbr == 1 else "", g.next_rev(), g.guid(),
+             g.stamp(g.start - timedelta(days=399))),
+        )  # fmt: skip
+    for account, natural, dept, site, desc in gl_accounts():
+        disp = account.replace("|", "-")
+        w.add(
+            "GLAccount",
+            (co, COA_CODE, account, desc, natural, dept, site, 1,
+             day_text(g.start - timedelta(days=398)), "", natural, disp, desc,
+             disp.replace("-", ""), f"B{natural}" if rng.random() < 0.5 else "",
+             g.next_rev(), g.guid(), g.stamp(g.start - timedelta(days=398))),
+        )  # fmt: skip
+
+
+def _gen_vendors(g: Gen, n: int) -> list[tuple[int, str, str, str, str, str, str, str, int]]:
+    """Vendors; returns (VendorNum, VendorID, Name, City, State, Currency, Terms, Group, Rate)."""
+    rng, w, co = g.rng, g.w, g.company
+    result = []
+    for num in range(1, n + 1):
+        word = VENDOR_WORDS[rng.randrange(len(VENDOR_WORDS))]
+        trade, group = VENDOR_TRADES[rng.randrange(len(VENDOR_TRADES))]
+        suffix = (" Inc.", " LLC", " Co.", " Corp.")[rng.randrange(4)]
+        name = f"{word} {trade}{suffix}"
+        vid = f"{(word + trade).replace(' ', '')[:5].upper()}{num}"
+        city, state, zip3 = CITIES[rng.randrange(len(CITIES))]
+        r = rng.random()
+        cur = "USD" if r < 0.9 else ("CAD" if r < 0.96 else "EUR")
+        terms = ("N30", "N30", "N45", "N60", "2N10")[rng.randrange(5)]
+        inactive = rng.random() < 0.03
+        created = g.start - timedelta(days=rng.randrange(30, 360))
+        w.add(
+            "Vendor",
+            (co, num, vid, name, int(inactive), 1, f"{rng.randrange(100, 9999)} Industrial Pkwy",
+             city, state, f"{zip3}{rng.randrange(10, 99)}", "USA", 1,
+             f"{rng.randrange(10, 99)}-{rng.randrange(1000000, 9999999)}", terms, group,
+             int(group == "SVC"), f"({rng.randrange(200, 999)}) 555-{rng.randrange(1000, 9999)}",
+             "", f"ap@{vid.lower()}.example.com", cur, int(rng.random() < 0.02), 1, name,
+             "Origin", "UPS", int(rng.random() < 0.5), TERMS[terms][0], GROUP_DESC[group],
+             CURRENCIES[cur][0], "United States of America", ("A", "B", "C")[rng.randrange(3)],
+             g.next_rev(), g.guid(), g.stamp(created)),
+        )  # fmt: skip
+        result.append((num, vid, name, city, state, cur, terms, group, CURRENCIES[cur][1]))
+    return result
+
+
+def _gen_parts(g: Gen, n: int) -> list[tuple[str, str, str, int]]:
+    """Parts; returns (PartNum, Description, UOM, unit cost in thousandths)."""
+    rng, w, co = g.rng, g.w, g.company
+    result = []
+    for i in range(1, n + 1):
+        prefix, cls, cdesc, noun, uom = PART_CLASSES[rng.randrange(len(PART_CLASSES))]
+        part = f"{prefix}-{10000 + i}"
+        desc = f"{noun} {SIZES[rng.randrange(len(SIZES))]}"
+        cost = rng.randrange(50, 250_000)  # thousandths
+        created = g.start - timedelta(days=rng.randrange(1, 700))
+        changed = created + timedelta(days=rng.randrange(0, 300))
+        updated = g.stamp(changed)
+        w.add(
+            "Part",
+            (co, part, desc, noun[:8].upper(), cls, uom, uom, uom, "P", 0,
+             int(rng.random() < 0.02), 100000, 100000, cost * 100 * 13 // 10, "E", cost * 100, "E",
+             cls, "A", "TAXABLE", int(prefix == "RM"), rng.randrange(1, 500_000), "LB",
+             "COUNT" if uom == "EA" else "WEIGHT", cdesc, cdesc,
+             USERS[rng.randrange(len(USERS) - 1)], g.stamp(created)[:19], updated[:19],
+             g.next_rev(), g.guid(), updated),
+        )  # fmt: skip
+        result.append((part, desc, uom, cost))
+    return result
+
+
+def round_div(value: int, divisor: int) -> int:
+    """Integer division rounding half away from zero (amount conversions stay exact)."""
+    q, r = divmod(abs(value), divisor)
+    if 2 * r >= divisor:
+        q += 1
+    return q if value >= 0 else -q
+
+
+def split(total: int, parts: int, rng: random.Random) -> list[int]:
+    """Split an integer amount into `parts` integers that sum to it exactly."""
+    if parts == 1 or total == 0:
+        return [total]
+    weights = [rng.randrange(1, 10) for _ in range(parts)]
+    s = sum(weights)
+    amounts = [total * wgt // s if total >= 0 else -((-total) * wgt // s) for wgt in weights[:-1]]
+    amounts.append(total - sum(amounts))
+    return amounts
+
+
+def _payment_run(d: date) -> date:
+    """Weekly AP check run (Fridays) on or after `d`."""
+    return d + timedelta(days=(4 - d.weekday()) % 7)
+
+
+def _gen_documents(
+    g: Gen,
+    n_invoices: int,
+    vendors: list[tuple[int, str, str, str, str, str, str, str, int]],
+    parts: list[tuple[str, str, str, int]],
+    expense_accounts: list[tuple[str, str]],
+    *,
+    progress: Callable[[str], None] | None,
+) -> None:
+    """POs, AP invoices (lines, allocations) and payments, in chronological order."""
+    rng, w, co = g.rng, g.w, g.company
+    po_num = 1000
+    head_num = 0
+    check_num = 10000
+    journal = 1000
+    pending: dict[tuple[int, date], list[Paid]] = {}
+    acct_desc = dict(expense_accounts)
+    expense_list = [a for a, _ in expense_accounts]
+    posted_until = END_DATE - timedelta(days=20)
+    paid_until = END_DATE - timedelta(days=3)
+
+    def flush_checks(before: date | None) -> None:
+        nonlocal head_num, check_num
+        for key in sorted(k for k in pending if before is None or k[1] < before):
+            items = pending.pop(key)
+            vendor = vendors[key[0] - 1]
+            run = key[1]
+            head_num += 1
+            check_num += 1
+            total = sum(it.paid for it in items)
+            doc_total = sum(it.doc_paid for it in items)
+            stamp = g.stamp(run)
+            bank = "MAINOP" if vendor[5] == "USD" else "FXOP"
+            w.add(
+                "CheckHed",
+                (co, head_num, 1, f"CR{run:%m%d%y}", bank, check_num, day_text(run), run.year,
+                 run.month, 0, "1", int(run < END_DATE - timedelta(days=30)), total, doc_total,
+                 total, doc_total, total, doc_total, USERS[0], vendor[0], vendor[2],
+                 "", vendor[3], vendor[4], "", "USA", vendor[5], vendor[8], 1,
+                 f"Check run {run.isoformat()}", vendor[1],
+                 "Main Operating Account" if bank == "MAINOP" else "Foreign Currency Account",
+                 vendor[1], vendor[2], USERS[0], day_text(run), g.next_rev(), g.guid(), stamp),
+            )  # fmt: skip
+            for tran_no, it in enumerate(items, start=1):
+                inv_num, inv_date, due, paid, doc_paid, amt, bal = it
+                w.add(
+                    "APTran",
+                    (co, head_num, tran_no, inv_num, 0, "PAY", 1, paid, doc_paid, 0, 0,
+                     f"Payment of {inv_num}", bank, check_num, day_text(run), run.year, run.month,
+                     1, USERS[0], vendor[0], day_text(inv_date), day_text(due), amt, bal,
+                     vendor[5], vendor[8], day_text(run), vendor[1], vendor[2], USERS[0],
+                     day_text(run), g.next_rev(), g.guid()),
+                )  # fmt: skip
+
+    for i in range(n_invoices):
+        inv_date = g.start + timedelta(days=i * HISTORY_DAYS // max(n_invoices, 1))
+        vendor = vendors[rng.randrange(len(vendors))]
+        vnum, vid, vname, _city, _state, cur, terms, _group, rate = vendor
+        # Purchase orders: most invoices bill a PO; some POs stay open (not yet invoiced).
+        po_lines: list[tuple[int, str, str, str, int, int]] = []
+        po_for_invoice = 0
+        for extra in range(2 if rng.random() < 0.25 else 1):
+            if extra == 0 and rng.random() >= 0.7:
+                continue
+            po_num += 1
+            order = inv_date - timedelta(days=rng.randrange(5, 40))
+            lines = []
+            doc_total = 0
+            for line in range(1, rng.randrange(1, 5) + 1):
+                part, pdesc, uom, cost = parts[rng.randrange(len(parts))]
+                qty = rng.randrange(1, 200)
+                doc_cost = round_div(cost * 10_000_000_000, rate)  # thousandths in vendor currency
+                doc_total += doc_cost * qty
+                lines.append((line, part, pdesc, uom, qty, doc_cost))
+            total = sum(round_div(dc * q * rate, 10_000_000_000) for _, _, _, _, q, dc in lines)
+            invoiced = extra == 0
+            stamp = g.stamp(order + timedelta(days=1))
+            buyer = USERS[rng.randrange(len(USERS) - 1)]
+            w.add(
+                "POHeader",
+                (co, po_num, int(not invoiced), 0, buyer, day_text(order), "Origin", "UPS", terms,
+                 buyer.upper()[:6], buyer.title(), vnum, vid, vname, 0, cur, rate, 1, "A",
+                 buyer, day_text(order), total, 1, "STD", day_text(order + timedelta(days=14)),
+                 day_text(order + timedelta(days=14)), "", total, doc_total, TERMS[terms][0],
+                 buyer, day_text(order), g.next_rev(), g.guid(), stamp),
+            )  # fmt: skip
+            for line, part, pdesc, uom, qty, doc_cost in lines:
+                ext = round_div(doc_cost * qty * rate, 10_000_000_000)
+                w.add(
+                    "PODetail",
+                    (co, po_num, line, int(not invoiced), 0, pdesc, part, f"V-{part}", "",
+                     qty * 10**8, qty * 10**8, uom, uom, round_div(doc_cost * rate, 100_000_000),
+                     doc_cost * 100, "E",
+                     ext, doc_cost * qty, day_text(order + timedelta(days=14)), vnum, 1, "TAXABLE",
+                     cur, pdesc, buyer, day_text(order), g.next_rev(), g.guid()),
+                )  # fmt: skip
+            if invoiced:
+                po_lines = [(ln, p, d, u, q, c) for ln, p, d, u, q, c in lines]
+                po_for_invoice = po_num
+        # The invoice: PO receipt lines ("R") or miscellaneous lines ("M").
+        debit_memo = rng.random() < 0.02
+        sign = -1 if debit_memo else 1
+        inv_lines: list[tuple[str, str, str, str, int, int, int, int, str]] = []
+        if po_lines:
+            for line, part, pdesc, uom, qty, doc_cost in po_lines:
+                inv_lines.append(
+                    ("R", part, pdesc, uom, qty * sign, doc_cost, po_for_invoice, line, "")
+                )
+        else:
+            for _ in range(rng.randrange(1, 4)):
+                desc, natural = MISC_DESCRIPTIONS[rng.randrange(len(MISC_DESCRIPTIONS))]
+                doc_cost = rng.randrange(5_000, 5_000_000)
+                inv_lines.append(("M", "", desc, "EA", sign, doc_cost, 0, 0, natural))
+        apply = inv_date + timedelta(days=rng.randrange(0, 4))
+        due = inv_date + timedelta(days=TERMS[terms][1])
+        posted = apply < posted_until
+        inv_num = f"{('INV', 'SI-', 'A', '')[rng.randrange(4)]}{1000000 + i}"
+        group = f"AP{apply:%m%d%y}"
+        inv_total = 0
+        doc_inv_total = 0
+        for line_no, (ltype, part, ldesc, uom, qty, doc_cost, ponum, poline, natural) in enumerate(
+            inv_lines, start=1
+        ):
+            doc_ext = doc_cost * qty
+            ext = round_div(doc_ext * rate, 10_000_000_000)
+            inv_total += ext
+            doc_inv_total += doc_ext
+            if ltype == "R":
+                allocs = [(_gl("2050"), ext, doc_ext)]
+            else:
+                choices = [a for a in expense_list if a.startswith(str(natural))] or expense_list
+                n_alloc = rng.randrange(1, 4)
+                amounts = split(ext, n_alloc, rng)
+                doc_amounts = split(doc_ext, n_alloc, rng) if rate != 10_000_000_000 else amounts
+                allocs = [
+                    (choices[rng.randrange(len(choices))], a, d)
+                    for a, d in zip(amounts, doc_amounts, strict=True)
+                ]
+            w.add(
+                "APInvDtl",
+                (co, vnum, inv_num, line_no, ltype, round_div(int(doc_cost) * rate, 100_000_000),
+                 int(doc_cost) * 100, part, ponum, poline, 1 if ponum else 0, ldesc,
+                 int(qty) * 10**8, uom, int(qty) * 10**8, uom, "E", f"V-{part}" if part else "",
+                 ext, doc_ext, "TAXABLE" if part else "", cur, allocs[0][0], int(posted),
+                 int(debit_memo), group, vid, vname, ldesc if part else "", USERS[1],
+                 day_text(apply), g.next_rev(), g.guid()),
+            )  # fmt: skip
+            for seq, (acct, amt, doc_amt) in enumerate(allocs, start=1):
+                desc = acct_desc.get(acct, "AP Clearing (Received not Invoiced)")
+                w.add(
+                    "APInvExp",
+                    (co, vnum, inv_num, line_no, seq, amt, doc_amt, acct, desc,
+                     acct.replace("|", "-"), COA_CODE, BOOK_ID, cur, int(debit_memo), int(posted),
+                     group, "MfgSys", vid, vname, g.next_rev(), g.guid()),
+                )  # fmt: skip
+        # Payment: weekly check runs pay posted invoices after their due date.
+        paid = doc_paid = 0
+        run = _payment_run(due + timedelta(days=rng.randrange(0, 5)))
+        if posted and not debit_memo and run <= paid_until:
+            if rng.random() < 0.08:
+                paid = inv_total // 2
+                doc_paid = doc_inv_total // 2
+            else:
+                paid, doc_paid = inv_total, doc_inv_total
+        bal = inv_total - paid
+        doc_bal = doc_inv_total - doc_paid
+        if paid:
+            updated = g.stamp(run)
+        else:
+            updated = g.stamp(apply if not posted else min(apply + timedelta(days=2), END_DATE))
+        if posted:
+            journal += 1
+        w.add(
+            "APInvHed",
+            (co, vnum, inv_num, int(posted and bal != 0), int(debit_memo), day_text(inv_date),
+             day_text(apply), day_text(due),
+             day_text(inv_date + timedelta(days=10)) if terms == "2N10" else None, terms, group,
+             int(posted), int(posted), apply.year, apply.month,
+             f"PO {po_for_invoice}" if po_for_invoice else "", USERS[1], inv_total, doc_inv_total,
+             doc_inv_total, inv_total, bal, doc_bal, 0 if posted else inv_total,
+             0 if posted else doc_inv_total, 0, int(rng.random() < 0.01),
+             ("Materials per PO" if po_for_invoice else "Services and expenses"), cur, rate,
+             po_for_invoice, journal if posted else 0, "PJ" if posted else "",
+             "DMO" if debit_memo else "STD", TERMS[terms][0], vid, vname, vendor[3], vendor[4],
+             cur, terms, ("CAPEX", "OPEX", "COGS")[rng.randrange(3)] if rng.random() < 0.6 else "",
+             inv_total if posted else 0, USERS[1], day_text(run if paid else apply),
+             g.next_rev(), g.guid(), updated),
+        )  # fmt: skip
+        if paid:
+            pending.setdefault((vnum, run), []).append(
+                Paid(inv_num, inv_date, due, paid, doc_paid, inv_total, bal)
+            )
+        if i % 2000 == 1999:
+            flush_checks(inv_date)
+            if progress and i % 100_000 == 99_999:
+                progress(f"{co}: {i + 1} invoices")
+    flush_checks(None)
+
+
+def generate(
+    path: Path, seed: int, invoices: int, progress: Callable[[str], None] | None = None
+) -> None:
+    """Write a fresh database at `path` (atomically: a temp file is renamed into place)."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    conn = sqlite3.connect(tmp)
+    conn.execute("PRAGMA journal_mode=OFF")
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("PRAGMA cache_size=-200000")
+    create_schema(conn)
+    w = Writer(conn)
+    rev = [FIRST_SYSREVID]
+    started = time.monotonic()
+    for company, n in (("EPIC06", invoices), ("EPIC07", max(10, invoices // 5))):
+        rng = random.Random(f"{seed}:{company}")
+        g = Gen(w, company, rng, rev)
+        _gen_chart(g)
+        expense = [(a, d) for a, nat, _dept, _s, d in gl_accounts() if nat >= "5000"]
+        vendors = _gen_vendors(g, max(12, min(25_000, n // 40)))
+        parts = _gen_parts(g, max(30, min(50_000, n // 20)))
+        _gen_documents(g, n, vendors, parts, expense, progress=progress)
+    w.flush()
+    if progress:
+        progress(f"rows written in {time.monotonic() - started:.1f}s; indexing")
+    create_indexes(conn)
+    conn.executemany(
+        "INSERT INTO meta VALUES (?, ?)",
+        [("seed", str(seed)), ("invoices", str(invoices)), ("sysrevid", str(rev[0])),
+         ("version", str(GENERATOR_VERSION))],
+    )  # fmt: skip
+    conn.commit()
+    conn.close()
+    os.replace(tmp, path)
+    if progress:
+        progress(f"generated {path.name} in {time.monotonic() - started:.1f}s")
+
+
+def base_path(data_dir: Path, seed: int, invoices: int) -> Path:
+    """The pristine generated database for a seed and size (reused when they match)."""
+    return data_dir / f"epicor-v{GENERATOR_VERSION}-seed{seed}-n{invoices}.sqlite"
+
+
+def ensure_base(
+    data_dir: Path, seed: int, invoices: int, progress: Callable[[str], None] | None = None
+) -> Path:
+    """Generate the database unless an identical one already exists."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = base_path(data_dir, seed, invoices)
+    if not path.exists():
+        generate(path, seed, invoices, progress)
+    return path
+
+
+def iter_rows(conn: sqlite3.Connection, table: str) -> Iterator[tuple[object, ...]]:
+    """All stored rows of a table in key order (used by tests through the truth endpoint)."""
+    keys = ", ".join(entities()[table].keys)
+    yield from conn.execute(f"SELECT {', '.join(STORED[table])} FROM {table} ORDER BY {keys}")
