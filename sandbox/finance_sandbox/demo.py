@@ -267,9 +267,9 @@ def reconciliation_report(
 
 # -- Meltano ------------------------------------------------------------------------------------
 
-_METRIC = re.compile(
-    r'"metric":\s*"record_count",\s*"value":\s*(\d+).*?"stream":\s*"([A-Za-z0-9_]+)"'
-)
+# Meltano's console rendering of the SDK's metrics and sync log lines (the tap's stderr).
+_RECORD_COUNT = re.compile(r"metric_name=record_count metric_value=(\d+)")
+_SYNC_START = re.compile(r"Beginning sync of '([A-Za-z0-9_]+)'")
 
 
 def run_logged(  # noqa: PLR0917
@@ -315,18 +315,22 @@ def run_logged(  # noqa: PLR0917
 
 def meltano_run(
     root: Path, env: Mapping[str, str], env_file: Path, log_path: Path, *flags: str
-) -> dict[str, int]:
-    """One `meltano run tap-epicor-kinetic target-snowflake-finance`; records sent per stream."""
-    counts: dict[str, int] = defaultdict(int)
+) -> int:
+    """One `meltano run tap-epicor-kinetic target-snowflake-finance`; the records extracted."""
+    records = [0]
+    current = [""]
 
     def on_line(line: str) -> None:
-        if (match := _METRIC.search(line)) and "tap-epicor-kinetic" in line:
-            counts[match.group(2)] += int(match.group(1))
+        if "tap-epicor-kinetic" not in line and "METRIC" not in line:
+            return
+        if match := _SYNC_START.search(line):
+            current[0] = match.group(1)
+        elif "tap-epicor-kinetic" in line and (match := _RECORD_COUNT.search(line)):
+            records[0] += int(match.group(1))
 
     def heartbeat(_elapsed: float) -> str:
-        total = sum(counts.values())
-        busiest = max(counts, key=lambda s: counts[s]) if counts else ""
-        return f"{total:,} records extracted so far" + (f" (now: {busiest})" if busiest else "")
+        now = f" (now: {current[0]})" if current[0] else ""
+        return f"{records[0]:,} records extracted so far{now}"
 
     command = [
         meltano_executable(),
@@ -341,7 +345,7 @@ def meltano_run(
     if code != 0:
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-25:])
         raise DemoError(f"meltano run failed (exit {code}); full log: {log_path}\n{tail}")
-    return dict(counts)
+    return records[0]
 
 
 def meltano_executable() -> str:
@@ -464,16 +468,14 @@ def first_run(ctx: Context, conn: Any) -> tuple[bool, float]:
     sent = meltano_run(
         ctx.root, ctx.base_env, ctx.env_file, ctx.logs / "run-1.log", "--full-refresh"
     )
+    say(f"    {sent:,} records extracted")
     seconds = time.monotonic() - t
     counts = table_counts(conn)
     source = {s: len(truth_rows(ctx.sandbox_url, s, ctx.company)) for s in STREAM_KEYS}
     say(f"    done in {seconds:.0f}s; log {ctx.logs / 'run-1.log'}\n")
     print_table(
-        ("table", "rows in Snowflake", "rows in Epicor", "records sent"),
-        [
-            (table_name(s), f"{counts[s]:,}", f"{source[s]:,}", f"{sent.get(s, 0):,}")
-            for s in STREAM_KEYS
-        ],
+        ("table", "rows in Snowflake", "rows in Epicor"),
+        [(table_name(s), f"{counts[s]:,}", f"{source[s]:,}") for s in STREAM_KEYS],
     )
     step(f"4/6  Reconciliation read back from Snowflake (company {ctx.company}), per vendor")
     lines, agrees = reconciliation_report(
@@ -506,7 +508,7 @@ def second_run(ctx: Context, conn: Any, first_seconds: float) -> bool:
     total_moved, total_rows = sum(moved.values()), sum(counts.values())
     say(
         f"\n    run 2 moved {total_moved:,} of {total_rows:,} rows "
-        f"({sum(sent.values()):,} records sent): only the changed documents"
+        f"({sent:,} records extracted): only the changed documents"
     )
     lines, agrees = reconciliation_report(
         warehouse_vendor_totals(conn), source_vendor_totals(ctx.sandbox_url, ctx.company)
