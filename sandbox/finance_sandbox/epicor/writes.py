@@ -68,10 +68,11 @@ class APInvoices:
         num = row.get("VendorNum") or 0
         vid = row.get("VendorNumVendorID") or ""
         found = None
-        if num:
-            found = self.s.get("Vendor", {"Company": company, "VendorNum": int(num)})
-        elif vid:
+        # The vendor's code wins when both are given: it is what the entry screen sets.
+        if vid:
             found = self.s.get("Vendor", {"Company": company, "VendorID": vid})
+        elif num:
+            found = self.s.get("Vendor", {"Company": company, "VendorNum": int(num)})
         if found is None:
             raise bo_error(
                 f"Supplier {vid or num or '(none)'} is not valid: set VendorNum or "
