@@ -1,3 +1,182 @@
-"""Local Snowflake fixtures (filled by the Snowflake sandbox work)."""
+"""Local Snowflake for tests: `SnowflakeSandbox` and the session fixture `snowflake_sandbox`."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import select
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+__all__ = ["SnowflakeSandbox", "snowflake_sandbox"]
+
+SANDBOX_ACCOUNT = "fakesnow"
+SANDBOX_USER = "LOADER"
+SANDBOX_ROLE = "LOADER_ROLE"
+SANDBOX_WAREHOUSE = "SANDBOX_WH"
+SANDBOX_DATABASE = "SANDBOX_DB"
+SANDBOX_SCHEMA = "FINANCE"
+KEY_PASSPHRASE = "sandbox-key-passphrase"
+_PORT_RE = re.compile(r"SNOWFLAKE_SANDBOX_PORT=(\d+)")
+
+
+def generate_encrypted_key(passphrase: str = KEY_PASSPHRASE) -> str:
+    """A fresh RSA 2048 key as encrypted PKCS#8 PEM (`BEGIN ENCRYPTED PRIVATE KEY`)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase.encode()),
+    ).decode()
+
+
+class SnowflakeSandbox:
+    """A `finance-sandbox snowflake` subprocess on a free port, with its data in a temp dir."""
+
+    def __init__(self, data_dir: Path | None = None, startup_timeout: float = 60.0) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="snowflake-sandbox-")
+        self.root = Path(self._tmp.name)
+        self.data_dir = data_dir or self.root / "data"
+        self.host = "127.0.0.1"
+        self.private_key_pem = generate_encrypted_key()
+        self.private_key_passphrase = KEY_PASSPHRASE
+        self.private_key_path = self.root / "rsa_key.p8"
+        self.private_key_path.write_text(self.private_key_pem)
+        self.private_key_path.chmod(0o600)
+        self._log = (self.root / "server.log").open("wb")
+        self._proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "finance_sandbox.cli",
+                "snowflake",
+                "--host",
+                self.host,
+                "--port",
+                "0",
+                "--data-dir",
+                str(self.data_dir),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+        )
+        self.port = self._read_port(startup_timeout)
+        self._conn: Any = None
+        self._lock = threading.Lock()
+
+    def _read_port(self, timeout: float) -> int:
+        assert self._proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        buffer = b""
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"local Snowflake exited early; see {self.root / 'server.log'}")
+            ready, _, _ = select.select([self._proc.stdout], [], [], 0.1)
+            if ready:
+                buffer += os.read(self._proc.stdout.fileno(), 4096)
+                if match := _PORT_RE.search(buffer.decode(errors="replace")):
+                    return int(match.group(1))
+        self.stop()
+        raise RuntimeError(f"local Snowflake did not report its port in {timeout}s")
+
+    def connect_kwargs(self, **overrides: Any) -> dict[str, Any]:
+        """Keyword arguments for `snowflake.connector.connect` (password: fakesnow checks none)."""
+        kwargs: dict[str, Any] = {
+            "account": SANDBOX_ACCOUNT,
+            "user": SANDBOX_USER,
+            "password": "sandbox-password",
+            "role": SANDBOX_ROLE,
+            "warehouse": SANDBOX_WAREHOUSE,
+            "database": SANDBOX_DATABASE,
+            "schema": SANDBOX_SCHEMA,
+            "host": self.host,
+            "port": self.port,
+            "protocol": "http",
+            "login_timeout": 30,
+        }
+        kwargs.update(overrides)
+        return kwargs
+
+    def connect(self, **overrides: Any) -> Any:
+        """A new connection from the real connector."""
+        import snowflake.connector
+
+        return snowflake.connector.connect(**self.connect_kwargs(**overrides))
+
+    def target_config(self, **overrides: Any) -> dict[str, Any]:
+        """A complete target config: key-pair auth with an encrypted PKCS#8 key."""
+        dead_letter = tempfile.mkdtemp(prefix="dead-letter-", dir=self.root)
+        config: dict[str, Any] = {
+            "account": SANDBOX_ACCOUNT,
+            "user": SANDBOX_USER,
+            "role": SANDBOX_ROLE,
+            "warehouse": SANDBOX_WAREHOUSE,
+            "database": SANDBOX_DATABASE,
+            "schema": SANDBOX_SCHEMA,
+            "host": self.host,
+            "port": self.port,
+            "protocol": "http",
+            "auth_method": "key_pair",
+            "private_key": self.private_key_pem,
+            "private_key_passphrase": self.private_key_passphrase,
+            "dead_letter_dir": dead_letter,
+        }
+        config.update(overrides)
+        return config
+
+    def unique_schema(self, prefix: str = "T") -> str:
+        """A schema name no other test uses (tests share one server)."""
+        return f"{prefix.upper()}_{uuid.uuid4().hex[:10].upper()}"
+
+    def query(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """Run one statement on a shared connection and return its rows."""
+        with self._lock:
+            if self._conn is None or self._conn.is_closed():
+                self._conn = self.connect()
+            cur = self._conn.cursor()
+            try:
+                cur.execute(sql, params)
+                return list(cur.fetchall())
+            finally:
+                cur.close()
+
+    def stop(self) -> None:
+        """Stop the server and remove its data."""
+        if self._conn is not None:
+            with contextlib.suppress(Exception):  # closing a dead connection
+                self._conn.close()
+            self._conn = None
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        self._log.close()
+        self._tmp.cleanup()
+
+
+@pytest.fixture(scope="session")
+def snowflake_sandbox() -> Iterator[SnowflakeSandbox]:
+    """One local Snowflake for the whole test session (use `unique_schema()` per test)."""
+    sandbox = SnowflakeSandbox()
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()

@@ -1,0 +1,414 @@
+"""`finance-sandbox snowflake`: fakesnow's HTTP server on disk, with emulated warehouses."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import logging
+import re
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8702
+DEFAULT_DATA_DIR = ".sandbox/snowflake"
+DEFAULT_WAREHOUSE = "SANDBOX_WH"
+
+# Statements fakesnow 0.12.1 cannot run but a loader issues; harmless to skip locally
+# (reference/snowflake-loading.md §6.2, §6.4). Matched case-insensitively from the start.
+NOP_REGEXES = [
+    r"^\s*ALTER\s+SESSION\b",
+    r"^\s*REMOVE\s+@",
+    r"^\s*RM\s+@",
+    r"^\s*DROP\s+STAGE\b",
+    r"^\s*DROP\s+FILE\s+FORMAT\b",
+    r"^\s*ALTER\s+USER\b",
+    r"^\s*GRANT\b",
+]
+
+# Statements that need a running warehouse in Snowflake (reference §3: PUT, SHOW, DDL do not).
+_COMPUTE_RE = re.compile(r"^\s*\(?\s*(SELECT|WITH|INSERT|UPDATE|DELETE|MERGE|COPY)\b", re.I)
+_NAME = r"(\"(?:[^\"]|\"\")+\"|[A-Za-z_][A-Za-z0-9_$]*)"
+_SHOW_RE = re.compile(r"^\s*SHOW\s+WAREHOUSES(?:\s+LIKE\s+'((?:[^']|'')*)')?\s*;?\s*$", re.I)
+_CREATE_RE = re.compile(
+    rf"^\s*CREATE\s+(OR\s+REPLACE\s+)?WAREHOUSE\s+(IF\s+NOT\s+EXISTS\s+)?{_NAME}(.*)$", re.I | re.S
+)
+_ALTER_RE = re.compile(
+    rf"^\s*ALTER\s+WAREHOUSE\s+(IF\s+EXISTS\s+)?{_NAME}\s+(.*?)\s*;?\s*$", re.I | re.S
+)
+_USE_RE = re.compile(rf"^\s*USE\s+WAREHOUSE\s+{_NAME}\s*;?\s*$", re.I)
+_DROP_RE = re.compile(rf"^\s*DROP\s+WAREHOUSE\s+(IF\s+EXISTS\s+)?{_NAME}\s*;?\s*$", re.I)
+_BOOL_PROP_RE = r"{prop}\s*=\s*(TRUE|FALSE)"
+
+logger = logging.getLogger("finance_sandbox.snowflake")
+
+
+@dataclass
+class Warehouse:
+    """One emulated warehouse: the state Snowflake reports in SHOW WAREHOUSES."""
+
+    name: str
+    state: str = "STARTED"
+    auto_resume: bool = True
+
+
+class WarehouseRegistry:
+    """Warehouses by name, persisted as JSON next to the databases.
+
+    fakesnow reports one fixed, always-running warehouse, so a loader's warehouse check and the
+    `000608` path could never run locally. This keeps real state per warehouse instead.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self.warehouses: dict[str, Warehouse] = {}
+        if path is not None and path.exists():
+            for item in json.loads(path.read_text()):
+                self.warehouses[item["name"]] = Warehouse(**item)
+        self.warehouses.setdefault(DEFAULT_WAREHOUSE, Warehouse(DEFAULT_WAREHOUSE))
+
+    def _save(self) -> None:
+        if self._path is not None:
+            data = [vars(w) for w in self.warehouses.values()]
+            self._path.write_text(json.dumps(data, indent=1))
+
+    def get_or_create(self, name: str) -> Warehouse:
+        """Any warehouse a session names exists (running, auto-resume), unless created otherwise."""
+        with self._lock:
+            if name not in self.warehouses:
+                self.warehouses[name] = Warehouse(name)
+                self._save()
+            return self.warehouses[name]
+
+    def update(self, warehouse: Warehouse) -> None:
+        with self._lock:
+            self.warehouses[warehouse.name] = warehouse
+            self._save()
+
+    def drop(self, name: str) -> None:
+        with self._lock:
+            self.warehouses.pop(name, None)
+            self._save()
+
+
+def normalise_name(raw: str) -> str:
+    """Snowflake's identifier rule: unquoted → upper case, quoted → as written."""
+    if raw.startswith('"'):
+        return raw[1:-1].replace('""', '"')
+    return raw.upper()
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _like_to_regex(pattern: str) -> re.Pattern[str]:
+    parts = []
+    for ch in pattern:
+        parts.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+    return re.compile("^" + "".join(parts) + "$", re.I | re.S)
+
+
+def show_warehouses_sql(registry: WarehouseRegistry, like: str | None, current: str | None) -> str:
+    """A SELECT with the columns of Snowflake's SHOW WAREHOUSES that loaders read."""
+    regex = _like_to_regex(like.replace("''", "'")) if like is not None else None
+    rows = [w for w in registry.warehouses.values() if regex is None or regex.match(w.name)]
+    cols = (
+        '{name} AS "name", {state} AS "state", \'STANDARD\' AS "type", \'X-Small\' AS "size", '
+        '600 AS "auto_suspend", {auto} AS "auto_resume", {current} AS "is_current", '
+        "'N' AS \"is_default\", 'SYSADMIN' AS \"owner\", '' AS \"comment\""
+    )
+    selects = [
+        "SELECT "
+        + cols.format(
+            name=_sql_str(w.name),
+            state=_sql_str(w.state),
+            auto=_sql_str("true" if w.auto_resume else "false"),
+            current=_sql_str("Y" if w.name == current else "N"),
+        )
+        for w in rows
+    ]
+    if not selects:
+        empty = cols.format(name="''", state="''", auto="''", current="''")
+        return f"SELECT {empty} WHERE 1 = 0"
+    return " UNION ALL ".join(selects)
+
+
+def _bool_prop(text: str, prop: str) -> bool | None:
+    match = re.search(_BOOL_PROP_RE.format(prop=prop), text, re.I)
+    return None if match is None else match.group(1).upper() == "TRUE"
+
+
+def _ok_sql(message: str = "Statement executed successfully.") -> str:
+    return f'SELECT {_sql_str(message)} AS "status"'
+
+
+class WarehouseError(Exception):
+    """A Snowflake error the emulated warehouse layer answers with."""
+
+    def __init__(self, code: str, message: str, sqlstate: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.sqlstate = sqlstate
+
+
+class WarehouseLayer:
+    """Rewrites warehouse statements and enforces suspended warehouses for one server."""
+
+    def __init__(self, registry: WarehouseRegistry) -> None:
+        self.registry = registry
+        self.session_warehouse: dict[str, str | None] = {}
+
+    def rewrite(self, token: str, sql: str) -> str | None:
+        """SQL to run instead of `sql` (or None to run it unchanged); raise WarehouseError."""
+        current = self.session_warehouse.get(token)
+        if match := _SHOW_RE.match(sql):
+            return show_warehouses_sql(self.registry, match.group(1), current)
+        if match := _USE_RE.match(sql):
+            name = normalise_name(match.group(1))
+            self.registry.get_or_create(name)
+            self.session_warehouse[token] = name
+            return _ok_sql()
+        if match := _CREATE_RE.match(sql):
+            return self._create(match)
+        if match := _ALTER_RE.match(sql):
+            return self._alter(match)
+        if match := _DROP_RE.match(sql):
+            name = normalise_name(match.group(2))
+            self.registry.drop(name)
+            return _ok_sql(f"{name} successfully dropped.")
+        if current is not None and _COMPUTE_RE.match(sql):
+            warehouse = self.registry.get_or_create(current)
+            if warehouse.state == "SUSPENDED":
+                if not warehouse.auto_resume:
+                    raise WarehouseError(
+                        "000608",
+                        f"Warehouse '{warehouse.name}' is suspended. Use 'alter warehouse "
+                        f"{warehouse.name} resume;' command if you need to use it again.",
+                        "57P03",
+                    )
+                warehouse.state = "STARTED"
+                self.registry.update(warehouse)
+        return None
+
+    def _create(self, match: re.Match[str]) -> str:
+        or_replace, if_not_exists, raw, props = match.groups()
+        name = normalise_name(raw)
+        if name in self.registry.warehouses and if_not_exists and not or_replace:
+            return _ok_sql(f"{name} already exists, statement succeeded.")
+        suspended = _bool_prop(props, "INITIALLY_SUSPENDED")
+        auto_resume = _bool_prop(props, "AUTO_RESUME")
+        self.registry.update(
+            Warehouse(
+                name,
+                state="SUSPENDED" if suspended else "STARTED",
+                auto_resume=True if auto_resume is None else auto_resume,
+            )
+        )
+        return _ok_sql(f"Warehouse {name} successfully created.")
+
+    def _alter(self, match: re.Match[str]) -> str:
+        if_exists, raw, action = match.groups()
+        name = normalise_name(raw)
+        warehouse = self.registry.warehouses.get(name)
+        if warehouse is None:
+            if if_exists:
+                return _ok_sql()
+            raise WarehouseError(
+                "002003",
+                f"Warehouse '{name}' does not exist or not authorized.",
+                "02000",
+            )
+        words = action.upper().split()
+        if words[:1] == ["SUSPEND"]:
+            if warehouse.state == "SUSPENDED":
+                raise WarehouseError(
+                    "090064", f"Invalid state. Warehouse '{name}' cannot be suspended.", "22000"
+                )
+            warehouse.state = "SUSPENDED"
+        elif words[:1] == ["RESUME"]:
+            if warehouse.state != "SUSPENDED" and words[1:3] != ["IF", "SUSPENDED"]:
+                raise WarehouseError(
+                    "090063", f"Invalid state. Warehouse '{name}' cannot be resumed.", "22000"
+                )
+            warehouse.state = "STARTED"
+        elif words[:1] == ["SET"]:
+            auto_resume = _bool_prop(action, "AUTO_RESUME")
+            if auto_resume is not None:
+                warehouse.auto_resume = auto_resume
+        self.registry.update(warehouse)
+        return _ok_sql()
+
+
+def _patch_fakesnow() -> None:
+    """Let CREATE TABLE run inside a transaction that has already written data.
+
+    fakesnow records a (possibly empty) table comment in its `_fs_global` catalog for every
+    CREATE TABLE with properties, including the temporary table its MERGE builds; DuckDB then
+    refuses the write because one transaction may only write to one attached database. So a
+    COPY followed by a MERGE in one BEGIN … COMMIT failed. Skip the record when there is no comment.
+    """
+    import fakesnow.transforms as fs_transforms
+
+    original = fs_transforms.extract_comment_on_table
+    if getattr(original, "_sandbox_patched", False):
+        return
+
+    def extract_comment_on_table(expression: Any) -> Any:
+        new = original(expression)
+        table_comment = new.args.get("table_comment")
+        if table_comment is not None and table_comment[1] is None:
+            new.args.pop("table_comment")
+        return new
+
+    extract_comment_on_table._sandbox_patched = True  # type: ignore[attr-defined]
+    fs_transforms.extract_comment_on_table = extract_comment_on_table
+
+
+def build_app(data_dir: Path | None) -> Any:
+    """The fakesnow Starlette app with a shared on-disk database and the warehouse layer."""
+    import fakesnow.server as fs_server
+    import fakesnow.transforms.stage as fs_stage
+    from fakesnow.instance import FakeSnow
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    _patch_fakesnow()
+    registry_path = None
+    if data_dir is not None:
+        db_dir = data_dir / "databases"
+        stage_dir = data_dir / "stages"
+        db_dir.mkdir(parents=True, exist_ok=True)
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        # Stage files live with the databases so a restart keeps both.
+        fs_stage.LOCAL_BUCKET_PATH = str(stage_dir.resolve())
+        registry_path = data_dir / "warehouses.json"
+    # Every session shares one DuckDB instance: per-session FAKESNOW_DB_PATH would attach the
+    # same files from several instances, which DuckDB refuses.
+    fs_server.shared_fs = FakeSnow(
+        db_path=str((data_dir / "databases").resolve()) if data_dir is not None else None,
+        nop_regexes=NOP_REGEXES,
+    )
+    layer = WarehouseLayer(WarehouseRegistry(registry_path))
+
+    async def login(request: Request) -> Response:
+        response = await fs_server.login_request(request)
+        warehouse = request.query_params.get("warehouse")
+        payload = json.loads(bytes(response.body))
+        token = payload.get("data", {}).get("token")
+        if token:
+            name = normalise_name(warehouse) if warehouse else None
+            if name:
+                layer.registry.get_or_create(name)
+            layer.session_warehouse[token] = name
+        return response
+
+    async def query(request: Request) -> Response:
+        body = await request.body()
+        gzipped = request.headers.get("Content-Encoding") == "gzip"
+        payload = json.loads(gzip.decompress(body) if gzipped else body)
+        token = fs_server.to_token(request) if request.headers.get("Authorization") else ""
+        try:
+            replacement = layer.rewrite(token, payload.get("sqlText", ""))
+        except WarehouseError as e:
+            return JSONResponse(
+                {
+                    "data": {"errorCode": e.code, "sqlState": e.sqlstate},
+                    "code": e.code,
+                    "message": e.message,
+                    "success": False,
+                }
+            )
+        if replacement is not None:
+            payload["sqlText"] = replacement
+            raw = json.dumps(payload).encode()
+            request._body = gzip.compress(raw) if gzipped else raw
+        return await fs_server.query_request(request)
+
+    routes = [
+        Route("/session/v1/login-request", login, methods=["POST"]),
+        Route("/queries/v1/query-request", query, methods=["POST"]),
+        *(
+            r
+            for r in fs_server.routes
+            if r.path not in {"/session/v1/login-request", "/queries/v1/query-request"}
+        ),  # type: ignore[attr-defined]
+    ]
+    return Starlette(routes=routes)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="finance-sandbox snowflake",
+        description="Serve a local Snowflake (fakesnow on DuckDB) for the real Python connector.",
+    )
+    parser.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"listen address (default {DEFAULT_HOST})"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"listen port (default {DEFAULT_PORT}; 0 picks a free one, "
+        "printed as SNOWFLAKE_SANDBOX_PORT=<n>)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=DEFAULT_DATA_DIR,
+        help=f"where databases, stage files and warehouses persist (default {DEFAULT_DATA_DIR})",
+    )
+    parser.add_argument(
+        "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve in the foreground until SIGINT/SIGTERM."""
+    import uvicorn
+
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    data_dir = Path(args.data_dir)
+    logging.getLogger("fakesnow.server").setLevel(args.log_level.upper())
+    app = build_app(data_dir)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host=args.host, port=args.port, log_level=args.log_level, access_log=False
+        )
+    )
+    thread = threading.Thread(target=server.run, name="snowflake-sandbox", daemon=True)
+
+    def stop(_signum: int, _frame: object) -> None:
+        server.should_exit = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    thread.start()
+    while thread.is_alive() and not server.started:
+        thread.join(0.05)
+    if not server.started:
+        print("finance-sandbox snowflake: server failed to start", file=sys.stderr)  # noqa: T201
+        return 1
+    port = server.servers[0].sockets[0].getsockname()[1]
+    print(f"SNOWFLAKE_SANDBOX_PORT={port}", flush=True)  # noqa: T201
+    print(  # noqa: T201
+        f"local Snowflake on http://{args.host}:{port} (account fakesnow, data in {data_dir})",
+        file=sys.stderr,
+        flush=True,
+    )
+    while thread.is_alive():
+        thread.join(0.5)
+    import fakesnow.server as fs_server
+
+    # Close DuckDB so the database files are checkpointed.
+    fs_server.shared_fs.duck_conn.close()
+    return 0
