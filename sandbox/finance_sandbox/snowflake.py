@@ -272,6 +272,63 @@ def _patch_fakesnow() -> None:
     fs_transforms.extract_comment_on_table = extract_comment_on_table
 
 
+# Errors a test can inject (POST /_sandbox/faults): Snowflake's codes and messages.
+FAULT_MESSAGES = {
+    "000608": (
+        "57P03",
+        "Warehouse '{warehouse}' is suspended. Use 'alter warehouse {warehouse} "
+        "resume;' command if you need to use it again.",
+    ),
+    "000606": (
+        "57P03",
+        "No active warehouse selected in the current session.  Select an active "
+        "warehouse with the 'use warehouse' command.",
+    ),
+    "390114": ("08001", "Authentication token has expired.  The user must authenticate again."),
+    "000630": (
+        "57014",
+        "Statement reached its statement or warehouse timeout of 60 second(s) and was canceled.",
+    ),
+}
+
+
+@dataclass
+class Fault:
+    """Answer the next `times` statements matching `match` with Snowflake error `code`."""
+
+    match: re.Pattern[str]
+    times: int
+    code: str
+
+
+class FaultInjector:
+    """Injected statement errors, for tests of a loader's retry and dead-letter paths."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.faults: list[Fault] = []
+
+    def add(self, match: str, times: int, code: str) -> None:
+        if code not in FAULT_MESSAGES:
+            raise ValueError(f"unknown fault code {code!r}; known: {sorted(FAULT_MESSAGES)}")
+        with self._lock:
+            self.faults.append(Fault(re.compile(match, re.I | re.S), times, code))
+
+    def clear(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
+    def take(self, sql: str, warehouse: str | None) -> WarehouseError | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.times > 0 and fault.match.search(sql):
+                    fault.times -= 1
+                    sqlstate, template = FAULT_MESSAGES[fault.code]
+                    message = template.format(warehouse=warehouse or "SANDBOX_WH")
+                    return WarehouseError(fault.code, message, sqlstate)
+        return None
+
+
 def build_app(data_dir: Path | None) -> Any:
     """The fakesnow Starlette app with a shared on-disk database and the warehouse layer."""
     import fakesnow.server as fs_server
@@ -299,6 +356,7 @@ def build_app(data_dir: Path | None) -> Any:
         nop_regexes=NOP_REGEXES,
     )
     layer = WarehouseLayer(WarehouseRegistry(registry_path))
+    faults = FaultInjector()
 
     async def login(request: Request) -> Response:
         response = await fs_server.login_request(request)
@@ -317,8 +375,12 @@ def build_app(data_dir: Path | None) -> Any:
         gzipped = request.headers.get("Content-Encoding") == "gzip"
         payload = json.loads(gzip.decompress(body) if gzipped else body)
         token = fs_server.to_token(request) if request.headers.get("Authorization") else ""
+        sql = payload.get("sqlText", "")
         try:
-            replacement = layer.rewrite(token, payload.get("sqlText", ""))
+            fault = faults.take(sql, layer.session_warehouse.get(token))
+            if fault is not None:
+                raise fault
+            replacement = layer.rewrite(token, sql)
         except WarehouseError as e:
             return JSONResponse(
                 {
@@ -334,7 +396,25 @@ def build_app(data_dir: Path | None) -> Any:
             request._body = gzip.compress(raw) if gzipped else raw
         return await fs_server.query_request(request)
 
+    async def add_fault(request: Request) -> Response:
+        body = await request.json()
+        try:
+            faults.add(str(body["match"]), int(body.get("times", 1)), str(body["code"]))
+        except (KeyError, ValueError, re.error) as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
+        return JSONResponse({"faults": len(faults.faults)})
+
+    async def clear_faults(_request: Request) -> Response:
+        faults.clear()
+        return JSONResponse({"faults": 0})
+
+    async def health(_request: Request) -> Response:
+        return JSONResponse({"status": "ok", "sessions": len(fs_server.sessions)})
+
     routes = [
+        Route("/_sandbox/health", health, methods=["GET"]),
+        Route("/_sandbox/faults", add_fault, methods=["POST"]),
+        Route("/_sandbox/faults", clear_faults, methods=["DELETE"]),
         Route("/session/v1/login-request", login, methods=["POST"]),
         Route("/queries/v1/query-request", query, methods=["POST"]),
         *(

@@ -133,3 +133,20 @@ def test_data_survives_a_restart(tmp_path: Path) -> None:
         assert second.query("SHOW WAREHOUSES LIKE 'PARKED_WH'")[0][1] == "SUSPENDED"
     finally:
         second.stop()
+
+
+def test_injected_fault_answers_matching_statements_then_clears(
+    snowflake_sandbox: SnowflakeSandbox,
+) -> None:
+    snowflake_sandbox.fail_next(r"^SELECT 4\b", times=2, code="390114")
+    with snowflake_sandbox.connect() as conn:
+        cur = conn.cursor()
+        for _ in range(2):
+            with pytest.raises(snowflake.connector.errors.Error) as excinfo:
+                cur.execute("SELECT 4")
+            assert excinfo.value.errno == 390114
+    with snowflake_sandbox.connect() as conn:
+        assert conn.cursor().execute("SELECT 4").fetchone() == (4,)
+    snowflake_sandbox.fail_next(r"^SELECT 5\b", times=5, code="000608")
+    snowflake_sandbox.clear_faults()
+    assert snowflake_sandbox.query("SELECT 5") == [(5,)]

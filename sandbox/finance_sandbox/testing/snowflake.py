@@ -153,6 +153,27 @@ class SnowflakeSandbox:
             finally:
                 cur.close()
 
+    def fail_next(self, match: str, times: int = 1, code: str = "000608") -> None:
+        """Answer the next `times` statements matching regex `match` with Snowflake error `code`.
+
+        Codes: 000608 (warehouse suspended), 000606 (no warehouse), 390114 (token expired),
+        000630 (statement timeout).
+        """
+        import requests
+
+        response = requests.post(
+            f"http://{self.host}:{self.port}/_sandbox/faults",
+            json={"match": match, "times": times, "code": code},
+            timeout=10,
+        )
+        response.raise_for_status()
+
+    def clear_faults(self) -> None:
+        """Drop every injected fault."""
+        import requests
+
+        requests.delete(f"http://{self.host}:{self.port}/_sandbox/faults", timeout=10)
+
     def stop(self) -> None:
         """Stop the server and remove its data."""
         if self._conn is not None:
