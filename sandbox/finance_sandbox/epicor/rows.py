@@ -188,27 +188,30 @@ class Fetcher:
         parent_keys = list(
             dict.fromkeys(tuple(r[parent.index[p]] for p, _ in spec.join) for r in rows)
         )
-        result: dict[tuple[Any, ...], list[Any]] = {}
+        fetched: list[Any] = []
         # Company is the first join column and the same for every parent: filter it once.
+        # The parent keys drive the join (CROSS JOIN keeps them outer) so the child's primary
+        # key index is used: one query per page and level, never one per parent row.
         rest = child_cols[1:]
+        names = [f"k{i}" for i in range(len(rest))]
+        on = " AND ".join(f'c."{col}" = k.{n}' for col, n in zip(rest, names, strict=True))
         for start in range(0, len(parent_keys), MAX_PARENTS_PER_QUERY):
             chunk = parent_keys[start : start + MAX_PARENTS_PER_QUERY]
-            tuple_sql = "(" + ", ".join(f'"{c}"' for c in rest) + ")"
             values = ", ".join(["(" + ", ".join("?" * len(rest)) + ")"] * len(chunk))
+            cols = ", ".join(f'c."{c}"' for c in enc.fetch) or "1"
             sql = (
-                f"SELECT {enc.select_sql()} FROM {child.table} WHERE Company = ? "
-                f"AND {tuple_sql} IN (VALUES {values})"
+                f"WITH k({', '.join(names)}) AS (VALUES {values}) "
+                f"SELECT {cols} FROM k CROSS JOIN {child.table} c ON c.Company = ? AND {on}"
             )
-            args: list[Any] = [self.company]
-            for key in chunk:
-                args += list(key[1:])
+            args: list[Any] = [v for key in chunk for v in key[1:]]
+            args.append(self.company)
             if spec.where:
-                sql += f" AND {spec.where}"
+                sql += f" WHERE {spec.where}"
                 args += spec.params
             sql += f" ORDER BY {order_sql(child, spec.orderby)}"
-            for r in self.conn.execute(sql, args).fetchall():
-                result.setdefault(tuple(r[i] for i in key_idx), []).append(r)
-        encoded: dict[tuple[Any, ...], list[str]] = {}
-        for key, child_rows in result.items():
-            encoded[key] = self._encode(enc, child_rows, spec.expand)
-        return encoded
+            fetched += self.conn.execute(sql, args).fetchall()
+        encoded = self._encode(enc, fetched, spec.expand)
+        result: dict[tuple[Any, ...], list[str]] = {}
+        for row, text in zip(fetched, encoded, strict=True):
+            result.setdefault(tuple(row[i] for i in key_idx), []).append(text)
+        return result
