@@ -1,0 +1,238 @@
+"""Snowflake connection: auth, session settings, the warehouse check, SQL execution and DDL."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import snowflake.connector
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from target_snowflake_finance.errors import TargetConfigError, classify
+from target_snowflake_finance.naming import config_identifier, qualified, quote
+from target_snowflake_finance.types import ColumnType, parse_existing
+
+logger = logging.getLogger("target_snowflake_finance")
+sql_logger = logging.getLogger("target_snowflake_finance.sql")
+
+AUTH_METHODS = ("key_pair", "pat", "password")
+
+
+def load_private_key(config: Mapping[str, Any]) -> bytes:
+    """The key from `private_key` (PEM text) or `private_key_path`, as unencrypted PKCS#8 DER.
+
+    Fails before any connection attempt, naming the setting, and never echoes key material.
+    """
+    inline = config.get("private_key")
+    path = config.get("private_key_path")
+    passphrase = config.get("private_key_passphrase")
+    if inline:
+        source = "private_key"
+        data = str(inline).strip().encode()
+        if b"\\n" in data and b"\n" not in data:
+            # Env vars often carry a PEM with literal "\n" sequences.
+            data = data.replace(b"\\n", b"\n")
+    elif path:
+        source = "private_key_path"
+        try:
+            data = Path(str(path)).expanduser().read_bytes()
+        except OSError as e:
+            raise TargetConfigError(
+                f"private_key_path: cannot read the key file ({e.strerror}); "
+                "point it at a PKCS#8 PEM file readable by this user"
+            ) from None
+    else:
+        raise TargetConfigError(
+            "auth_method key_pair needs `private_key` (PEM text) or `private_key_path` (a file)"
+        )
+    password = str(passphrase).encode() if passphrase else None
+    try:
+        if data.lstrip().startswith(b"-----"):
+            key = serialization.load_pem_private_key(data, password=password)
+        else:
+            key = serialization.load_der_private_key(data, password=password)
+    except TypeError as e:
+        if "not encrypted" in str(e):
+            # A passphrase for an unencrypted key is harmless: load it without one.
+            key = (
+                serialization.load_pem_private_key(data, password=None)
+                if data.lstrip().startswith(b"-----")
+                else serialization.load_der_private_key(data, password=None)
+            )
+        else:
+            raise TargetConfigError(
+                f"{source}: the key is encrypted; set `private_key_passphrase`"
+            ) from None
+    except ValueError as e:
+        if "password" in str(e).lower() or "decrypt" in str(e).lower():
+            raise TargetConfigError(
+                f"private_key_passphrase: it does not decrypt the key in `{source}` "
+                "(wrong passphrase?)"
+            ) from None
+        raise TargetConfigError(
+            f"{source}: not a valid PKCS#8 private key (expected PEM starting with "
+            "'-----BEGIN PRIVATE KEY-----' or '-----BEGIN ENCRYPTED PRIVATE KEY-----')"
+        ) from None
+    except Exception:
+        raise TargetConfigError(f"{source}: the key could not be read as a private key") from None
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise TargetConfigError(f"{source}: Snowflake key-pair auth needs an RSA or EC key")
+    return key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def connect_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for `snowflake.connector.connect`, after auth checks."""
+    kwargs: dict[str, Any] = {
+        "account": config["account"],
+        "user": config["user"],
+        "application": "target-snowflake-finance",
+        "login_timeout": 60,
+        "autocommit": True,
+        "paramstyle": "pyformat",
+        "session_parameters": {"QUOTED_IDENTIFIERS_IGNORE_CASE": False, "TIMEZONE": "UTC"},
+    }
+    for setting in ("role", "warehouse", "database", "schema"):
+        if config.get(setting):
+            kwargs[setting] = config_identifier(str(config[setting]))
+    for setting in ("host", "port", "protocol"):
+        if config.get(setting):
+            kwargs[setting] = config[setting]
+    method = config.get("auth_method", "key_pair")
+    if method == "key_pair":
+        kwargs["private_key"] = load_private_key(config)
+    elif method == "pat":
+        if not config.get("token"):
+            raise TargetConfigError("auth_method pat needs `token` (a programmatic access token)")
+        kwargs["authenticator"] = "PROGRAMMATIC_ACCESS_TOKEN"
+        kwargs["token"] = config["token"]
+    elif method == "password":
+        if not config.get("password"):
+            raise TargetConfigError("auth_method password needs `password`")
+        logger.warning("auth_method password is meant for local development; use key_pair")
+        kwargs["password"] = config["password"]
+    else:
+        raise TargetConfigError(f"auth_method must be one of {AUTH_METHODS}, not {method!r}")
+    return kwargs
+
+
+class Session:
+    """One Snowflake connection; every statement goes through `execute` and the SQL log."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self._config = config
+        self._kwargs = connect_kwargs(config)
+        self._conn: Any = None
+        self._lock = threading.RLock()
+        self.database = config_identifier(str(config["database"]))
+        self.schema = config_identifier(str(config.get("schema") or "PUBLIC"))
+
+    def connection(self) -> Any:
+        if self._conn is None or self._conn.is_closed():
+            self._conn = snowflake.connector.connect(**self._kwargs)
+        return self._conn
+
+    def reconnect(self) -> None:
+        """Drop the connection; the next statement opens a fresh one."""
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                except Exception as e:  # a dead connection may fail to close
+                    logger.debug("closing the old connection failed: %s", classify(e).reason)
+            self._conn = None
+
+    def execute(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """Run one statement and return its rows."""
+        with self._lock:
+            sql_logger.debug("%s", sql)
+            cur = self.connection().cursor()
+            try:
+                cur.execute(sql, params)
+                self.last_description = cur.description
+                try:
+                    return list(cur.fetchall())
+                except snowflake.connector.errors.InterfaceError:
+                    return []
+            finally:
+                cur.close()
+
+    def rollback_quietly(self) -> None:
+        if self._conn is None or self._conn.is_closed():
+            return
+        try:
+            self.execute("ROLLBACK")
+        except Exception as e:
+            logger.debug("rollback failed: %s", classify(e).reason)
+
+    def close(self) -> None:
+        self.reconnect()
+
+    # Warehouse
+
+    def check_warehouse(self, resume: bool) -> None:
+        """At start: the warehouse must exist and run, or be resumable (reference §3)."""
+        name = self._kwargs.get("warehouse")
+        if not name:
+            raise TargetConfigError("`warehouse` is not set; name the warehouse to load with")
+        pattern = name.replace("'", "''")
+        rows = self.execute(f"SHOW WAREHOUSES LIKE '{pattern}'")
+        columns = [d[0].lower() for d in (self.last_description or [])]
+        found = [dict(zip(columns, r, strict=False)) for r in rows]
+        match = next((w for w in found if str(w.get("name", "")).upper() == name.upper()), None)
+        role = self._kwargs.get("role", "the connecting role")
+        if match is None:
+            raise TargetConfigError(
+                f"warehouse: {name!r} does not exist or role {role} cannot see it; set `warehouse` "
+                f"to a warehouse the role can use (GRANT USAGE ON WAREHOUSE {name} TO ROLE {role})"
+            )
+        state = str(match.get("state", "")).upper()
+        auto_resume = str(match.get("auto_resume", "true")).lower() == "true"
+        if state in ("SUSPENDED", "SUSPENDING") and not auto_resume:
+            if not resume:
+                raise TargetConfigError(
+                    f"warehouse {name} is suspended and its AUTO_RESUME is off: set "
+                    "`resume_warehouse` to true, or run "
+                    f"ALTER WAREHOUSE {name} RESUME (or SET AUTO_RESUME = TRUE)"
+                )
+            logger.info("Warehouse %s is suspended with AUTO_RESUME off: resuming it", name)
+            self.resume_warehouse()
+        self.execute(f"USE WAREHOUSE {quote(name)}")
+
+    def resume_warehouse(self) -> None:
+        name = self._kwargs.get("warehouse")
+        if name:
+            self.execute(f"ALTER WAREHOUSE IF EXISTS {quote(name)} RESUME IF SUSPENDED")
+
+    # Tables
+
+    def table_ref(self, table: str) -> str:
+        return qualified(self.database, self.schema, table)
+
+    def ensure_schema(self) -> None:
+        self.execute(f"CREATE SCHEMA IF NOT EXISTS {qualified(self.database, self.schema)}")
+
+    def existing_columns(self, table: str) -> dict[str, ColumnType] | None:
+        """Columns of a table in the target schema (None when the table does not exist)."""
+        rows = self.execute(
+            f"SELECT column_name, data_type, numeric_precision, numeric_scale "
+            f"FROM {quote(self.database)}.information_schema.columns "
+            "WHERE table_schema = %(schema)s AND table_name = %(table)s "
+            "ORDER BY ordinal_position",
+            {"schema": self.schema, "table": table},
+        )
+        if not rows:
+            tables = self.execute(
+                f"SELECT table_name FROM {quote(self.database)}.information_schema.tables "
+                "WHERE table_schema = %(schema)s AND table_name = %(table)s",
+                {"schema": self.schema, "table": table},
+            )
+            return {} if tables else None
+        return {r[0]: parse_existing(r[1], r[2], r[3]) for r in rows}

@@ -1,0 +1,120 @@
+"""What a Snowflake failure means (retry? reconnect? user fix?) and the one retry helper."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from snowflake.connector import errors as sf_errors
+
+T = TypeVar("T")
+logger = logging.getLogger("target_snowflake_finance")
+
+WAREHOUSE_SUSPENDED = 608
+NO_ACTIVE_WAREHOUSE = 606
+MASTER_TOKEN_EXPIRED = 390114
+SESSION_EXPIRED = 390112
+ID_TOKEN_EXPIRED = 390110
+STATEMENT_TIMEOUT = 630
+
+_HTTP_TRANSIENT = (
+    sf_errors.ServiceUnavailableError,
+    sf_errors.GatewayTimeoutError,
+    sf_errors.BadGatewayError,
+    sf_errors.InternalServerError,
+    sf_errors.OtherHTTPRetryableError,
+    sf_errors.RequestTimeoutError,
+    sf_errors.RequestExceedMaxRetryError,
+    sf_errors.TokenExpiredError,
+)
+
+
+class TargetConfigError(Exception):
+    """A setting is wrong or missing; the message names it and the fix."""
+
+
+class BatchLoadError(Exception):
+    """A batch could not be loaded after its retries."""
+
+
+@dataclass(frozen=True)
+class Classification:
+    """How to react to one failure."""
+
+    transient: bool
+    reconnect: bool
+    reason: str
+    resume_warehouse: bool = False
+
+
+def classify(exc: BaseException) -> Classification:
+    """Sort a failure: retry on this connection, retry on a fresh one, or fail (reference §3)."""
+    errno = getattr(exc, "errno", None)
+    if isinstance(exc, sf_errors.Error):
+        if errno == WAREHOUSE_SUSPENDED:
+            return Classification(
+                True, False, "warehouse suspended (000608)", resume_warehouse=True
+            )
+        if errno == NO_ACTIVE_WAREHOUSE:
+            return Classification(
+                False,
+                False,
+                "no active warehouse (000606): the warehouse in setting `warehouse` does not exist "
+                "or the role has no USAGE on it; fix `warehouse`/`role` or GRANT USAGE",
+            )
+        if errno in (MASTER_TOKEN_EXPIRED, SESSION_EXPIRED, ID_TOKEN_EXPIRED):
+            return Classification(True, True, f"session token expired ({errno})")
+        if errno == STATEMENT_TIMEOUT:
+            return Classification(True, False, "statement timed out (000630)")
+        if isinstance(exc, _HTTP_TRANSIENT):
+            return Classification(True, True, f"Snowflake unavailable ({type(exc).__name__})")
+        if isinstance(exc, sf_errors.OperationalError | sf_errors.InterfaceError):
+            return Classification(True, True, f"connection failure ({errno})")
+        return Classification(False, False, f"Snowflake error {errno}")
+    if isinstance(exc, ConnectionError | TimeoutError | OSError):
+        return Classification(True, True, f"network error ({type(exc).__name__})")
+    return Classification(False, False, type(exc).__name__)
+
+
+def backoff_seconds(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
+    """Exponential backoff with jitter: ~0.5 s, 1 s, 2 s, … capped."""
+    delay: float = min(cap, base * 2 ** (attempt - 1))
+    return delay * (0.75 + random.random() / 2)
+
+
+def with_retries(
+    action: Callable[[int], T],
+    *,
+    max_retries: int,
+    on_transient: Callable[[BaseException, Classification, int], None],
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[T, int]:
+    """Run `action(attempt)`; retry transient failures up to `max_retries` times.
+
+    Returns the result and the number of attempts. `on_transient` prepares the next attempt
+    (e.g. a fresh connection, a warehouse resume). Permanent failures and the last transient
+    one propagate.
+    """
+    attempt = 1
+    while True:
+        try:
+            return action(attempt), attempt
+        except Exception as exc:
+            verdict = classify(exc)
+            if not verdict.transient or attempt > max_retries:
+                raise
+            delay = backoff_seconds(attempt)
+            logger.warning(
+                "Attempt %d failed: %s; retrying in %.1fs (%d retries left)",
+                attempt,
+                verdict.reason,
+                delay,
+                max_retries - attempt + 1,
+            )
+            on_transient(exc, verdict, attempt)
+            sleep(delay)
+            attempt += 1

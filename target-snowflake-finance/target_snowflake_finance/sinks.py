@@ -1,0 +1,541 @@
+"""One stream's load: batch → Parquet → PUT → COPY INTO staging → MERGE + audit row."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from singer_sdk.exceptions import InvalidRecord
+from singer_sdk.sinks import BatchSink
+from typing_extensions import override
+
+from target_snowflake_finance.audit import (
+    STATUS_COMMITTED,
+    STATUS_FAILED,
+    BatchAudit,
+    insert_audit_sql,
+    record_json,
+    replication_key_range,
+    write_dead_letter,
+)
+from target_snowflake_finance.connector import Session
+from target_snowflake_finance.errors import (
+    BatchLoadError,
+    Classification,
+    TargetConfigError,
+    classify,
+    with_retries,
+)
+from target_snowflake_finance.naming import (
+    NamingError,
+    apply_case,
+    column_names,
+    config_identifier,
+    quote,
+)
+from target_snowflake_finance.types import (
+    ColumnType,
+    check_value,
+    column_type,
+    incompatibility,
+    to_arrow,
+)
+
+if TYPE_CHECKING:
+    from target_snowflake_finance.target import TargetSnowflakeFinance
+
+
+LOAD_ID_FIELD = "_sdc_load_id"
+SEQUENCE_FIELD = "_sdc_sequence"
+METADATA_FIELDS = (
+    "_sdc_extracted_at",
+    "_sdc_received_at",
+    "_sdc_batched_at",
+    "_sdc_deleted_at",
+    "_sdc_sequence",
+    "_sdc_table_version",
+    "_sdc_sync_started_at",
+    LOAD_ID_FIELD,
+)
+
+_sequence_lock = threading.Lock()
+_last_sequence = 0
+
+
+def next_sequence() -> int:
+    """Strictly increasing per process (microseconds since epoch, bumped on ties).
+
+    The SDK's `_sdc_sequence` is milliseconds, so records of one batch tie; the MERGE's
+    last-record-wins dedupe needs a total order (reference §4.4: not SEQ8()).
+    """
+    global _last_sequence  # noqa: PLW0603
+    with _sequence_lock:
+        now = time.time_ns() // 1000
+        _last_sequence = max(now, _last_sequence + 1)
+        return _last_sequence
+
+
+class InvalidRecordError(Exception):
+    """A record that cannot land, with `on_invalid_record: fail`."""
+
+
+@dataclass
+class Reject:
+    record: dict[str, Any]
+    reason: str
+
+
+class SnowflakeSink(BatchSink):
+    """Loads one stream into one Snowflake table."""
+
+    def __init__(
+        self,
+        target: TargetSnowflakeFinance,
+        stream_name: str,
+        schema: dict,
+        key_properties: list[str] | None,
+    ) -> None:
+        self._target = target
+        self._pending_reject: str | None = None
+        super().__init__(target, stream_name, schema, key_properties)
+        config = self.config
+        self.load_id: str = target.load_id
+        self.load_method: str = config.get("load_method") or "upsert"
+        self.on_invalid_record: str = config.get("on_invalid_record") or "fail"
+        self.manage_tables: bool = config.get("manage_tables", True)
+        self.column_case: str = config.get("column_case") or "upper"
+        self.timestamp_type: str = (config.get("timestamp_type") or "TIMESTAMP_TZ").upper()
+        self.max_retries: int = int(config.get("max_retries", 3))
+        self.replication_key: str | None = target.bookmark_property(stream_name)
+        mapping = (config.get("table_mapping") or {}).get(stream_name) or {}
+        self.table = (
+            config_identifier(mapping["table"])
+            if mapping.get("table")
+            else apply_case(stream_name, self.column_case)
+        )
+        self.fields = [*self.schema["properties"].keys()]
+        if LOAD_ID_FIELD not in self.fields:
+            self.fields.append(LOAD_ID_FIELD)
+        overrides = {f: config_identifier(c) for f, c in (mapping.get("columns") or {}).items()}
+        overrides.update({f: f.upper() for f in METADATA_FIELDS})
+        try:
+            self.columns = column_names(self.fields, self.column_case, overrides)
+        except NamingError as e:
+            raise TargetConfigError(f"stream {stream_name!r}: {e}") from None
+        self.types: dict[str, ColumnType] = {
+            f: column_type(self.schema["properties"].get(f, {}), self.timestamp_type)
+            for f in self.fields
+        }
+        self.types[LOAD_ID_FIELD] = ColumnType("string", "VARCHAR")
+        self.key_fields = list(self.key_properties)
+        missing_keys = [k for k in self.key_fields if k not in self.schema["properties"]]
+        if missing_keys:
+            raise TargetConfigError(
+                f"stream {stream_name!r}: key_properties {missing_keys} are not in its schema"
+            )
+        if self.load_method == "upsert" and not self.key_fields:
+            raise TargetConfigError(
+                f"stream {stream_name!r} has no key_properties, and load_method 'upsert' needs "
+                "them to MERGE: set load_method to 'append-only' or 'overwrite', or have the "
+                "tap declare keys"
+            )
+        self.session = Session(config)
+        self.table_ref = self.session.table_ref(self.table)
+        suffix = uuid.uuid4().hex[:8].upper()
+        self.staging_table = f"_TSF_STG_{self.table}_{suffix}"[:255]
+        self.staging_ref = self.session.table_ref(self.staging_table)
+        self._workdir = Path(tempfile.mkdtemp(prefix="target-snowflake-finance-"))
+        self._overwrite_pending = self.load_method == "overwrite"
+        self._batch_counter = itertools.count(1)
+
+    # SDK hooks
+
+    @property
+    def include_sdc_metadata_properties(self) -> bool:
+        """Always on: `_SDC_*` columns are part of the audit trail."""
+        return True
+
+    @property
+    def max_size(self) -> int:
+        return int(self.config.get("batch_size_rows") or 10_000)
+
+    @override
+    def setup(self) -> None:
+        """Check or prepare the table before any of this stream's data moves."""
+        self._prepare_table()
+        staging_cols = ", ".join(
+            f"{quote(self._staged(i))} {self.types[f].staging_sql}"
+            for i, f in enumerate(self.fields)
+        )
+        self.session.execute(
+            f"CREATE TRANSIENT TABLE IF NOT EXISTS {self.staging_ref} ({staging_cols})"
+        )
+
+    @override
+    def _validate_and_parse(self, record: dict) -> dict:
+        try:
+            return super()._validate_and_parse(record)
+        except InvalidRecord as e:
+            if self.on_invalid_record != "quarantine":
+                raise InvalidRecordError(self._invalid_message(record, e.error_message)) from None
+            self._pending_reject = e.error_message
+            return record
+
+    @override
+    def preprocess_record(self, record: dict, context: dict) -> dict:
+        record[SEQUENCE_FIELD] = next_sequence()
+        return record
+
+    @override
+    def process_record(self, record: dict, context: dict) -> None:
+        if self._pending_reject is not None:
+            context.setdefault("rejects", []).append(Reject(record, self._pending_reject))
+            self._pending_reject = None
+            return
+        context.setdefault("records", []).append(record)
+
+    @override
+    def process_batch(self, context: dict) -> None:
+        self.load_batch(
+            context.get("records", []),
+            batch_id=context.get("batch_id") or str(uuid.uuid4()),
+            rejects=context.get("rejects", []),
+        )
+
+    @override
+    def clean_up(self) -> None:
+        try:
+            self.session.execute(f"DROP TABLE IF EXISTS {self.staging_ref}")
+        except Exception as e:
+            self.logger.warning("Could not drop staging table: %s", classify(e).reason)
+        self.session.close()
+        shutil.rmtree(self._workdir, ignore_errors=True)
+        super().clean_up()
+
+    # Table preparation
+
+    def _prepare_table(self) -> None:
+        existing = self.session.existing_columns(self.table)
+        if existing is None:
+            if not self.manage_tables:
+                raise TargetConfigError(
+                    f"table {self.table_ref} for stream {self.stream_name!r} does not exist and "
+                    "manage_tables is false: create it, map the stream to an existing table "
+                    "with table_mapping, or set manage_tables to true"
+                )
+            cols = ", ".join(f"{quote(self.columns[f])} {self.types[f].sql}" for f in self.fields)
+            self.session.execute(f"CREATE TABLE IF NOT EXISTS {self.table_ref} ({cols})")
+            return
+        by_upper = {name.upper(): (name, ctype) for name, ctype in existing.items()}
+        missing, conflicts = [], []
+        for f in self.fields:
+            column = self.columns[f]
+            found = existing.get(column) or by_upper.get(column.upper(), (None, None))[1]
+            if found is None:
+                missing.append(f)
+                continue
+            reason = incompatibility(found, self.types[f])
+            if reason:
+                conflicts.append(f"column {column} (field {f!r}): {reason}")
+        if conflicts:
+            raise TargetConfigError(
+                f"table {self.table_ref} cannot take stream {self.stream_name!r} without losing "
+                "data; nothing was loaded. " + "; ".join(conflicts) + ". Change the column "
+                "type yourself (e.g. add a new column and backfill) or map the field to another "
+                "column with table_mapping"
+            )
+        if missing and not self.manage_tables:
+            names = ", ".join(f"{self.columns[f]} (field {f!r})" for f in missing)
+            raise TargetConfigError(
+                f"table {self.table_ref} lacks columns {names} for stream {self.stream_name!r} "
+                "and manage_tables is false: add them, map the fields with "
+                "table_mapping.columns, or set manage_tables to true"
+            )
+        for f in missing:
+            self.logger.info(
+                "Adding column %s %s to %s", self.columns[f], self.types[f].sql, self.table_ref
+            )
+            column = quote(self.columns[f])
+            self.session.execute(
+                f"ALTER TABLE {self.table_ref} ADD COLUMN {column} {self.types[f].sql}"
+            )
+
+    # Loading
+
+    @staticmethod
+    def _staged(index: int) -> str:
+        """Staging columns are positional, so no user name ever reaches COPY or Parquet."""
+        return f"C{index}"
+
+    def _key_text(self, record: dict[str, Any]) -> str:
+        return ", ".join(f"{k}={record.get(k)!r}" for k in self.key_fields) or "(no key)"
+
+    def _invalid_message(self, record: dict[str, Any], reason: str) -> str:
+        return (
+            f"invalid record in stream {self.stream_name!r} (key {self._key_text(record)}): "
+            f"{reason}. Fix the source, or set on_invalid_record to 'quarantine' to send such "
+            "records to the rejects table"
+        )
+
+    def _columns_for(self, records: list[dict[str, Any]]) -> tuple[list[pa.Array], list[Reject]]:
+        """Arrow columns for the records; values that cannot land exactly become rejects."""
+        bad: dict[int, str] = {}
+        arrays: list[pa.Array] = []
+        for f in self.fields:
+            if f == LOAD_ID_FIELD:
+                arrays.append(pa.array([self.load_id] * len(records), pa.string()))
+                continue
+            ctype = self.types[f]
+            values = [r.get(f) for r in records]
+            try:
+                arrays.append(to_arrow(values, ctype))
+            except Exception:
+                for i, v in enumerate(values):
+                    if i not in bad and (reason := check_value(v, ctype)):
+                        bad[i] = f"field {f!r}: {reason}"
+                arrays.append(pa.nulls(len(records), ctype.arrow_type))
+        if not bad:
+            return arrays, []
+        rejects = [Reject(records[i], reason) for i, reason in sorted(bad.items())]
+        if self.on_invalid_record != "quarantine":
+            first = rejects[0]
+            raise InvalidRecordError(self._invalid_message(first.record, first.reason))
+        keep = [r for i, r in enumerate(records) if i not in bad]
+        arrays, more = self._columns_for(keep)
+        return arrays, rejects + more
+
+    def load_batch(
+        self,
+        records: list[dict[str, Any]],
+        *,
+        batch_id: str,
+        rejects: list[Reject] | None = None,
+        dead_letter_file: str | None = None,
+    ) -> BatchAudit:
+        """Load one batch (retrying transient failures); dead-letter it if it still fails."""
+        rejects = list(rejects or [])
+        low, high = replication_key_range(records, self.replication_key)
+        audit = BatchAudit(
+            load_id=self.load_id,
+            batch_id=batch_id,
+            stream=self.stream_name,
+            table_name=self.table_ref,
+            load_method=self.load_method,
+            rows_received=len(records) + len(rejects),
+            replication_key=self.replication_key,
+            min_replication_key=low,
+            max_replication_key=high,
+            dead_letter_file=dead_letter_file,
+        )
+        arrays, value_rejects = self._columns_for(records)
+        rejects += value_rejects
+        loadable = len(records) - len(value_rejects)
+        batch_no = next(self._batch_counter)
+        data_file = self._workdir / f"{batch_id}.parquet"
+        names = [self._staged(i) for i in range(len(self.fields))]
+        pq.write_table(pa.Table.from_arrays(arrays, names=names), data_file)
+        rejects_file = self._write_rejects(rejects, batch_id) if rejects else None
+        audit.staged_at = dt.datetime.now(dt.UTC)
+        audit.rows_rejected = len(rejects)
+
+        def attempt(n: int) -> int:
+            audit.attempts = n
+            return self._load_attempt(data_file, rejects_file, audit, n, loadable)
+
+        try:
+            loaded, attempts = with_retries(
+                attempt, max_retries=self.max_retries, on_transient=self._prepare_retry
+            )
+        except Exception as exc:
+            self._dead_letter(records, rejects, audit, exc)
+        finally:
+            data_file.unlink(missing_ok=True)
+            if rejects_file is not None:
+                rejects_file.unlink(missing_ok=True)
+        audit.attempts = attempts
+        audit.rows_loaded = loaded
+        self._target.batch_committed()
+        self.logger.info(
+            "Batch %d of %s: %d rows into %s, %d rejected, %d attempt(s)",
+            batch_no,
+            self.stream_name,
+            loaded,
+            self.table_ref,
+            len(rejects),
+            attempts,
+        )
+        return audit
+
+    def _write_rejects(self, rejects: list[Reject], batch_id: str) -> Path:
+        now = dt.datetime.now(dt.UTC)
+        table = pa.table(
+            {
+                "LOAD_ID": [self.load_id] * len(rejects),
+                "BATCH_ID": [batch_id] * len(rejects),
+                "STREAM": [self.stream_name] * len(rejects),
+                "TABLE_NAME": [self.table_ref] * len(rejects),
+                "RECORD_KEY": [self._key_text(r.record) for r in rejects],
+                "REASON": [r.reason for r in rejects],
+                "RECORD": [record_json(r.record) for r in rejects],
+                "REJECTED_AT": pa.array([now] * len(rejects), pa.timestamp("us", tz="UTC")),
+            }
+        )
+        path = self._workdir / f"{batch_id}-rejects.parquet"
+        pq.write_table(table, path)
+        return path
+
+    def _prepare_retry(self, exc: BaseException, verdict: Classification, attempt: int) -> None:
+        self.session.rollback_quietly()
+        if verdict.reconnect:
+            self.session.reconnect()
+        if verdict.resume_warehouse and self.config.get("resume_warehouse", True):
+            try:
+                self.session.resume_warehouse()
+            except Exception as e:
+                self.logger.warning("Resuming the warehouse failed: %s", classify(e).reason)
+
+    def _load_attempt(
+        self,
+        data_file: Path,
+        rejects_file: Path | None,
+        audit: BatchAudit,
+        attempt: int,
+        expected_rows: int,
+    ) -> int:
+        stage = self._target.stage_ref
+        prefix = f"{self.load_id}/{audit.batch_id}/{attempt}"
+        s = self.session
+        s.execute(
+            f"PUT 'file://{data_file}' @{stage}/{prefix}/data/ AUTO_COMPRESS=FALSE OVERWRITE=TRUE"
+        )
+        if rejects_file is not None:
+            s.execute(
+                f"PUT 'file://{rejects_file}' @{stage}/{prefix}/rejects/ "
+                "AUTO_COMPRESS=FALSE OVERWRITE=TRUE"
+            )
+        try:
+            s.execute("BEGIN")
+            s.execute(f"DELETE FROM {self.staging_ref}")
+            copied = s.execute(
+                f"COPY INTO {self.staging_ref} FROM @{stage}/{prefix}/data/ "
+                "FILE_FORMAT = (TYPE = PARQUET USE_VECTORIZED_SCANNER = TRUE) "
+                "MATCH_BY_COLUMN_NAME = CASE_SENSITIVE FORCE = TRUE"
+            )
+            rows_copied = sum(int(r[3] or 0) for r in copied if len(r) > 3)
+            if rows_copied != expected_rows:
+                raise BatchLoadError(
+                    f"COPY loaded {rows_copied} of {expected_rows} rows into staging"
+                )
+            if self._overwrite_pending:
+                s.execute(f"DELETE FROM {self.table_ref}")
+            if self.key_fields:
+                s.execute(self._merge_sql())
+            else:
+                s.execute(self._append_sql())
+            if rejects_file is not None:
+                s.execute(
+                    f"COPY INTO {self._target.rejects_ref} FROM @{stage}/{prefix}/rejects/ "
+                    "FILE_FORMAT = (TYPE = PARQUET) MATCH_BY_COLUMN_NAME = CASE_SENSITIVE "
+                    "FORCE = TRUE"
+                )
+            audit.attempts = attempt
+            audit.rows_loaded = expected_rows
+            audit.status = STATUS_COMMITTED
+            audit.finished_at = dt.datetime.now(dt.UTC)
+            s.execute(insert_audit_sql(self._target.audit_ref), audit.params())
+            s.execute("COMMIT")
+        except BaseException:
+            s.rollback_quietly()
+            raise
+        self._overwrite_pending = False
+        try:
+            s.execute(f"REMOVE @{stage}/{prefix}/")
+        except Exception as e:
+            self.logger.warning("Could not remove staged files: %s", classify(e).reason)
+        return expected_rows
+
+    def _source_select(self, dedupe: bool) -> str:
+        exprs = ", ".join(
+            f"{self.types[f].select_expr(quote(self._staged(i)))} AS {quote(self.columns[f])}"
+            for i, f in enumerate(self.fields)
+        )
+        sql = f"SELECT {exprs} FROM {self.staging_ref}"
+        if dedupe:
+            keys = ", ".join(quote(self._staged(self.fields.index(k))) for k in self.key_fields)
+            seq = quote(self._staged(self.fields.index(SEQUENCE_FIELD)))
+            sql += f" QUALIFY ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY {seq} DESC) = 1"
+        return sql
+
+    def _merge_sql(self) -> str:
+        cols = [quote(self.columns[f]) for f in self.fields]
+        keys = {quote(self.columns[k]) for k in self.key_fields}
+        on = " AND ".join(f"t.{k} = s.{k}" for k in sorted(keys))
+        updates = ", ".join(f"{c} = s.{c}" for c in cols if c not in keys)
+        inserts = ", ".join(f"s.{c}" for c in cols)
+        return (
+            f"MERGE INTO {self.table_ref} t USING ({self._source_select(dedupe=True)}) s ON {on} "
+            + (f"WHEN MATCHED THEN UPDATE SET {updates} " if updates else "")
+            + f"WHEN NOT MATCHED THEN INSERT ({', '.join(cols)}) VALUES ({inserts})"
+        )
+
+    def _append_sql(self) -> str:
+        cols = ", ".join(quote(self.columns[f]) for f in self.fields)
+        return f"INSERT INTO {self.table_ref} ({cols}) {self._source_select(dedupe=False)}"
+
+    def _dead_letter(
+        self,
+        records: list[dict[str, Any]],
+        rejects: list[Reject],
+        audit: BatchAudit,
+        exc: BaseException,
+    ) -> NoReturn:
+        verdict = classify(exc)
+        error = f"{type(exc).__name__}: {exc}"
+        directory = Path(str(self.config.get("dead_letter_dir") or "dead_letter")).expanduser()
+        path = write_dead_letter(
+            directory,
+            {
+                "load_id": self.load_id,
+                "batch_id": audit.batch_id,
+                "stream": self.stream_name,
+                "table": self.table_ref,
+                "key_properties": self.key_fields,
+                "bookmark_properties": [self.replication_key] if self.replication_key else [],
+                "schema": self.original_schema,
+                "load_method": self.load_method,
+                "error": error,
+                "error_kind": verdict.reason,
+                "attempts": audit.attempts,
+                "failed_at": dt.datetime.now(dt.UTC).isoformat(),
+                "row_count": len(records),
+                "records": records,
+                "rejects": [{"reason": r.reason, "record": r.record} for r in rejects],
+            },
+        )
+        audit.status = STATUS_FAILED
+        audit.error = error
+        audit.dead_letter_file = str(path)
+        audit.rows_loaded = 0
+        audit.finished_at = dt.datetime.now(dt.UTC)
+        try:
+            self.session.reconnect()
+            self.session.execute(insert_audit_sql(self._target.audit_ref), audit.params())
+        except Exception as e:
+            self.logger.warning(
+                "Could not record the failed batch in the audit table: %s", classify(e).reason
+            )
+        raise BatchLoadError(
+            f"stream {self.stream_name!r}: batch {audit.batch_id} could not be loaded into "
+            f"{self.table_ref} ({verdict.reason}): {error}. It was written to {path}; fix the "
+            "cause and run `target-snowflake-finance replay --config ...`"
+        ) from exc

@@ -1,0 +1,343 @@
+"""The Singer target: settings, start-up checks, state only after commit, and the CLI."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from singer_sdk import Target
+from singer_sdk import typing as th
+from typing_extensions import override
+
+from target_snowflake_finance.audit import AUDIT_COLUMNS, REJECT_COLUMNS, create_table_sql
+from target_snowflake_finance.connector import Session
+from target_snowflake_finance.errors import TargetConfigError
+from target_snowflake_finance.naming import COLUMN_CASES, config_identifier, quote
+from target_snowflake_finance.sinks import SnowflakeSink
+from target_snowflake_finance.types import TIMESTAMP_TYPES
+
+STAGE_NAME = "TARGET_SNOWFLAKE_FINANCE_STAGE"
+
+CONFIG_SCHEMA = th.PropertiesList(
+    th.Property(
+        "account",
+        th.StringType,
+        required=True,
+        description="Snowflake account identifier (e.g. `myorg-myaccount`).",
+    ),
+    th.Property("user", th.StringType, required=True, description="Snowflake user that loads."),
+    th.Property(
+        "role", th.StringType, description="Role to load with (default: the user's default role)."
+    ),
+    th.Property(
+        "warehouse",
+        th.StringType,
+        required=True,
+        description="Warehouse for COPY and MERGE; checked at start.",
+    ),
+    th.Property("database", th.StringType, required=True, description="Target database."),
+    th.Property(
+        "schema",
+        th.StringType,
+        default="PUBLIC",
+        description="Default target schema; created if missing when manage_tables is true.",
+    ),
+    th.Property(
+        "auth_method",
+        th.StringType,
+        default="key_pair",
+        allowed_values=["key_pair", "pat", "password"],
+        description=(
+            "`key_pair` (default), `pat` (programmatic access token) or `password` (local "
+            "development only)."
+        ),
+    ),
+    th.Property(
+        "private_key",
+        th.StringType,
+        secret=True,
+        description="PKCS#8 private key as PEM text (encrypted or not), for key_pair.",
+    ),
+    th.Property(
+        "private_key_path",
+        th.StringType,
+        description="Path to a PKCS#8 PEM (or DER) private key file, for key_pair.",
+    ),
+    th.Property(
+        "private_key_passphrase",
+        th.StringType,
+        secret=True,
+        description="Passphrase of an encrypted private key.",
+    ),
+    th.Property(
+        "token",
+        th.StringType,
+        secret=True,
+        description="Programmatic access token, for auth_method pat.",
+    ),
+    th.Property(
+        "password",
+        th.StringType,
+        secret=True,
+        description="Password, for auth_method password (local development only).",
+    ),
+    th.Property(
+        "host",
+        th.StringType,
+        description="Override the Snowflake host (private link, or the local sandbox).",
+    ),
+    th.Property("port", th.IntegerType, description="Override the Snowflake port."),
+    th.Property(
+        "protocol",
+        th.StringType,
+        allowed_values=["https", "http"],
+        description="Override the protocol (`http` only for the local sandbox).",
+    ),
+    th.Property(
+        "load_method",
+        th.StringType,
+        default="upsert",
+        allowed_values=["upsert", "append-only", "overwrite"],
+        description=(
+            "`upsert` (default: MERGE on the stream's keys, last record wins; fails for streams "
+            "without keys), `append-only` (insert every record), `overwrite` (the run's first "
+            "batch replaces the table's rows, in one transaction)."
+        ),
+    ),
+    th.Property(
+        "batch_size_rows",
+        th.IntegerType,
+        default=10000,
+        description="Rows per load batch (one file, one COPY, one MERGE, one audit row).",
+    ),
+    th.Property(
+        "table_mapping",
+        th.ObjectType(
+            additional_properties=th.ObjectType(
+                th.Property("table", th.StringType),
+                th.Property("columns", th.ObjectType(additional_properties=th.StringType)),
+            )
+        ),
+        description=(
+            "`{stream: {table, columns: {field: COLUMN}}}`: write into tables of your own design."
+        ),
+    ),
+    th.Property(
+        "manage_tables",
+        th.BooleanType,
+        default=True,
+        description=(
+            "true: create tables and add new columns; false: only write into existing tables and "
+            "columns, checked before any data moves."
+        ),
+    ),
+    th.Property(
+        "column_case",
+        th.StringType,
+        default="upper",
+        allowed_values=list(COLUMN_CASES),
+        description=(
+            "`upper` (DocInvoiceAmt → DOCINVOICEAMT) or `snake` (DOC_INVOICE_AMT); also applied "
+            "to table names."
+        ),
+    ),
+    th.Property(
+        "timestamp_type",
+        th.StringType,
+        default="TIMESTAMP_TZ",
+        allowed_values=list(TIMESTAMP_TYPES),
+        description="Snowflake type for `date-time` fields.",
+    ),
+    th.Property(
+        "resume_warehouse",
+        th.BooleanType,
+        default=True,
+        description=(
+            "Resume a suspended warehouse whose AUTO_RESUME is off; false: fail with the fix "
+            "instead."
+        ),
+    ),
+    th.Property(
+        "on_invalid_record",
+        th.StringType,
+        default="fail",
+        allowed_values=["fail", "quarantine"],
+        description=(
+            "`fail` (stop, naming stream, key and reason) or `quarantine` (the record goes to the"
+            " rejects table with its reason)."
+        ),
+    ),
+    th.Property(
+        "audit_table",
+        th.StringType,
+        default="_SDC_LOAD_AUDIT",
+        description=(
+            "Table with one row per batch: load id, stream, table, rows, replication key range, "
+            "status, error, timings, attempts."
+        ),
+    ),
+    th.Property(
+        "rejects_table",
+        th.StringType,
+        default="_SDC_REJECTS",
+        description="Table receiving quarantined records with their reason.",
+    ),
+    th.Property(
+        "dead_letter_dir",
+        th.StringType,
+        default="dead_letter",
+        description=(
+            "Folder for batches that failed after their retries (owner-only files; reload with "
+            "`target-snowflake-finance replay`)."
+        ),
+    ),
+    th.Property(
+        "max_retries",
+        th.IntegerType,
+        default=3,
+        description=(
+            "Retries per batch for transient failures (exponential backoff, fresh connection when"
+            " needed)."
+        ),
+    ),
+).to_dict()
+
+
+class TargetSnowflakeFinance(Target):
+    """Exact, idempotent bulk loads into Snowflake with an audit trail."""
+
+    name = "target-snowflake-finance"
+    config_jsonschema = CONFIG_SCHEMA
+    default_sink_class = SnowflakeSink
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.load_id = str(uuid.uuid4())
+        self._bookmarks: dict[str, str | None] = {}
+        self._batches_since_state = 0
+        self._started = False
+        self._control: Session | None = None
+        super().__init__(*args, **kwargs)
+
+    # Start-up
+
+    @property
+    def database(self) -> str:
+        return config_identifier(str(self.config["database"]))
+
+    @property
+    def schema_name(self) -> str:
+        return config_identifier(str(self.config.get("schema") or "PUBLIC"))
+
+    def _ref(self, name: str) -> str:
+        return f"{quote(self.database)}.{quote(self.schema_name)}.{quote(name)}"
+
+    @property
+    def stage_ref(self) -> str:
+        return self._ref(STAGE_NAME)
+
+    @property
+    def audit_ref(self) -> str:
+        return self._ref(config_identifier(self.config.get("audit_table") or "_SDC_LOAD_AUDIT"))
+
+    @property
+    def rejects_ref(self) -> str:
+        return self._ref(config_identifier(self.config.get("rejects_table") or "_SDC_REJECTS"))
+
+    def start(self) -> None:
+        """Once per run, before the first sink: warehouse, schema, stage, audit tables."""
+        if self._started:
+            return
+        session = Session(self.config)
+        self._control = session
+        session.check_warehouse(resume=bool(self.config.get("resume_warehouse", True)))
+        if self.config.get("manage_tables", True):
+            session.ensure_schema()
+        session.execute(f"CREATE STAGE IF NOT EXISTS {self.stage_ref}")
+        session.execute(create_table_sql(self.audit_ref, AUDIT_COLUMNS))
+        session.execute(create_table_sql(self.rejects_ref, REJECT_COLUMNS))
+        if not self.config.get("manage_tables", True):
+            self._check_mapped_tables(session)
+        self._started = True
+        self.logger.info(
+            "Load %s started into %s.%s", self.load_id, self.database, self.schema_name
+        )
+
+    def _check_mapped_tables(self, session: Session) -> None:
+        """With manage_tables false, every mapped table and column must exist before data moves."""
+        problems = []
+        for stream, mapping in (self.config.get("table_mapping") or {}).items():
+            table = config_identifier((mapping or {}).get("table") or stream)
+            existing = session.existing_columns(table)
+            if existing is None:
+                problems.append(f"table {table} (stream {stream!r}) does not exist")
+                continue
+            wanted = [config_identifier(c) for c in ((mapping or {}).get("columns") or {}).values()]
+            missing = [c for c in wanted if c not in existing]
+            if missing:
+                problems.append(f"table {table} (stream {stream!r}) lacks columns {missing}")
+        if problems:
+            raise TargetConfigError(
+                "manage_tables is false and table_mapping names objects that are missing: "
+                + "; ".join(problems)
+                + ". Create them or fix table_mapping"
+            )
+
+    def bookmark_property(self, stream_name: str) -> str | None:
+        return self._bookmarks.get(stream_name)
+
+    @override
+    def get_sink(
+        self,
+        stream_name: str,
+        *,
+        record: dict | None = None,
+        schema: dict | None = None,
+        key_properties: Sequence[str] | None = None,
+    ) -> Any:
+        self.start()
+        return super().get_sink(
+            stream_name, record=record, schema=schema, key_properties=key_properties
+        )
+
+    @override
+    def _process_schema_message(self, message_dict: dict) -> None:
+        bookmarks = message_dict.get("bookmark_properties") or []
+        self._bookmarks[message_dict.get("stream", "")] = bookmarks[0] if bookmarks else None
+        super()._process_schema_message(message_dict)
+
+    # State only after commit
+
+    def batch_committed(self) -> None:
+        self._batches_since_state += 1
+
+    @override
+    def _process_state_message(self, message_dict: dict) -> None:
+        """Emit state as soon as the records before it can be committed, not only at the end.
+
+        The SDK emits the latest STATE only from drain_all (after every sink committed). When a
+        full batch was committed since the last emitted state, drain everything now so the state
+        that just arrived is covered and can be emitted.
+        """
+        super()._process_state_message(message_dict)
+        if self._batches_since_state > 0:
+            self.drain_all()
+
+    @override
+    def _write_state_message(self, state: dict) -> None:
+        self._batches_since_state = 0
+        super()._write_state_message(state)
+
+
+def cli() -> None:
+    """Console script: `replay` goes to the replay command, everything else to the SDK CLI."""
+    if len(sys.argv) > 1 and sys.argv[1] == "replay":
+        from target_snowflake_finance.replay import main as replay_main
+
+        sys.exit(replay_main(sys.argv[2:]))
+    TargetSnowflakeFinance.cli()
+
+
+if __name__ == "__main__":
+    cli()

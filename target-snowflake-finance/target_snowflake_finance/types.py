@@ -1,0 +1,323 @@
+"""JSON Schema → Snowflake column types, and exact conversion of record values to Arrow."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import simplejson
+
+MAX_PRECISION = 38
+DEFAULT_NUMBER_SCALE = 9
+TIMESTAMP_TYPES = ("TIMESTAMP_TZ", "TIMESTAMP_NTZ", "TIMESTAMP_LTZ")
+DECIMAL_FORMATS = ("x-singer.decimal", "singer.decimal")
+
+
+class UnfitValueError(ValueError):
+    """A record value that cannot land exactly in its column."""
+
+
+@dataclass(frozen=True)
+class ColumnType:
+    """One column's Snowflake type and how its values travel through Parquet."""
+
+    kind: str  # number | string | boolean | date | timestamp | time | variant
+    sql: str
+    precision: int | None = None
+    scale: int | None = None
+
+    @property
+    def staging_sql(self) -> str:
+        """Staging column type: VARIANT travels as JSON text and is parsed in the MERGE."""
+        return "VARCHAR" if self.kind == "variant" else self.sql
+
+    def select_expr(self, staged: str) -> str:
+        """SQL turning the staged column into the target column's value."""
+        return f"PARSE_JSON({staged})" if self.kind == "variant" else staged
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        if self.kind == "number":
+            return pa.decimal128(self.precision or MAX_PRECISION, self.scale or 0)
+        if self.kind == "boolean":
+            return pa.bool_()
+        if self.kind == "date":
+            return pa.date32()
+        if self.kind == "time":
+            return pa.time64("us")
+        if self.kind == "timestamp":
+            return pa.timestamp("us", tz="UTC")
+        return pa.string()
+
+
+def _non_null_types(schema: dict[str, Any]) -> list[str]:
+    raw = schema.get("type", [])
+    types = [raw] if isinstance(raw, str) else list(raw)
+    return [t for t in types if t != "null"]
+
+
+def _scale_of(multiple_of: Any) -> int:
+    exponent = decimal.Decimal(str(multiple_of)).normalize().as_tuple().exponent
+    return max(0, -int(exponent)) if isinstance(exponent, int) else 0
+
+
+def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
+    """Pick the branch of anyOf/oneOf that decides the column (first non-null, formats win)."""
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            branches = [b for b in schema[key] if _non_null_types(b) or "anyOf" in b]
+            formatted = [b for b in branches if b.get("format")]
+            if formatted:
+                return formatted[0]
+            kinds = {t for b in branches for t in _non_null_types(b)}
+            if len(kinds) == 1 and branches:
+                return branches[0]
+            return {"type": ["object"]} if kinds & {"object", "array"} else {"type": ["string"]}
+    return schema
+
+
+def column_type(schema: dict[str, Any], timestamp_type: str = "TIMESTAMP_TZ") -> ColumnType:
+    """Snowflake type for one JSON Schema property. Numbers are always exact NUMBER, never FLOAT."""
+    schema = _resolve(schema)
+    types = _non_null_types(schema)
+    fmt = schema.get("format")
+    if fmt in DECIMAL_FORMATS:
+        precision = min(int(schema.get("precision") or MAX_PRECISION), MAX_PRECISION)
+        scale = int(schema.get("scale", DEFAULT_NUMBER_SCALE))
+        scale = max(0, min(scale, precision))
+        return ColumnType("number", f"NUMBER({precision},{scale})", precision, scale)
+    if not types:
+        return ColumnType("variant", "VARIANT")
+    if len(types) > 1:
+        if set(types) <= {"integer", "number"}:
+            types = ["number"]
+        elif set(types) & {"object", "array"}:
+            return ColumnType("variant", "VARIANT")
+        else:
+            return ColumnType("string", "VARCHAR")
+    kind = types[0]
+    if kind == "integer":
+        return ColumnType("number", "NUMBER(38,0)", MAX_PRECISION, 0)
+    if kind == "number":
+        scale = _scale_of(schema["multipleOf"]) if "multipleOf" in schema else DEFAULT_NUMBER_SCALE
+        scale = min(scale, MAX_PRECISION - 1)
+        return ColumnType("number", f"NUMBER(38,{scale})", MAX_PRECISION, scale)
+    if kind == "boolean":
+        return ColumnType("boolean", "BOOLEAN")
+    if kind in ("object", "array"):
+        return ColumnType("variant", "VARIANT")
+    if kind == "string":
+        if fmt == "date-time":
+            return ColumnType("timestamp", timestamp_type)
+        if fmt == "date":
+            return ColumnType("date", "DATE")
+        if fmt == "time":
+            return ColumnType("time", "TIME")
+        return ColumnType("string", "VARCHAR")
+    return ColumnType("variant", "VARIANT")
+
+
+def parse_existing(data_type: str, precision: Any, scale: Any) -> ColumnType:
+    """ColumnType of an existing column as information_schema.columns describes it."""
+    name = data_type.upper()
+    if name in ("NUMBER", "DECIMAL", "NUMERIC", "FIXED"):
+        p, s = int(precision or MAX_PRECISION), int(scale or 0)
+        return ColumnType("number", f"NUMBER({p},{s})", p, s)
+    if name in ("TEXT", "VARCHAR", "STRING", "CHAR"):
+        return ColumnType("string", "VARCHAR")
+    if name == "BOOLEAN":
+        return ColumnType("boolean", "BOOLEAN")
+    if name == "DATE":
+        return ColumnType("date", "DATE")
+    if name == "TIME":
+        return ColumnType("time", "TIME")
+    if name.startswith("TIMESTAMP"):
+        return ColumnType("timestamp", name if name in TIMESTAMP_TYPES else "TIMESTAMP_NTZ")
+    if name in ("VARIANT", "OBJECT", "ARRAY", "JSON"):
+        return ColumnType("variant", "VARIANT")
+    return ColumnType("other", name)
+
+
+def incompatibility(existing: ColumnType, wanted: ColumnType) -> str | None:
+    """Why values of `wanted` cannot be written into `existing` without loss (None if they can)."""
+    if existing.kind == "string" and wanted.kind in ("string", "number", "boolean", "date"):
+        return None
+    if existing.kind != wanted.kind:
+        return f"it is {existing.sql} and the stream now sends {wanted.sql}"
+    if existing.kind == "number":
+        e_int = (existing.precision or MAX_PRECISION) - (existing.scale or 0)
+        w_int = (wanted.precision or MAX_PRECISION) - (wanted.scale or 0)
+        if (wanted.scale or 0) > (existing.scale or 0):
+            return (
+                f"it is {existing.sql} and the stream now sends {wanted.sql}: "
+                f"scale {wanted.scale} would round values to {existing.scale} decimals"
+            )
+        if w_int > e_int and existing.precision != MAX_PRECISION:
+            return (
+                f"it is {existing.sql} and the stream now sends {wanted.sql}: digits would overflow"
+            )
+    return None
+
+
+def _to_decimal(value: Any) -> Any:
+    if value is None or isinstance(value, decimal.Decimal):
+        return value
+    if isinstance(value, bool):
+        raise UnfitValueError(f"expected a number, got {value!r}")
+    if isinstance(value, int | str):
+        try:
+            return decimal.Decimal(value)
+        except decimal.InvalidOperation:
+            raise UnfitValueError(f"{value!r} is not a decimal number") from None
+    if isinstance(value, float):
+        # Only reached when a caller parsed JSON with floats; repr is the shortest exact text.
+        return decimal.Decimal(repr(value))
+    raise UnfitValueError(f"expected a number, got {type(value).__name__}")
+
+
+def _check_decimal(value: Any, ctype: ColumnType) -> None:
+    if value is None:
+        return
+    if not value.is_finite():
+        raise UnfitValueError(f"{value} is not a finite number")
+    scale = ctype.scale or 0
+    if value != value.quantize(decimal.Decimal(1).scaleb(-scale), rounding=decimal.ROUND_DOWN):
+        raise UnfitValueError(f"{value} has more than {scale} decimal places ({ctype.sql})")
+    digits = len(value.quantize(decimal.Decimal(1), rounding=decimal.ROUND_DOWN).as_tuple().digits)
+    if digits > (ctype.precision or MAX_PRECISION) - scale:
+        raise UnfitValueError(f"{value} has too many digits for {ctype.sql}")
+
+
+def dumps_variant(value: Any) -> str | None:
+    """JSON text with decimals written exactly (never through a float)."""
+    if value is None:
+        return None
+    return simplejson.dumps(value, use_decimal=True, default=_json_default, ensure_ascii=False)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _to_string(value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict | list):
+        return dumps_variant(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _to_timestamp(value: Any) -> Any:
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise UnfitValueError(f"{value!r} is not an ISO 8601 date-time") from None
+    raise UnfitValueError(f"expected a date-time, got {type(value).__name__}")
+
+
+def _to_date(value: Any) -> Any:
+    if value is None or (isinstance(value, dt.date) and not isinstance(value, dt.datetime)):
+        return value
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value[:10])
+        except ValueError:
+            raise UnfitValueError(f"{value!r} is not an ISO 8601 date") from None
+    raise UnfitValueError(f"expected a date, got {type(value).__name__}")
+
+
+def _to_time(value: Any) -> Any:
+    if value is None or isinstance(value, dt.time):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.time.fromisoformat(value)
+        except ValueError:
+            raise UnfitValueError(f"{value!r} is not an ISO 8601 time") from None
+    raise UnfitValueError(f"expected a time, got {type(value).__name__}")
+
+
+def _to_bool(value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise UnfitValueError(f"expected a boolean, got {value!r}")
+
+
+def converter(ctype: ColumnType) -> Callable[[Any], Any]:
+    """Per-value conversion (raises UnfitValueError with the reason when a value does not fit)."""
+    if ctype.kind == "number":
+
+        def to_number(value: Any) -> Any:
+            number = _to_decimal(value)
+            _check_decimal(number, ctype)
+            return number
+
+        return to_number
+    if ctype.kind == "variant":
+        return dumps_variant
+    if ctype.kind == "timestamp":
+        return _to_timestamp
+    if ctype.kind == "date":
+        return _to_date
+    if ctype.kind == "time":
+        return _to_time
+    if ctype.kind == "boolean":
+        return _to_bool
+    return _to_string
+
+
+def to_arrow(values: Sequence[Any], ctype: ColumnType) -> pa.Array:
+    """One column as an Arrow array; fast path first, exact per-value checks on the way."""
+    convert = converter(ctype)
+    if ctype.kind == "number":
+        # pyarrow refuses lossy rescaling and overflow, which is the exactness check we need;
+        # only values that are not already Decimal/int need converting first.
+        fast = [
+            v
+            if v is None or (isinstance(v, decimal.Decimal | int) and not isinstance(v, bool))
+            else convert(v)
+            for v in values
+        ]
+        try:
+            return pa.array(fast, ctype.arrow_type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            return pa.array([convert(v) for v in values], ctype.arrow_type)
+    if ctype.kind == "string":
+        try:
+            return pa.array(values, pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return pa.array([convert(v) for v in values], pa.string())
+    if ctype.kind == "timestamp":
+        try:
+            return pa.array(values, ctype.arrow_type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
+            return pa.array([convert(v) for v in values], ctype.arrow_type)
+    return pa.array([convert(v) for v in values], ctype.arrow_type)
+
+
+def check_value(value: Any, ctype: ColumnType) -> str | None:
+    """The reason one value cannot land in `ctype`, or None."""
+    try:
+        converted = converter(ctype)(value)
+        if converted is not None:
+            pa.array([converted], ctype.arrow_type)
+    except (UnfitValueError, pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, ValueError) as e:
+        return str(e)
+    return None
