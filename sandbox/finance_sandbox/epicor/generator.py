@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from finance_sandbox.epicor.model import DATE, GUID, STAMP, STORED, STR, UPDATED_ON_TABLES, entities
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 # Generated history ends here: every later write (`now`) sorts after it (UpdatedOn, SysRevID).
 END_DATE = date(2025, 12, 31)
 HISTORY_DAYS = 3 * 365
@@ -202,6 +202,11 @@ def create_indexes(conn: sqlite3.Connection) -> None:
             conn.execute(f"CREATE INDEX upd_{table} ON {table} (Company, UpdatedOn, {rest})")
         if "ChangeDate" in STORED[table]:
             conn.execute(f"CREATE INDEX chg_{table} ON {table} (Company, ChangeDate)")
+    # What the write methods and the activity simulator look up.
+    conn.execute("CREATE INDEX app_APTran ON APTran (Company, VendorNum, InvoiceNum)")
+    conn.execute("CREATE INDEX grp_APInvHed ON APInvHed (Company, GroupID)")
+    conn.execute("CREATE INDEX open_APInvHed ON APInvHed (Company, Posted, OpenPayable)")
+    conn.execute("CREATE INDEX open_PODetail ON PODetail (Company, OpenLine)")
 
 
 class Gen:

@@ -729,11 +729,12 @@ class Payments:
             )
             if vendor is None:
                 raise bo_error("Supplier is not valid.", "CheckHed", "VendorNum")
-            head_num, check_num = self.s.conn.execute(
-                "SELECT COALESCE(MAX(HeadNum), 0) + 1, COALESCE(MAX(CheckNum), 10000) + 1 "
-                "FROM CheckHed WHERE Company = ?",
+            last = self.s.conn.execute(
+                "SELECT HeadNum, CheckNum FROM CheckHed WHERE Company = ? "
+                "ORDER BY HeadNum DESC LIMIT 1",
                 [company],
-            ).fetchone()
+            ).fetchone() or (0, 10000)
+            head_num, check_num = last[0] + 1, last[1] + 1
             today = self.s.today()
             day = date.fromisoformat(today[:10])
             bank = "MAINOP" if vendor["CurrencyCode"] == "USD" else "FXOP"
