@@ -200,11 +200,10 @@ class EpicorSandbox:
 
 def _cache_dir(config: pytest.Config) -> Path:
     """Generated databases are cached across runs (keyed by seed and size)."""
-    return (
-        Path(config.cache.mkdir("finance-sandbox-epicor"))
-        if config.cache
-        else Path(tempfile.gettempdir(), "finance-sandbox-epicor")
-    )
+    cache = getattr(config, "cache", None)  # absent with `-p no:cacheprovider`
+    if cache is not None:
+        return Path(cache.mkdir("finance-sandbox-epicor"))
+    return Path(tempfile.gettempdir(), "finance-sandbox-epicor")
 
 
 @pytest.fixture(scope="session")
