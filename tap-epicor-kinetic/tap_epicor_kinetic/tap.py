@@ -17,7 +17,7 @@ from tap_epicor_kinetic import odata
 from tap_epicor_kinetic.auth import AUTH_METHODS, Credentials, EpicorAuthenticator
 from tap_epicor_kinetic.baq import BaqStream
 from tap_epicor_kinetic.client import EpicorStream
-from tap_epicor_kinetic.errors import EpicorAuthError, check_response
+from tap_epicor_kinetic.errors import EpicorAuthError, RetriesExhaustedError, check_response
 from tap_epicor_kinetic.retry import RetryPolicy, call_with_retries
 from tap_epicor_kinetic.schema import add_ud_fields, bundled_schema
 from tap_epicor_kinetic.streams import STREAM_TYPES
@@ -340,7 +340,7 @@ class TapEpicorKinetic(Tap):
         try:
             response = self.get_url(url, accept="application/xml", what=what)
             meta = odata.parse_metadata(response.content)
-        except EpicorAuthError:
+        except (EpicorAuthError, RetriesExhaustedError):
             raise
         except (FatalAPIError, ValueError) as exc:
             self.logger.warning(
