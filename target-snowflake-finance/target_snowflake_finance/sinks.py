@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 import shutil
 import tempfile
 import threading
@@ -152,7 +153,9 @@ class SnowflakeSink(BatchSink):
         self.session = Session(config)
         self.table_ref = self.session.table_ref(self.table)
         suffix = uuid.uuid4().hex[:8].upper()
-        self.staging_table = f"_TSF_STG_{self.table}_{suffix}"[:255]
+        # Only word characters: the staging table is ours, and COPY tooling need not quote it.
+        safe = re.sub(r"[^0-9A-Za-z_]", "_", self.table)[:200]
+        self.staging_table = f"_TSF_STG_{safe}_{suffix}"
         self.staging_ref = self.session.table_ref(self.staging_table)
         self._workdir = Path(tempfile.mkdtemp(prefix="target-snowflake-finance-"))
         self._overwrite_pending = self.load_method == "overwrite"
@@ -438,7 +441,7 @@ class SnowflakeSink(BatchSink):
                 )
             if self._overwrite_pending:
                 s.execute(f"DELETE FROM {self.table_ref}")
-            if self.key_fields:
+            if self.key_fields and self.load_method != "append-only":
                 s.execute(self._merge_sql())
             else:
                 s.execute(self._append_sql())

@@ -1,0 +1,100 @@
+"""Fixtures: a fresh schema per test on the local Snowflake, and a way to run the target on messages."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pytest
+import simplejson
+
+from target_snowflake_finance.target import TargetSnowflakeFinance
+
+
+class Singer:
+    """Builds Singer messages for a test."""
+
+    @staticmethod
+    def schema(
+        stream: str,
+        properties: dict[str, Any],
+        keys: list[str] | None = None,
+        bookmark: str | None = None,
+    ) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "type": "SCHEMA",
+            "stream": stream,
+            "schema": {"type": "object", "properties": properties},
+            "key_properties": keys or [],
+        }
+        if bookmark:
+            message["bookmark_properties"] = [bookmark]
+        return message
+
+    @staticmethod
+    def record(stream: str, record: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "RECORD", "stream": stream, "record": record}
+
+    @staticmethod
+    def state(value: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "STATE", "value": value}
+
+    @staticmethod
+    def lines(messages: Iterable[dict[str, Any]]) -> str:
+        return "".join(simplejson.dumps(m, use_decimal=True) + "\n" for m in messages)
+
+
+@pytest.fixture
+def singer() -> type[Singer]:
+    return Singer
+
+
+@pytest.fixture
+def schema_name(snowflake_sandbox: Any) -> str:
+    return str(snowflake_sandbox.unique_schema())
+
+
+@pytest.fixture
+def config(snowflake_sandbox: Any, schema_name: str) -> dict[str, Any]:
+    """A complete config on a schema of this test's own (key-pair auth, encrypted key)."""
+    return dict(snowflake_sandbox.target_config(schema=schema_name))
+
+
+@pytest.fixture
+def run_target() -> Callable[..., list[dict[str, Any]]]:
+    """Run the target in-process on messages; returns the STATE values it emitted."""
+
+    def run(config: dict[str, Any], messages: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        target = TargetSnowflakeFinance(config=config, validate_config=True)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            target.listen(io.StringIO(Singer.lines(messages)))
+        return [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+
+    return run
+
+
+@pytest.fixture
+def sql_sent(caplog: pytest.LogCaptureFixture) -> Callable[[], list[str]]:
+    """Every SQL statement the target sent, in order (its `target_snowflake_finance.sql` log)."""
+    caplog.set_level(logging.DEBUG, logger="target_snowflake_finance.sql")
+
+    def statements() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "target_snowflake_finance.sql"]
+
+    return statements
+
+
+@pytest.fixture
+def table_rows(snowflake_sandbox: Any, schema_name: str) -> Callable[..., list[tuple[Any, ...]]]:
+    """Rows of a table in this test's schema; `columns` are SQL expressions."""
+
+    def rows(table: str, columns: str = "*", order_by: str = "1") -> list[tuple[Any, ...]]:
+        ref = f'"SANDBOX_DB"."{schema_name}"."{table}"'
+        return list(snowflake_sandbox.query(f"SELECT {columns} FROM {ref} ORDER BY {order_by}"))
+
+    return rows
