@@ -62,3 +62,23 @@ def add_ud_fields(schema: dict[str, t.Any], entity: EntityType) -> list[str]:
             )
             added.append(name)
     return added
+
+
+DECIMAL_FACETS = ("precision", "scale")
+
+
+def restore_decimal_facets(schema: dict[str, t.Any], source: dict[str, t.Any]) -> bool:
+    """Copy decimal precision/scale from `source` into `schema`; True if anything changed.
+
+    singer-sdk's Catalog keeps only standard JSON Schema keys, so the SCHEMA messages it builds
+    from the catalog would lose them and the target could not make NUMBER(p,s).
+    """
+    changed = False
+    source_props = source.get("properties", {})
+    for name, prop in schema.get("properties", {}).items():
+        original = source_props.get(name, {})
+        for facet in DECIMAL_FACETS:
+            if facet in original and facet not in prop:
+                prop[facet] = original[facet]
+                changed = True
+    return changed

@@ -12,6 +12,7 @@ import requests
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
+from singer_sdk.helpers._catalog import get_selected_schema
 
 from tap_epicor_kinetic import odata
 from tap_epicor_kinetic.auth import AUTH_METHODS, Credentials, EpicorAuthenticator
@@ -19,7 +20,7 @@ from tap_epicor_kinetic.baq import BaqStream
 from tap_epicor_kinetic.client import EpicorStream
 from tap_epicor_kinetic.errors import EpicorAuthError, RetriesExhaustedError, check_response
 from tap_epicor_kinetic.retry import RetryPolicy, call_with_retries
-from tap_epicor_kinetic.schema import add_ud_fields, bundled_schema
+from tap_epicor_kinetic.schema import add_ud_fields, bundled_schema, restore_decimal_facets
 from tap_epicor_kinetic.streams import STREAM_TYPES
 from tap_epicor_kinetic.timeutil import load_zone, parse_start_date
 
@@ -380,6 +381,33 @@ class TapEpicorKinetic(Tap):
             streams.clear()
             streams.update(ordered)
         return streams
+
+    @property
+    @override
+    def catalog_dict(self) -> dict[str, t.Any]:
+        # The discovered catalog keeps each decimal's precision/scale too (the Catalog drops them).
+        catalog = super().catalog_dict
+        for entry in catalog.get("streams", []):
+            stream = self.streams.get(entry.get("tap_stream_id", ""))
+            if stream is not None:
+                restore_decimal_facets(entry["schema"], stream.schema)
+        return catalog
+
+    @override
+    def setup_mapper(self) -> None:
+        super().setup_mapper()
+        # The mapper's schemas come from the Catalog, which drops `precision`/`scale`: put them
+        # back so SCHEMA messages declare NUMBER(p,s) for every decimal.
+        for entry in self.catalog.streams:
+            name = entry.stream or entry.tap_stream_id
+            stream = self.streams.get(name)
+            if stream is None:
+                continue
+            schema = get_selected_schema(
+                name, entry.schema.to_dict(), entry.metadata.resolve_selection()
+            )
+            if restore_decimal_facets(schema, stream.schema):
+                self.mapper.register_raw_stream_schema(name, schema, entry.key_properties)
 
     @override
     def discover_streams(self) -> list[Stream]:

@@ -7,12 +7,14 @@ import json
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from contextlib import redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from tap_epicor_kinetic.tap import TapEpicorKinetic
 
 
@@ -56,12 +58,16 @@ def sync(
     state: dict[str, Any] | None = None,
     catalog: dict[str, Any] | None = None,
     record_limit: int | None = None,
+    on_response: Callable[[requests.Response], None] | None = None,
 ) -> SyncResult:
     """Run the tap in-process against the sandbox (real HTTP) and collect its output.
 
-    `record_limit` stops each stream after that many records, the way an interrupted run stops.
+    `record_limit` stops each stream after that many records, the way an interrupted run stops;
+    `on_response` sees every HTTP response the tap receives (to observe its requests).
     """
     tap = TapEpicorKinetic(config=config, state=state, catalog=catalog, parse_env_config=False)
+    if on_response is not None:
+        tap.http_session.hooks["response"].append(lambda r, *_, **__: on_response(r))
     out = io.StringIO()
     with redirect_stdout(out):
         if record_limit is None:
