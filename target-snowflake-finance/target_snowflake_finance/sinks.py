@@ -250,6 +250,10 @@ class SnowflakeSink(BatchSink):
             reason = incompatibility(found, self.types[f])
             if reason:
                 conflicts.append(f"column {column} (field {f!r}): {reason}")
+            elif found.kind == self.types[f].kind == "number":
+                # Stage and check values against the column as it is (e.g. a user's
+                # NUMBER(18,3)): a value that does not fit becomes an invalid record.
+                self.types[f] = found
         if conflicts:
             raise TargetConfigError(
                 f"table {self.table_ref} cannot take stream {self.stream_name!r} without losing "

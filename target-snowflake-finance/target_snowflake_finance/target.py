@@ -254,11 +254,11 @@ class TargetSnowflakeFinance(Target):
         session.check_warehouse(resume=bool(self.config.get("resume_warehouse", True)))
         if self.config.get("manage_tables", True):
             session.ensure_schema()
+        else:
+            self._check_mapped_tables(session)
         session.execute(f"CREATE STAGE IF NOT EXISTS {self.stage_ref}")
         session.execute(create_table_sql(self.audit_ref, AUDIT_COLUMNS))
         session.execute(create_table_sql(self.rejects_ref, REJECT_COLUMNS))
-        if not self.config.get("manage_tables", True):
-            self._check_mapped_tables(session)
         self._started = True
         self.logger.info(
             "Load %s started into %s.%s", self.load_id, self.database, self.schema_name

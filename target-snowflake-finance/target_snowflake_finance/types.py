@@ -149,16 +149,10 @@ def incompatibility(existing: ColumnType, wanted: ColumnType) -> str | None:
     if existing.kind != wanted.kind:
         return f"it is {existing.sql} and the stream now sends {wanted.sql}"
     if existing.kind == "number":
-        e_int = (existing.precision or MAX_PRECISION) - (existing.scale or 0)
-        w_int = (wanted.precision or MAX_PRECISION) - (wanted.scale or 0)
         if (wanted.scale or 0) > (existing.scale or 0):
             return (
                 f"it is {existing.sql} and the stream now sends {wanted.sql}: "
                 f"scale {wanted.scale} would round values to {existing.scale} decimals"
-            )
-        if w_int > e_int and existing.precision != MAX_PRECISION:
-            return (
-                f"it is {existing.sql} and the stream now sends {wanted.sql}: digits would overflow"
             )
     return None
 

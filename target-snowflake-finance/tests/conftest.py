@@ -1,4 +1,4 @@
-"""Fixtures: a fresh schema per test on the local Snowflake, and a way to run the target on messages."""
+"""Fixtures: a fresh schema per test on the local Snowflake, and running the target on messages."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 import simplejson
-
 from target_snowflake_finance.target import TargetSnowflakeFinance
 
 

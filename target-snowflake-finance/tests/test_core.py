@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 from singer_sdk.testing import get_target_test_class
-
 from target_snowflake_finance.target import TargetSnowflakeFinance
 
 # Filled per test by the autouse fixture below: the sandbox's port is only known at run time.
