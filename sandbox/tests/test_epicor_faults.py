@@ -108,3 +108,12 @@ def test_killed_emulator_refuses_connections(epicor_sandbox_factory) -> None:
     sb.kill()
     with pytest.raises(requests.ConnectionError):
         vendors(sb)
+
+
+def test_bad_control_request_is_a_400_with_epicor_body(sb: EpicorSandbox) -> None:
+    resp = requests.post(f"{sb.control_url}/faults", json={"error_next": "many"}, timeout=10)
+    assert resp.status_code == 400
+    assert "error_next" in resp.json()["ErrorMessage"] or "many" in resp.json()["ErrorMessage"]
+    unknown = requests.get(f"{sb.control_url}/truth/no_such_stream", timeout=10)
+    assert unknown.status_code == 404
+    assert "ap_invoices" in unknown.json()["ErrorMessage"]

@@ -309,14 +309,29 @@ def build_app(emu: Emulator, hooks: Any = None) -> Starlette:
             )
         )
 
+    def control(
+        fn: Callable[[Request], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Control routes answer bad input with a 400 Epicor body, never a bare 500."""
+
+        async def wrapped(request: Request) -> Response:
+            try:
+                return await fn(request)
+            except EpicorError as err:
+                return error_response(err)
+            except (ValueError, TypeError, KeyError) as exc:
+                return error_response(EpicorError(400, f"Bad control request: {exc}."))
+
+        return wrapped
+
     routes = [
-        Route("/_sandbox/health", health),
-        Route("/_sandbox/faults", faults, methods=["GET", "POST", "DELETE"]),
-        Route("/_sandbox/tokens/expire", expire_tokens, methods=["POST"]),
-        Route("/_sandbox/counters", counters, methods=["GET", "DELETE"]),
-        Route("/_sandbox/activity", activity, methods=["POST"]),
-        Route("/_sandbox/activity/auto", activity_auto, methods=["POST", "DELETE"]),
-        Route("/_sandbox/truth/{stream}", truth),
+        Route("/_sandbox/health", control(health)),
+        Route("/_sandbox/faults", control(faults), methods=["GET", "POST", "DELETE"]),
+        Route("/_sandbox/tokens/expire", control(expire_tokens), methods=["POST"]),
+        Route("/_sandbox/counters", control(counters), methods=["GET", "DELETE"]),
+        Route("/_sandbox/activity", control(activity), methods=["POST"]),
+        Route("/_sandbox/activity/auto", control(activity_auto), methods=["POST", "DELETE"]),
+        Route("/_sandbox/truth/{stream}", control(truth)),
         Route("/connect/token", connect_token, methods=["POST"]),
         Route("/{instance}/TokenResource.svc", token_resource, methods=["POST"]),
         Route("/{instance}/TokenResource.svc/", token_resource, methods=["POST"]),

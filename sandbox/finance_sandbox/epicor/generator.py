@@ -618,6 +618,9 @@ def ensure_base(
     """Generate the database unless an identical one already exists."""
     data_dir.mkdir(parents=True, exist_ok=True)
     path = base_path(data_dir, seed, invoices)
+    for stale in data_dir.glob("epicor-v*-seed*-n*.sqlite"):
+        if not stale.name.startswith(f"epicor-v{GENERATOR_VERSION}-"):
+            stale.unlink(missing_ok=True)  # written by an older generator: never reused
     if not path.exists():
         generate(path, seed, invoices, progress)
     return path

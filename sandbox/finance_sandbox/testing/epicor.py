@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,6 +37,7 @@ class EpicorSandbox:
         self.options = {"invoices": DEFAULT_INVOICES, "seed": 42, **options}
         self.timezone = str(self.options.get("timezone", "America/Chicago"))
         self.company = "EPIC06"
+        self._owns_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="epicor-sandbox-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [sys.executable, "-m", "finance_sandbox.cli", "epicor", "--port", "0"]
@@ -114,6 +116,8 @@ class EpicorSandbox:
         if hasattr(self, "http"):
             self.http.close()
         self.log_path.unlink(missing_ok=True)
+        if self._owns_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
     # -- client settings -----------------------------------------------------------------
 
