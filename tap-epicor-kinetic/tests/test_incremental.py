@@ -1,0 +1,141 @@
+"""Point 3: UpdatedOn bookmarks per stream and company, SysRevID fallback, start_date, resuming."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+HEADERS = [
+    "gl_account_categories",
+    "coa_segment_values",
+    "gl_accounts",
+    "vendors",
+    "parts",
+    "purchase_orders",
+    "ap_invoices",
+    "ap_payments",
+]
+
+
+def _partition(state: dict[str, Any], stream: str, company: str) -> dict[str, Any]:
+    partitions = state["bookmarks"][stream]["partitions"]
+    return next(p for p in partitions if p["context"] == {"Company": company})
+
+
+def _invoice_keys(rows: list[dict[str, Any]]) -> set[tuple[int, str]]:
+    return {(r["VendorNum"], r["InvoiceNum"]) for r in rows}
+
+
+def test_a_run_after_saved_state_emits_only_what_changed(
+    small_sandbox: Any, tap_runner: Any
+) -> None:
+    config = small_sandbox.tap_config()
+    first = tap_runner.sync(config)
+    for stream in HEADERS:
+        bookmark = _partition(first.state, stream, "EPIC06")
+        assert bookmark["replication_key"] == "UpdatedOn", stream
+        assert bookmark["replication_key_value"]
+        assert "progress_markers" not in bookmark
+
+    quiet = tap_runner.sync(config, state=first.state)
+    assert quiet.counts() == {}
+
+    summary = small_sandbox.activity(new_invoices=2, changed_invoices=2, new_payments=1)
+    changed = {tuple(k) for k in summary["new_invoices"] + summary["changed_invoices"]}
+    paid = {tuple(k) for k in summary.get("paid_invoices", [])}
+    after = tap_runner.sync(config, state=quiet.state)
+
+    got = _invoice_keys(after.records["ap_invoices"])
+    assert changed <= got
+    # A new payment rewrites the invoices it pays (Epicor does the same); nothing else moves.
+    truth_now = {(r["VendorNum"], r["InvoiceNum"]): r for r in small_sandbox.truth("ap_invoices")}
+    truth_before = {
+        (r["VendorNum"], r["InvoiceNum"]): r["SysRevID"] for r in first.records["ap_invoices"]
+    }
+    moved = {k for k, r in truth_now.items() if truth_before.get(k) != r["SysRevID"]}
+    assert got == moved | paid
+    assert {r["HeadNum"] for r in after.records["ap_payments"]} == set(summary["new_payments"])
+    # Children of the changed invoices come with them, and only those.
+    assert _invoice_keys(after.records["ap_invoice_lines"]) == got
+    assert after.counts().keys() <= {
+        "ap_invoices",
+        "ap_invoice_lines",
+        "ap_invoice_gl_allocations",
+        "ap_payments",
+        "ap_payment_lines",
+    }
+
+
+def test_stock_kinetic_falls_back_to_sysrevid_and_says_so(
+    epicor_sandbox_factory: Any, tap_runner: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    sandbox = epicor_sandbox_factory(invoices=30, stock_kinetic=True)
+    config = sandbox.tap_config()
+    with caplog.at_level(logging.WARNING):
+        first = tap_runner.sync(config)
+    for stream in HEADERS:
+        bookmark = _partition(first.state, stream, "EPIC06")
+        assert bookmark["replication_key"] == "SysRevID", stream
+        assert isinstance(bookmark["replication_key_value"], int)
+        assert first.schemas[stream]["bookmark_properties"] == ["SysRevID"]
+        assert len(first.records[stream]) == len(sandbox.truth(stream)), stream
+    fallback_logs = [r.getMessage() for r in caplog.records if "SysRevID instead" in r.getMessage()]
+    assert len(fallback_logs) == len(HEADERS)
+
+    summary = sandbox.activity(changed_invoices=1, new_pos=1)
+    second = tap_runner.sync(config, state=first.state)
+    assert {tuple(k) for k in summary["changed_invoices"]} == _invoice_keys(
+        second.records["ap_invoices"]
+    )
+    assert {r["PONum"] for r in second.records["purchase_orders"]} == set(summary["new_pos"])
+
+
+def test_each_company_is_its_own_state_partition(epicor_sandbox: Any, tap_runner: Any) -> None:
+    config = epicor_sandbox.tap_config(companies=["EPIC06", "EPIC07"])
+    catalog = tap_runner.select_only(config, {"ap_invoices", "ap_invoice_lines", "vendors"})
+    result = tap_runner.sync(config, catalog=catalog)
+    for company in ("EPIC06", "EPIC07"):
+        truth = epicor_sandbox.truth("ap_invoices", company=company)
+        rows = [r for r in result.records["ap_invoices"] if r["Company"] == company]
+        assert _invoice_keys(rows) == _invoice_keys(truth), company
+        lines = [r for r in result.records["ap_invoice_lines"] if r["Company"] == company]
+        assert len(lines) == len(epicor_sandbox.truth("ap_invoice_lines", company=company))
+        newest = max(r["UpdatedOn"] for r in rows)
+        assert _partition(result.state, "ap_invoices", company)["replication_key_value"] == newest
+
+
+def test_start_date_bounds_the_first_run(epicor_sandbox: Any, tap_runner: Any) -> None:
+    zone = ZoneInfo(epicor_sandbox.timezone)
+    truth = epicor_sandbox.truth("ap_invoices")
+    stamps = sorted(dt.datetime.fromisoformat(r["UpdatedOn"]).replace(tzinfo=zone) for r in truth)
+    start = stamps[len(stamps) // 2]
+    config = epicor_sandbox.tap_config(start_date=start.astimezone(dt.UTC).isoformat())
+    catalog = tap_runner.select_only(config, {"ap_invoices"})
+    result = tap_runner.sync(config, catalog=catalog)
+    expected = {
+        (r["VendorNum"], r["InvoiceNum"])
+        for r in truth
+        if dt.datetime.fromisoformat(r["UpdatedOn"]).replace(tzinfo=zone) >= start
+    }
+    assert _invoice_keys(result.records["ap_invoices"]) == expected
+    assert 0 < len(expected) < len(truth)
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(epicor_sandbox: Any, tap_runner: Any) -> None:
+    config = epicor_sandbox.tap_config(page_size=25)
+    catalog = tap_runner.select_only(config, {"ap_invoices", "vendors"})
+    interrupted = tap_runner.sync(config, catalog=catalog, record_limit=110)
+    assert len(interrupted.records["ap_invoices"]) == 110
+    bookmark = _partition(interrupted.state, "ap_invoices", "EPIC06")
+    assert "progress_markers" not in bookmark
+    assert bookmark["replication_key_value"] == interrupted.records["ap_invoices"][-1]["UpdatedOn"]
+
+    resumed = tap_runner.sync(config, catalog=catalog, state=interrupted.state)
+    first = _invoice_keys(interrupted.records["ap_invoices"])
+    rest = _invoice_keys(resumed.records["ap_invoices"])
+    assert not first & rest
+    assert first | rest == _invoice_keys(epicor_sandbox.truth("ap_invoices"))
