@@ -83,7 +83,7 @@ def classify(exc: BaseException) -> Classification:
 def backoff_seconds(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
     """Exponential backoff with jitter: ~0.5 s, 1 s, 2 s, … capped."""
     delay: float = min(cap, base * 2 ** (attempt - 1))
-    return delay * (0.75 + random.random() / 2)
+    return delay * (0.8 + random.random() * 0.4)
 
 
 def with_retries(

@@ -194,6 +194,15 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "add_record_metadata",
+        th.BooleanType,
+        default=True,
+        description=(
+            "Always on here: every row carries the `_SDC_*` metadata columns and `_SDC_LOAD_ID` "
+            "(the audit trail relies on them)."
+        ),
+    ),
+    th.Property(
         "max_retries",
         th.IntegerType,
         default=3,

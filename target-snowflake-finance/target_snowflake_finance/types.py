@@ -148,12 +148,11 @@ def incompatibility(existing: ColumnType, wanted: ColumnType) -> str | None:
         return None
     if existing.kind != wanted.kind:
         return f"it is {existing.sql} and the stream now sends {wanted.sql}"
-    if existing.kind == "number":
-        if (wanted.scale or 0) > (existing.scale or 0):
-            return (
-                f"it is {existing.sql} and the stream now sends {wanted.sql}: "
-                f"scale {wanted.scale} would round values to {existing.scale} decimals"
-            )
+    if existing.kind == "number" and (wanted.scale or 0) > (existing.scale or 0):
+        return (
+            f"it is {existing.sql} and the stream now sends {wanted.sql}: "
+            f"scale {wanted.scale} would round values to {existing.scale} decimals"
+        )
     return None
 
 

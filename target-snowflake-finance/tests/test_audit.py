@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from target_snowflake_finance.sinks import InvalidRecordError
 
 PROPS: dict[str, Any] = {
@@ -19,7 +18,12 @@ PROPS: dict[str, Any] = {
     "InvoiceNum": {"type": "string"},
     "InvoiceAmt": {"type": ["number", "null"], "multipleOf": 0.01},
     "UpdatedOn": {"type": ["string", "null"], "format": "date-time"},
-    "TaxAmt": {"type": ["string", "null"], "format": "x-singer.decimal", "precision": 18, "scale": 2},
+    "TaxAmt": {
+        "type": ["string", "null"],
+        "format": "x-singer.decimal",
+        "precision": 18,
+        "scale": 2,
+    },
 }
 KEYS = ["VendorNum", "InvoiceNum"]
 
@@ -140,9 +144,13 @@ def test_a_batch_that_keeps_failing_goes_to_dead_letter_and_the_run_stops_withou
     assert "000608" in letter["error"]
     assert letter["attempts"] == 2
     assert [r["VendorNum"] for r in letter["records"]] == [7, 8]
-    assert "vendors" in result.stderr and str(dead) in result.stderr
+    assert "vendors" in result.stderr
+    assert str(dead) in result.stderr
     failed = table_rows("_SDC_LOAD_AUDIT", "STREAM, STATUS, ATTEMPTS, ERROR, DEAD_LETTER_FILE", "1")
-    assert [(f[0], f[1], f[2]) for f in failed] == [("ap_invoices", "committed", 1), ("vendors", "failed", 2)]
+    assert [(f[0], f[1], f[2]) for f in failed] == [
+        ("ap_invoices", "committed", 1),
+        ("vendors", "failed", 2),
+    ]
     assert "000608" in failed[1][3]
     assert failed[1][4] == str(dead)
 

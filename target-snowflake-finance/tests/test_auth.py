@@ -1,4 +1,4 @@
-"""Issue point 1: key pair (inline or file, encrypted PKCS#8), PAT, password; bad keys fail early."""
+"""Issue point 1: key pair (inline or file, encrypted PKCS#8), PAT, password; bad keys fail."""
 
 from __future__ import annotations
 

@@ -37,7 +37,8 @@ def test_killed_mid_load_the_last_state_is_covered_by_committed_rows(
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdin is not None
+    assert proc.stdout is not None
     payload = singer.lines(messages(singer, 1))
 
     def feed() -> None:
@@ -70,7 +71,9 @@ def test_killed_mid_load_the_last_state_is_covered_by_committed_rows(
         f"SELECT COUNT(*), COUNT(DISTINCT ID), MIN(ID), MAX(ID) FROM {ref}"
     )
     assert (count, distinct, low, high) == (TOTAL, TOTAL, 1, TOTAL)
-    [(amount,)] = snowflake_sandbox.query(f"SELECT CAST(AMOUNT AS VARCHAR) FROM {ref} WHERE ID = 777")
+    [(amount,)] = snowflake_sandbox.query(
+        f"SELECT CAST(AMOUNT AS VARCHAR) FROM {ref} WHERE ID = 777"
+    )
     assert amount == "777.01"
 
 

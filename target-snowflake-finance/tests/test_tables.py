@@ -117,7 +117,7 @@ def test_manage_tables_false_reports_a_missing_table_before_any_data_moves(
         manage_tables=False,
         table_mapping={"ap_invoices": {"table": "NOT_THERE", "columns": {"Company": "CO"}}},
     )
-    with pytest.raises(TargetConfigError, match="NOT_THERE.*does not exist"):
+    with pytest.raises(TargetConfigError, match=r"NOT_THERE.*does not exist"):
         run_target(
             config,
             [
@@ -133,7 +133,8 @@ def test_manage_tables_false_reports_a_missing_column_before_any_data_moves(
 ) -> None:
     snowflake_sandbox.query(f'CREATE SCHEMA IF NOT EXISTS "SANDBOX_DB"."{schema_name}"')
     snowflake_sandbox.query(
-        f'CREATE TABLE "SANDBOX_DB"."{schema_name}"."AP_INVOICES" (COMPANY VARCHAR, INVOICENUM VARCHAR)'
+        f'CREATE TABLE "SANDBOX_DB"."{schema_name}"."AP_INVOICES" '
+        "(COMPANY VARCHAR, INVOICENUM VARCHAR)"
     )
     config["manage_tables"] = False
     with pytest.raises(TargetConfigError, match="lacks columns DOCINVOICEAMT"):
@@ -203,13 +204,15 @@ def test_reserved_words_mixed_case_and_odd_characters(
     )
     rows = table_rows(
         "WEIRD-STREAM.NAME",
-        '"ORDER", "GROUP", "DATE", "SELECT", CAST("AMOUNT (USD)" AS VARCHAR), "AGENT:OS.VERSION", "ÜNÏCØDÉ NAME"',
+        '"ORDER", "GROUP", "DATE", "SELECT", CAST("AMOUNT (USD)" AS VARCHAR), '
+        '"AGENT:OS.VERSION", "ÜNÏCØDÉ NAME"',
     )
     assert rows[0][0] == 1
     assert rows[0][1:] == ("g", rows[0][2], "s", "1.25", "10.13", "ü")
     assert str(rows[0][2]) == "2024-02-29"
     merge = next(s for s in sql_sent() if s.startswith("MERGE"))
-    assert '"WEIRD-STREAM.NAME"' in merge and 't."ORDER" = s."ORDER"' in merge
+    assert '"WEIRD-STREAM.NAME"' in merge
+    assert 't."ORDER" = s."ORDER"' in merge
 
 
 def test_names_from_streams_fields_and_config_cannot_inject_sql(
