@@ -451,3 +451,34 @@ def test_baq_ap_aging(epicor_sandbox: EpicorSandbox) -> None:
     )
     assert len(newer) == min(len(page) - 1, 100)
     assert get(epicor_sandbox, "BaqSvc", "NOPE/Data").status_code == 404
+
+
+def test_keyset_predicates_with_or_return_exactly_the_rows_after_a_position(
+    epicor_sandbox: EpicorSandbox,
+) -> None:
+    ordered = all_rows(
+        epicor_sandbox,
+        AP,
+        "APInvoices",
+        **{"$orderby": "UpdatedOn,SysRevID", "$select": "UpdatedOn,SysRevID,InvoiceAmt"},
+    )
+    start, end = ordered[40], ordered[230]
+    lo_t, hi_t = as_utc_literal(start["UpdatedOn"]), as_utc_literal(end["UpdatedOn"])
+    keyset = (
+        f"(UpdatedOn gt {lo_t} or (UpdatedOn eq {lo_t} and (SysRevID gt {start['SysRevID']})))"
+        f" and (UpdatedOn lt {hi_t} or (UpdatedOn eq {hi_t} and (SysRevID le {end['SysRevID']})))"
+    )
+    got = all_rows(
+        epicor_sandbox,
+        AP,
+        "APInvoices",
+        **{"$filter": keyset, "$orderby": "UpdatedOn,SysRevID", "$select": "UpdatedOn,SysRevID"},
+    )
+    assert got == [{k: r[k] for k in ("UpdatedOn", "SysRevID")} for r in ordered[41:231]]
+    either = all_rows(
+        epicor_sandbox,
+        AP,
+        "APInvoices",
+        **{"$filter": "InvoiceAmt gt 20000 or InvoiceAmt lt 0", "$select": "InvoiceAmt"},
+    )
+    assert len(either) == sum(1 for r in ordered if r["InvoiceAmt"] > 20000 or r["InvoiceAmt"] < 0)

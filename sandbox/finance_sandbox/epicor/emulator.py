@@ -61,6 +61,8 @@ class Emulator:
         self.counters = Counters()
         self.page_cap = settings.page_cap
         self.data_requests = 0
+        self._stats: tuple[int, dict[str, dict[str, int]]] | None = None
+        self.stats()  # before the port is announced, so /_sandbox/health answers at once
 
     def close(self) -> None:
         """Drop the working copy; the generated base stays for the next start."""
@@ -244,12 +246,15 @@ class Emulator:
         return Fetcher(self.conn, company).page(ent, Query(select=list(ent.columns)), None)
 
     def stats(self) -> dict[str, dict[str, int]]:
-        """Row counts per company and table."""
+        """Row counts per company and table (cached until the next write: 1M rows count slowly)."""
+        if self._stats is not None and self._stats[0] == self.conn.total_changes:
+            return self._stats[1]
         result: dict[str, dict[str, int]] = {}
         for table in (*TOP_LEVEL, *CHILD_TABLES):
             sql = f"SELECT Company, COUNT(*) FROM {table} GROUP BY Company"
             for company, n in self.conn.execute(sql):
                 result.setdefault(company, {})[table] = int(n)
+        self._stats = (self.conn.total_changes, result)
         return result
 
 

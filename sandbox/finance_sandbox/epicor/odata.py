@@ -58,6 +58,10 @@ class Term:
     column: Column | None = None
     literal: Any = None
     is_literal: bool = False
+    # Bounds the predicate implies per stored column (lower, upper), used to add redundant
+    # range conditions so SQLite can seek its indexes (keyset paging spells ranges with `or`).
+    lo: dict[str, Any] = field(default_factory=dict)
+    hi: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -142,7 +146,14 @@ class FilterParser:
         if self._peek() is not None:
             raise odata_error(f"Syntax error: unexpected '{self._peek()[1]}' in '$filter'.")  # type: ignore[index]
         term = self._as_pred(term)
-        return term.sql, term.params
+        sql, params = term.sql, list(term.params)
+        for name, value in term.lo.items():
+            sql += f' AND "{name}" >= ?'
+            params.append(value)
+        for name, value in term.hi.items():
+            sql += f' AND "{name}" <= ?'
+            params.append(value)
+        return sql, params
 
     def _as_pred(self, term: Term) -> Term:
         if term.kind == "pred":
@@ -159,7 +170,13 @@ class FilterParser:
             self.pos += 1
             right = self._and()
             left, right = self._as_pred(left), self._as_pred(right)
-            left = Term(f"({left.sql} OR {right.sql})", left.params + right.params, "pred")
+            left = Term(
+                f"({left.sql} OR {right.sql})",
+                left.params + right.params,
+                "pred",
+                lo=_bounds(left.lo, right.lo, min, both=True),
+                hi=_bounds(left.hi, right.hi, max, both=True),
+            )
         return left
 
     def _and(self) -> Term:
@@ -168,7 +185,13 @@ class FilterParser:
             self.pos += 1
             right = self._not()
             left, right = self._as_pred(left), self._as_pred(right)
-            left = Term(f"({left.sql} AND {right.sql})", left.params + right.params, "pred")
+            left = Term(
+                f"({left.sql} AND {right.sql})",
+                left.params + right.params,
+                "pred",
+                lo=_bounds(left.lo, right.lo, max, both=False),
+                hi=_bounds(left.hi, right.hi, min, both=False),
+            )
         return left
 
     def _not(self) -> Term:
@@ -288,7 +311,13 @@ class FilterParser:
             sql_op = {">": "<", ">=": "<=", "<": ">", "<=": ">="}.get(sql_op, sql_op)
         if right.is_literal and left.column is not None:
             value = self._convert(left.column, right, op)
-            return Term(f"({left.sql} {sql_op} ?)", [*left.params, value], "pred")
+            term = Term(f"({left.sql} {sql_op} ?)", [*left.params, value], "pred")
+            if left.column.stored and not left.params:
+                if sql_op in ("=", ">", ">="):
+                    term.lo[left.column.name] = value
+                if sql_op in ("=", "<", "<="):
+                    term.hi[left.column.name] = value
+            return term
         if left.kind != right.kind and {left.kind, right.kind} - {INT, DEC}:
             raise self._incompatible(left.kind, right.kind, op)
         lp = left.params if not left.is_literal else [self._plain(left)]
@@ -334,6 +363,21 @@ class FilterParser:
                 value = datetime(value.year, value.month, value.day)
             return format_local(value, millis=kind == STAMP)
         raise self._incompatible(kind, lit.kind, op)
+
+
+def _bounds(a: dict[str, Any], b: dict[str, Any], pick: Any, *, both: bool) -> dict[str, Any]:
+    """Combine implied bounds: `or` keeps columns bounded on both sides (the looser bound),
+    `and` keeps every bound (the tighter one where both sides bound the same column)."""
+    out: dict[str, Any] = {}
+    for name in set(a) | set(b):
+        if name in a and name in b:
+            try:
+                out[name] = pick(a[name], b[name])
+            except TypeError:
+                continue
+        elif not both:
+            out[name] = a.get(name, b.get(name))
+    return out
 
 
 def format_local(value: datetime, millis: bool) -> str:

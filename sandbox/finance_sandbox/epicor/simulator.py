@@ -45,20 +45,46 @@ class Simulator:
         summary["new_payments"] = self._new_payments(company, rng, counts["new_payments"])
         return summary
 
-    def _pick(self, sql: str, args: list[Any], rng: random.Random, n: int) -> list[Any]:
-        """n distinct random rows of an ordered query, without reading them all (1M invoices)."""
+    def _pick(
+        self,
+        table: str,
+        where: str,
+        args: list[Any],
+        rng: random.Random,
+        n: int,
+        *,
+        columns: str,
+        accept: str = "",
+    ) -> list[Any]:
+        """n distinct random rows: rowids come from an index (`where`), rows are read one by one
+        and kept when `accept` (SQL) holds, so picking stays fast at 1M invoices."""
         conn = self.invoices.s.conn
-        total = int(conn.execute(f"SELECT COUNT(*) FROM ({sql})", args).fetchone()[0])
-        offsets = sorted(rng.sample(range(total), min(n, total)))
-        return [conn.execute(f"{sql} LIMIT 1 OFFSET ?", [*args, k]).fetchone() for k in offsets]
+        ids = [r[0] for r in conn.execute(f"SELECT rowid FROM {table} WHERE {where}", args)]
+        ids.sort()
+        picked: list[Any] = []
+        tried: set[int] = set()
+        check = f" AND {accept}" if accept else ""
+        while len(picked) < n and len(tried) < len(ids):
+            i = rng.randrange(len(ids))
+            if i in tried:
+                continue
+            tried.add(i)
+            row = conn.execute(
+                f"SELECT {columns} FROM {table} WHERE rowid = ?{check}", [ids[i]]
+            ).fetchone()
+            if row is not None:
+                picked.append(row)
+        return picked
+
+    def _vendor(self, company: str, rng: random.Random) -> int:
+        return int(
+            self._pick(
+                "Vendor", "Company = ? AND Inactive = 0", [company], rng, 1, columns="VendorNum"
+            )[0][0]
+        )
 
     def _new_invoice(self, company: str, rng: random.Random) -> list[Any]:
-        vendor = self._pick(
-            "SELECT VendorNum FROM Vendor WHERE Company = ? AND Inactive = 0 ORDER BY VendorNum",
-            [company],
-            rng,
-            1,
-        )[0][0]
+        vendor = self._vendor(company, rng)
         group = "SIMAP"
         ds = self.invoices.get_new_header(company, {"cGroupID": group, "ds": {}})["parameters"][
             "ds"
@@ -95,13 +121,14 @@ class Simulator:
         if n <= 0:
             return []
         picked = self._pick(
-            "SELECT VendorNum, InvoiceNum FROM APInvHed WHERE Company = ? AND Posted = 0 "
-            "AND EXISTS (SELECT 1 FROM APInvDtl d WHERE d.Company = APInvHed.Company "
-            "AND d.VendorNum = APInvHed.VendorNum AND d.InvoiceNum = APInvHed.InvoiceNum) "
-            "ORDER BY VendorNum, InvoiceNum",
+            "APInvHed",
+            "Company = ? AND Posted = 0",
             [company],
             rng,
             n,
+            columns="VendorNum, InvoiceNum",
+            accept="EXISTS (SELECT 1 FROM APInvDtl d WHERE d.Company = APInvHed.Company "
+            "AND d.VendorNum = APInvHed.VendorNum AND d.InvoiceNum = APInvHed.InvoiceNum)",
         )
         changed = []
         for vendor, invoice_num in picked:
@@ -121,19 +148,12 @@ class Simulator:
         return changed
 
     def _new_po(self, company: str, rng: random.Random) -> int:
-        vendor = self._pick(
-            "SELECT VendorNum FROM Vendor WHERE Company = ? AND Inactive = 0 ORDER BY VendorNum",
-            [company],
-            rng,
-            1,
-        )[0][0]
+        vendor = self._vendor(company, rng)
         ds = self.pos.get_new_header(company)
         ds["POHeader"][0].update(VendorNum=vendor, CommentText="Simulated PO")
         po_num = self.pos.update(company, ds)[0]
         for _ in range(rng.randrange(1, 4)):
-            part = self._pick(
-                "SELECT PartNum FROM Part WHERE Company = ? ORDER BY PartNum", [company], rng, 1
-            )[0][0]
+            part = self._pick("Part", "Company = ?", [company], rng, 1, columns="PartNum")[0][0]
             line_ds = self.pos.get_new_detail(company, po_num)
             line_ds["PODetail"][0].update(
                 PartNum=part,
@@ -147,11 +167,12 @@ class Simulator:
         if n <= 0:
             return []
         picked = self._pick(
-            "SELECT PONUM, POLine, OrderQty FROM PODetail WHERE Company = ? AND OpenLine = 1 "
-            "ORDER BY PONUM, POLine",
+            "PODetail",
+            "Company = ? AND OpenLine = 1",
             [company],
             rng,
             n,
+            columns="PONUM, POLine, OrderQty",
         )
         changed = []
         for po_num, line, qty in picked:
@@ -175,11 +196,13 @@ class Simulator:
         if n <= 0:
             return []
         picked = self._pick(
-            "SELECT VendorNum FROM APInvHed WHERE Company = ? AND Posted = 1 AND OpenPayable = 1 "
-            "AND DebitMemo = 0 AND InvoiceBal > 0 ORDER BY VendorNum, InvoiceNum",
+            "APInvHed",
+            "Company = ? AND Posted = 1 AND OpenPayable = 1",
             [company],
             rng,
             n,
+            columns="VendorNum",
+            accept="DebitMemo = 0 AND InvoiceBal > 0",
         )
         heads = []
         for vendor in dict.fromkeys(v for (v,) in picked):
