@@ -283,3 +283,47 @@ def test_auto_activity_runs_every_k_data_requests(sb: EpicorSandbox) -> None:
             s.get(sb.odata_url("Erp.BO.VendorSvc", "Vendors"), params={"$top": "1"}, timeout=30)
     sb.stop_auto_activity()
     assert len(sb.truth("ap_invoices")) == before + 2
+
+
+def test_header_update_and_allocation_account_change(sb: EpicorSandbox) -> None:
+    vendor, number = new_invoice(sb, "T-6001")
+    add_line(sb, vendor, number, "12.5", "2")
+    before = invoice(sb, vendor, number)
+    head = {"VendorNum": vendor, "InvoiceNum": number, "Description": "Changed", "RowMod": "U"}
+    out = ok(call(sb, "Update", {"ds": {"APInvHed": [head]}}))
+    assert out["ds"]["APInvHed"][0]["Description"] == "Changed"
+    after = invoice(sb, vendor, number)
+    assert after["SysRevID"] > before["SysRevID"]
+    exp = {
+        "VendorNum": vendor,
+        "InvoiceNum": number,
+        "InvoiceLine": 1,
+        "InvExpSeq": 1,
+        "GLAccount": "6200|400|00",
+        "RowMod": "U",
+    }
+    ok(call(sb, "Update", {"ds": {"APInvExp": [exp]}}))
+    changed = invoice(sb, vendor, number)
+    assert changed["APInvDtls"][0]["APInvExps"][0]["GLAccount"] == "6200|400|00"
+    assert changed["UpdatedOn"] > after["UpdatedOn"]
+    exp["ExpAmt"] = "1"
+    exp["RowMod"] = "A"
+    exp["InvExpSeq"] = 2
+    resp = call(sb, "Update", {"ds": {"APInvExp": [exp]}})
+    assert resp.status_code == 400
+    assert resp.json()["ErrorDetails"][0]["Table"] == "APInvExp"
+
+
+def test_posting_makes_simulated_invoices_payable(sb: EpicorSandbox) -> None:
+    new = sb.activity(new_invoices=1)["new_invoices"][0]
+    unposted = {
+        (r["VendorNum"], r["InvoiceNum"]) for r in sb.truth("ap_invoices") if not r["Posted"]
+    }
+    summary = sb.activity(posted_invoices=len(unposted))
+    assert {tuple(k) for k in summary["posted_invoices"]} == unposted
+    rows = {(r["VendorNum"], r["InvoiceNum"]): r for r in sb.truth("ap_invoices")}
+    head = rows[tuple(new)]
+    assert head["Posted"] is True
+    assert head["OpenPayable"] is True
+    assert head["UnpostedBal"] == 0
+    assert head["JournalNum"] > 0

@@ -10,7 +10,14 @@ from finance_sandbox.epicor.errors import EpicorError
 from finance_sandbox.epicor.generator import COMPANIES
 from finance_sandbox.epicor.writes import APInvoices, Payments, PurchaseOrders
 
-COUNT_KEYS = ("new_invoices", "changed_invoices", "new_pos", "changed_pos", "new_payments")
+COUNT_KEYS = (
+    "new_invoices",
+    "changed_invoices",
+    "posted_invoices",
+    "new_pos",
+    "changed_pos",
+    "new_payments",
+)
 
 
 class Simulator:
@@ -40,6 +47,7 @@ class Simulator:
         summary["changed_invoices"] = self._change_invoices(
             company, rng, counts["changed_invoices"]
         )
+        summary["posted_invoices"] = self._post_invoices(company, rng, counts["posted_invoices"])
         summary["new_pos"] = [self._new_po(company, rng) for _ in range(counts["new_pos"])]
         summary["changed_pos"] = self._change_pos(company, rng, counts["changed_pos"])
         summary["new_payments"] = self._new_payments(company, rng, counts["new_payments"])
@@ -146,6 +154,26 @@ class Simulator:
             )
             changed.append([vendor, invoice_num])
         return changed
+
+    def _post_invoices(self, company: str, rng: random.Random, n: int) -> list[list[Any]]:
+        """Post unposted invoices (what `Erp.PROC.APInvoicePostSvc` does): they become payable."""
+        if n <= 0:
+            return []
+        picked = self._pick(
+            "APInvHed",
+            "Company = ? AND Posted = 0",
+            [company],
+            rng,
+            n,
+            columns="VendorNum, InvoiceNum",
+            accept="InvoiceAmt <> 0",
+        )
+        posted = []
+        for vendor, invoice_num in picked:
+            with self.invoices.s.transaction():
+                self.invoices.post(company, vendor, invoice_num)
+            posted.append([vendor, invoice_num])
+        return posted
 
     def _new_po(self, company: str, rng: random.Random) -> int:
         vendor = self._vendor(company, rng)

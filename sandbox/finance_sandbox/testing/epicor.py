@@ -179,8 +179,8 @@ class EpicorSandbox:
         self._control("DELETE", "counters")
 
     def activity(self, **counts: Any) -> dict[str, Any]:
-        """Run the simulator once: new_invoices, changed_invoices, new_pos, changed_pos,
-        new_payments, company."""
+        """Run the simulator once: new_invoices, changed_invoices, posted_invoices, new_pos,
+        changed_pos, new_payments, company."""
         return dict(self._control("POST", "activity", counts))
 
     def auto_activity(self, every_requests: int, **counts: Any) -> dict[str, Any]:
