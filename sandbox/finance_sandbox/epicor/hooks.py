@@ -11,15 +11,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from finance_sandbox.epicor import baq
+from finance_sandbox.epicor.ap_invoices import APInvoices
 from finance_sandbox.epicor.emulator import Emulator
 from finance_sandbox.epicor.errors import EpicorError
 from finance_sandbox.epicor.metadata import csdl
 from finance_sandbox.epicor.model import entities
 from finance_sandbox.epicor.odata import parse_query
+from finance_sandbox.epicor.payments import Payments
+from finance_sandbox.epicor.purchase_orders import PurchaseOrders
 from finance_sandbox.epicor.rows import Fetcher
 from finance_sandbox.epicor.simulator import COUNT_KEYS, Simulator
 from finance_sandbox.epicor.store import Store, dumps_exact
-from finance_sandbox.epicor.writes import APInvoices, Payments, PurchaseOrders
 
 JSON = "application/json; charset=utf-8"
 AP_METHODS = {

@@ -6,9 +6,11 @@ import random
 from decimal import Decimal
 from typing import Any
 
+from finance_sandbox.epicor.ap_invoices import APInvoices
 from finance_sandbox.epicor.errors import EpicorError
 from finance_sandbox.epicor.generator import COMPANIES
-from finance_sandbox.epicor.writes import APInvoices, Payments, PurchaseOrders
+from finance_sandbox.epicor.payments import Payments
+from finance_sandbox.epicor.purchase_orders import PurchaseOrders
 
 COUNT_KEYS = (
     "new_invoices",

@@ -1,0 +1,116 @@
+"""`Erp.BO.PaymentEntrySvc` writes: a check (CheckHed) with APTran lines paying posted invoices."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from finance_sandbox.epicor.ap_invoices import APInvoices
+from finance_sandbox.epicor.generator import CURRENCIES, round_div
+from finance_sandbox.epicor.store import Store, scaled
+from finance_sandbox.epicor.writes import BANKS, RATE_ONE, bo_error, ds_rows
+
+
+class Payments:
+    """`Erp.BO.PaymentEntrySvc`: a check (CheckHed) with APTran lines paying posted invoices."""
+
+    def __init__(self, store: Store, invoices: APInvoices) -> None:
+        self.s = store
+        self.invoices = invoices
+
+    def get_new(self, company: str, vendor_num: int) -> dict[str, Any]:
+        row = self.s.ds_row("CheckHed", None, "A")
+        row.update(Company=company, VendorNum=vendor_num, CheckDate=self.s.today(), CheckSrc="1")
+        return {"CheckHed": [row], "APTran": []}
+
+    def update(self, company: str, ds: dict[str, Any]) -> int:
+        """Add one check with its applications; each paid invoice's header is rewritten."""
+        heads = [r for r in ds_rows(ds, "CheckHed") if r.get("RowMod") == "A"]
+        if len(heads) != 1:
+            raise bo_error(
+                "Exactly one new CheckHed row (RowMod A) is expected.", "CheckHed", "RowMod"
+            )
+        with self.s.transaction():
+            head_row = heads[0]
+            vendor = self.s.get(
+                "Vendor", {"Company": company, "VendorNum": int(head_row.get("VendorNum") or 0)}
+            )
+            if vendor is None:
+                raise bo_error("Supplier is not valid.", "CheckHed", "VendorNum")
+            last = self.s.conn.execute(
+                "SELECT HeadNum, CheckNum FROM CheckHed WHERE Company = ? "
+                "ORDER BY HeadNum DESC LIMIT 1",
+                [company],
+            ).fetchone() or (0, 10000)
+            head_num, check_num = last[0] + 1, last[1] + 1
+            today = self.s.today()
+            day = date.fromisoformat(today[:10])
+            bank = "MAINOP" if vendor["CurrencyCode"] == "USD" else "FXOP"
+            total = doc_total = 0
+            trans = [r for r in ds_rows(ds, "APTran") if r.get("RowMod") == "A"]
+            if not trans:
+                raise bo_error("A payment needs at least one APTran row.", "APTran", "InvoiceNum")
+            for tran_no, tran in enumerate(trans, start=1):
+                inv = self.invoices.invoice(
+                    company, vendor["VendorNum"], str(tran.get("InvoiceNum") or "")
+                )
+                if not inv["Posted"] or inv["DebitMemo"]:
+                    raise bo_error(
+                        f"Invoice {inv['InvoiceNum']} is not a posted invoice.",
+                        "APTran",
+                        "InvoiceNum",
+                    )
+                doc_amt = scaled(tran.get("DocTranAmt") or 0, 3) or int(inv["DocInvoiceBal"])
+                if doc_amt <= 0 or doc_amt > int(inv["DocInvoiceBal"]):
+                    raise bo_error(
+                        f"Payment amount for invoice {inv['InvoiceNum']} must be between 0 "
+                        "and its balance.",
+                        "APTran",
+                        "DocTranAmt",
+                    )
+                amt = (
+                    int(inv["InvoiceBal"])
+                    if doc_amt == inv["DocInvoiceBal"]
+                    else round_div(doc_amt * int(inv["ExchangeRate"]), RATE_ONE)
+                )
+                total += amt
+                doc_total += doc_amt
+                self.s.insert(
+                    "APTran",
+                    {
+                        "Company": company, "HeadNum": head_num, "APTranNo": tran_no,
+                        "InvoiceNum": inv["InvoiceNum"], "Voided": 0, "TranType": "PAY",
+                        "Posted": 1, "TranAmt": amt, "DocTranAmt": doc_amt,
+                        "Description": f"Payment of {inv['InvoiceNum']}",
+                        "BankAcctID": bank, "CheckNum": check_num, "TranDate": today,
+                        "FiscalYear": day.year, "FiscalPeriod": day.month, "GLPosted": 1,
+                        "EntryPerson": "integration", "VendorNum": vendor["VendorNum"],
+                        "InvoiceDate": inv["InvoiceDate"], "DueDate": inv["DueDate"],
+                        "InvoiceAmt": inv["InvoiceAmt"], "InvoiceBal": int(inv["InvoiceBal"]) - amt,
+                        "CurrencyCode": inv["CurrencyCode"], "ExchangeRate": inv["ExchangeRate"],
+                        "ApplyDate": today, "VendorNumVendorID": vendor["VendorID"],
+                        "VendorNumName": vendor["Name"], "ChangedBy": "integration",
+                        "ChangeDate": today,
+                    },
+                )  # fmt: skip
+                self.invoices.recompute(company, vendor["VendorNum"], inv["InvoiceNum"])
+            self.s.insert(
+                "CheckHed",
+                {
+                    "Company": company, "HeadNum": head_num, "Posted": 1,
+                    "GroupID": f"CR{day:%m%d%y}",
+                    "BankAcctID": bank, "CheckNum": check_num, "CheckDate": today,
+                    "FiscalYear": day.year, "FiscalPeriod": day.month, "CheckSrc": "1",
+                    "CheckAmt": total, "DocCheckAmt": doc_total, "PaymentTotal": total,
+                    "DocPaymentTotal": doc_total, "CheckInvAmt": total, "DocCheckInvAmt": doc_total,
+                    "EntryPerson": "integration", "VendorNum": vendor["VendorNum"],
+                    "Name": vendor["Name"], "City": vendor["City"], "State": vendor["State"],
+                    "Country": "USA", "CurrencyCode": vendor["CurrencyCode"],
+                    "ExchangeRate": CURRENCIES[vendor["CurrencyCode"]][1], "PMUID": 1,
+                    "Description": "Payment entry", "VendorID": vendor["VendorID"],
+                    "BankAcctIDDescription": BANKS[bank],
+                    "VendorNumVendorID": vendor["VendorID"], "VendorNumName": vendor["Name"],
+                    "ChangedBy": "integration", "ChangeDate": today,
+                },
+            )  # fmt: skip
+        return int(head_num)
