@@ -277,32 +277,29 @@ def converter(ctype: ColumnType) -> Callable[[Any], Any]:
 
 
 def to_arrow(values: Sequence[Any], ctype: ColumnType) -> pa.Array:
-    """One column as an Arrow array; fast path first, exact per-value checks on the way."""
-    convert = converter(ctype)
-    if ctype.kind == "number":
-        # pyarrow refuses lossy rescaling and overflow, which is the exactness check we need;
-        # only values that are not already Decimal/int need converting first.
-        fast = [
-            v
-            if v is None or (isinstance(v, decimal.Decimal | int) and not isinstance(v, bool))
-            else convert(v)
-            for v in values
-        ]
+    """One column as an Arrow array, exactly, or raise.
+
+    Vectorised first: Python Decimals/ints/datetimes convert in C, and text (decimal strings,
+    ISO 8601 with offsets) is cast by Arrow, which refuses lossy rescaling and overflow; that
+    is the exactness check. Anything else goes value by value through `converter`.
+    """
+    target = ctype.arrow_type
+    if ctype.kind in ("number", "timestamp", "date"):
         try:
-            return pa.array(fast, ctype.arrow_type)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            return pa.array([convert(v) for v in values], ctype.arrow_type)
-    if ctype.kind == "string":
+            return pa.array(values, target)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
+            pass
+        try:
+            return pa.array(values, pa.string()).cast(target)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            pass
+    elif ctype.kind == "string":
         try:
             return pa.array(values, pa.string())
         except (pa.ArrowInvalid, pa.ArrowTypeError):
-            return pa.array([convert(v) for v in values], pa.string())
-    if ctype.kind == "timestamp":
-        try:
-            return pa.array(values, ctype.arrow_type)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
-            return pa.array([convert(v) for v in values], ctype.arrow_type)
-    return pa.array([convert(v) for v in values], ctype.arrow_type)
+            pass
+    convert = converter(ctype)
+    return pa.array([convert(v) for v in values], target)
 
 
 def check_value(value: Any, ctype: ColumnType) -> str | None:
