@@ -232,7 +232,7 @@ def reconciliation_report(
     for num in biggest:
         t = warehouse[num]
         mark = "ok" if t.consistent and source.get(num) == t else "MISMATCH"
-        label = f"{num} {t.name}"[:28]
+        label = f"{num} {t.name}"[:34]
         rows.append((label, *(fmt(x) for x in t.figures()), mark))
     all_wh = VendorTotals(name="all vendors")
     for t in warehouse.values():
