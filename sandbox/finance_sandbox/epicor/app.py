@@ -19,6 +19,7 @@ from starlette.routing import Route
 from finance_sandbox.epicor import auth as epicor_auth
 from finance_sandbox.epicor.emulator import INSTANCE, Emulator
 from finance_sandbox.epicor.errors import EpicorError
+from finance_sandbox.epicor.hooks import Hooks
 from finance_sandbox.epicor.model import STREAMS
 
 log = logging.getLogger("finance_sandbox.epicor")
@@ -35,7 +36,7 @@ def _unexpected(exc: Exception) -> EpicorError:
     return EpicorError(500, f"Internal server error: {type(exc).__name__}.", "System.Exception")
 
 
-def build_app(emu: Emulator, hooks: Any = None) -> Starlette:
+def build_app(emu: Emulator, hooks: Hooks) -> Starlette:
     """The ASGI app of one emulator; `hooks` provides writes, activity, BAQ and $metadata."""
 
     async def guarded(route: str, fn: Callable[[], Awaitable[Response]]) -> Response:
@@ -85,7 +86,7 @@ def build_app(emu: Emulator, hooks: Any = None) -> Starlette:
             )
 
         resp = await guarded(route, handle)
-        if hooks is not None and resp.status_code < 500:
+        if resp.status_code < 500:
             hooks.after_data_request()
         return resp
 
@@ -99,8 +100,6 @@ def build_app(emu: Emulator, hooks: Any = None) -> Starlette:
         base: str,
     ) -> Response:
         if service == "BaqSvc":
-            if hooks is None:
-                raise EpicorError(404, "BaqSvc is not available.")
             return await hooks.baq(request, company, segments, params, base)
         if not emu.service_known(service):
             raise EpicorError(
@@ -113,13 +112,9 @@ def build_app(emu: Emulator, hooks: Any = None) -> Starlette:
         if target == "":
             return JSONResponse(_service_document(emu, service, base))
         if target == "$metadata":
-            if hooks is None:
-                raise EpicorError(404, "$metadata is not available.")
             return hooks.metadata(service)
         name, _, keys = target.partition("(")
-        if request.method == "POST" or (hooks is not None and hooks.is_method(service, name)):
-            if hooks is None:
-                raise EpicorError(404, f"Method '{name}' was not found.")
+        if request.method == "POST" or hooks.is_method(service, name):
             return await hooks.method(request, company, service, name, params)
         entity, top_level = emu.entity_set(service, name)
         if request.method != "GET":
@@ -283,8 +278,6 @@ def build_app(emu: Emulator, hooks: Any = None) -> Starlette:
         return Response("".join(r + "\n" for r in rows), media_type="application/x-ndjson")
 
     async def activity(request: Request) -> Response:
-        if hooks is None:
-            return error_response(EpicorError(404, "The activity simulator is not available."))
         try:
             body = await _json_body(request)
             return JSONResponse(hooks.activity_once(body))
@@ -292,8 +285,6 @@ def build_app(emu: Emulator, hooks: Any = None) -> Starlette:
             return error_response(err)
 
     async def activity_auto(request: Request) -> Response:
-        if hooks is None:
-            return error_response(EpicorError(404, "The activity simulator is not available."))
         if request.method == "DELETE":
             hooks.auto_stop()
             return JSONResponse({"auto": None})
