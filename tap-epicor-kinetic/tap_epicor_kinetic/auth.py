@@ -23,9 +23,11 @@ from tap_epicor_kinetic.retry import RetryPolicy, call_with_retries
 
 AUTH_METHODS = ("basic", "token", "oauth2")
 DEFAULT_TOKEN_TTL = 3600.0
-# Refresh this long before expiry (capped at a fifth of the lifetime for very short tokens):
-# the SDK's own OAuth check has no margin (singer-meltano.md §1.4).
+# Refresh this long before expiry: a fifth of the lifetime, at least 1.5 s (token `exp` has
+# one-second resolution) and at most 60 s. The SDK's own OAuth check has no margin
+# (singer-meltano.md §1.4).
 REFRESH_MARGIN_SECONDS = 60.0
+MIN_REFRESH_MARGIN_SECONDS = 1.5
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,7 @@ class EpicorAuthenticator(AuthBase):
             msg = f"{what}: the response has no access token; check token_url and auth_method."
             raise EpicorAuthError(msg)
         lifetime = float(ttl) if ttl not in (None, "") else DEFAULT_TOKEN_TTL
-        margin = min(REFRESH_MARGIN_SECONDS, lifetime / 5)
+        margin = min(REFRESH_MARGIN_SECONDS, max(MIN_REFRESH_MARGIN_SECONDS, lifetime / 5))
         self._token = str(token)
         self._expires_at = time.monotonic() + lifetime - margin
         self.tokens_fetched += 1

@@ -139,6 +139,14 @@ class EpicorStream(RESTStream[t.Any]):
         return int(self.config.get("request_timeout", 120))
 
     @override
+    def build_prepared_request(self, *args: t.Any, **kwargs: t.Any) -> requests.PreparedRequest:
+        # The SDK would also set the shared session's `auth`, which would then sign the token
+        # requests themselves; the authenticator is applied once, in `_request`.
+        request = requests.Request(*args, **kwargs)
+        request.headers.setdefault("User-Agent", self.user_agent)
+        return self.requests_session.prepare_request(request)
+
+    @override
     def validate_response(self, response: requests.Response) -> None:
         check_response(response, what=f"Stream '{self.name}'")
 

@@ -267,16 +267,22 @@ class TapEpicorKinetic(Tap):
 
     @cached_property
     def http_session(self) -> requests.Session:
-        """One session (connection pool, TLS settings) for every request of the run."""
+        """One session (connection pool, TLS settings) for every data request of the run."""
+        session = self._new_session()
+        if session.verify is False:
+            self.logger.warning(
+                "verify_ssl is off: the server's TLS certificate is not checked. "
+                "Prefer ca_bundle for an internal CA."
+            )
+        return session
+
+    def _new_session(self) -> requests.Session:
+        """A session with the TLS settings; token requests get their own, unauthenticated one."""
         session = requests.Session()
         ca_bundle = self.config.get("ca_bundle")
         if ca_bundle:
             session.verify = str(ca_bundle)
         elif self.config.get("verify_ssl", True) is False:
-            self.logger.warning(
-                "verify_ssl is off: the server's TLS certificate is not checked. "
-                "Prefer ca_bundle for an internal CA."
-            )
             session.verify = False
         return session
 
@@ -300,7 +306,7 @@ class TapEpicorKinetic(Tap):
             raise ConfigValidationError(str(exc)) from exc
         return EpicorAuthenticator(
             credentials,
-            session=self.http_session,
+            session=self._new_session(),
             timeout=float(self.config.get("request_timeout", 120)),
             policy=self.retry_policy,
             logger=self.logger,
