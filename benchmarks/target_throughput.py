@@ -146,7 +146,8 @@ def run_target(sandbox: SnowflakeSandbox, rows: int, batch: int, validate: bool)
             text=True,
             bufsize=1 << 20,
         )
-        assert proc.stdin is not None and proc.stdout is not None
+        assert proc.stdin is not None
+        assert proc.stdout is not None
 
         def feed() -> None:
             assert proc.stdin is not None
@@ -234,14 +235,17 @@ def main() -> None:
     args = parser.parse_args()
     sandbox = SnowflakeSandbox()
     try:
-        naive = run_naive(sandbox, args.naive_rows)
+        naive = run_naive(sandbox, args.naive_rows) if args.naive_rows else None
         print(json.dumps({"naive_executemany_insert": naive}), flush=True)
         target = run_target(sandbox, args.rows, args.batch_size_rows, args.validate_records)
         print(json.dumps({"target_bulk_path": target}), flush=True)
+        if naive is None:
+            return
+        ratio = target["rows_per_second"] / naive["rows_per_second"]
         print(
             f"target: {target['rows_per_second']:,} rows/s ({target['rows']:,} rows in "
             f"{target['seconds']} s); naive executemany INSERT: {naive['rows_per_second']:,} "
-            f"rows/s ({naive['rows']:,} rows); ratio {target['rows_per_second'] / naive['rows_per_second']:.1f}x"
+            f"rows/s ({naive['rows']:,} rows); ratio {ratio:.1f}x"
         )
     finally:
         sandbox.stop()

@@ -122,27 +122,6 @@ def insert_audit_sql(table_ref: str) -> str:
     return f"INSERT INTO {table_ref} ({cols}) SELECT {values}"
 
 
-def replication_key_range(
-    records: list[dict[str, Any]], replication_key: str | None
-) -> tuple[str | None, str | None]:
-    """Min and max of the stream's replication key in a batch, as text."""
-    if not replication_key:
-        return None, None
-    values: list[Any] = [r[replication_key] for r in records if r.get(replication_key) is not None]
-    if not values:
-        return None, None
-    try:
-        low, high = min(values), max(values)
-    except TypeError:
-        texts = sorted(str(v) for v in values)
-        return texts[0], texts[-1]
-    return _as_text(low), _as_text(high)
-
-
-def _as_text(value: Any) -> str:
-    return value.isoformat() if isinstance(value, dt.datetime | dt.date) else str(value)
-
-
 def record_json(record: Mapping[str, Any]) -> str:
     """A record as JSON text: decimals exact, datetimes ISO 8601."""
     return dumps_variant(dict(record)) or "{}"

@@ -131,6 +131,7 @@ class Session:
         self._kwargs = connect_kwargs(config)
         self._conn: Any = None
         self._lock = threading.RLock()
+        self.last_description: Any = None
         self.database = config_identifier(str(config["database"]))
         self.schema = config_identifier(str(config.get("schema") or "PUBLIC"))
 

@@ -316,6 +316,12 @@ class TargetSnowflakeFinance(Target):
         self._bookmarks[message_dict.get("stream", "")] = bookmarks[0] if bookmarks else None
         super()._process_schema_message(message_dict)
 
+    @override
+    def process_endofpipe(self) -> None:
+        super().process_endofpipe()
+        if self._control is not None:
+            self._control.close()
+
     # State only after commit
 
     def batch_committed(self) -> None:

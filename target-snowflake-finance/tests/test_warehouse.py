@@ -6,7 +6,12 @@ import uuid
 
 import pytest
 from snowflake.connector import errors as sf_errors
-from target_snowflake_finance.errors import TargetConfigError, classify, with_retries
+from target_snowflake_finance.errors import (
+    BatchLoadError,
+    TargetConfigError,
+    classify,
+    with_retries,
+)
 
 PROPS = {"Id": {"type": "integer"}}
 
@@ -138,3 +143,15 @@ def test_retries_back_off_and_give_up() -> None:
     with pytest.raises(sf_errors.ProgrammingError):
         with_retries(wrong, max_retries=5, on_transient=lambda *a: None, sleep=waits.append)
     assert calls == [1]  # permanent errors are not retried
+
+
+def test_000606_is_not_retried_and_names_the_fix(
+    config, run_target, singer, snowflake_sandbox, schema_name, table_rows
+) -> None:
+    snowflake_sandbox.fail_next(
+        rf'^MERGE INTO "SANDBOX_DB"\."{schema_name}"', times=1, code="000606"
+    )
+    with pytest.raises(BatchLoadError) as excinfo:
+        run_target(config, [singer.schema("t", PROPS, ["Id"]), singer.record("t", {"Id": 1})])
+    assert "`warehouse`" in str(excinfo.value)
+    assert table_rows("_SDC_LOAD_AUDIT", "STATUS, ATTEMPTS") == [("failed", 1)]
