@@ -116,7 +116,7 @@ class BaqStream(EpicorStream):
         tap = self._tap_ref
         url = f"{tap.company_root(tap.companies[0])}/{self.baq_service}/Data"
         query = encode_query({"$top": SAMPLE_ROWS})
-        what = f"BAQ {self.baq_id} (schema sample)"
+        what = f"Stream '{self._definition_name}' (BAQ {self.baq_id}, reading its columns)"
         response = tap.get_url(f"{url}?{query}", accept="application/json", what=what)
         rows = response.json(parse_float=decimal.Decimal).get("value") or []
         columns: dict[str, list[t.Any]] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing as t
 from http import HTTPStatus
 from urllib.parse import unquote, urlsplit
 
@@ -34,13 +35,26 @@ def error_message(response: requests.Response) -> str:
     if isinstance(body, dict):
         for key in ("ErrorMessage", "error_description", "Message", "message"):
             if isinstance(body.get(key), str) and body[key]:
-                return str(body[key])
+                return str(body[key]) + _details(body, str(body[key]))
         inner = body.get("error")
         if isinstance(inner, dict) and isinstance(inner.get("message"), str):
             return str(inner["message"])
         if isinstance(inner, str):
             return inner
     return response.text[:300]
+
+
+def _details(body: dict[str, t.Any], message: str) -> str:
+    """Epicor's ErrorDetails messages that add to ErrorMessage, as ` (…; …)`."""
+    details = body.get("ErrorDetails")
+    if not isinstance(details, list):
+        return ""
+    extra = [
+        str(d["Message"])
+        for d in details
+        if isinstance(d, dict) and d.get("Message") and str(d["Message"]) != message
+    ]
+    return f" ({'; '.join(dict.fromkeys(extra))})" if extra else ""
 
 
 def describe_request(response: requests.Response) -> str:
@@ -66,7 +80,10 @@ def auth_hint(message: str) -> str:
     if "username or password" in lowered:
         return "Check the username/password settings (or client_id/client_secret for oauth2)."
     if "access denied" in lowered or "scope" in lowered:
-        return "Grant the integration user / API key access to this service (access scope)."
+        return (
+            "Check the company setting, and that the integration user and API key may use "
+            "this company and service (access scope)."
+        )
     return (
         "Check the credentials (auth_method, username/password or "
         "client_id/client_secret, api_key)."
