@@ -231,3 +231,24 @@ def test_oauth2_errors(
     resp = requests.post(epicor_sandbox.token_url, data=data, timeout=10)
     assert resp.status_code == status
     assert resp.json()["error"] == error
+
+
+def test_token_ttl_can_change_at_run_time(epicor_sandbox_factory) -> None:
+    sb = epicor_sandbox_factory(invoices=50)
+    assert sb.faults(token_ttl=1)["token_ttl"] == 1
+    resp = requests.post(
+        f"{sb.base_url}/TokenResource.svc/",
+        headers={
+            "username": "integration",
+            "password": "sandbox-password",
+            "Accept": "application/json",
+        },
+        timeout=10,
+    )
+    assert resp.json()["ExpiresIn"] == 1
+    headers = {
+        "Authorization": f"Bearer {resp.json()['AccessToken']}",
+        "x-api-key": "sandbox-api-key",
+    }
+    time.sleep(2.1)
+    assert _get(sb, headers).status_code == 401
