@@ -398,6 +398,9 @@ def test_metadata_declares_types_scales_and_updated_on(epicor_sandbox: EpicorSan
     assert '<Property Name="UpdatedOn" Type="Edm.DateTimeOffset"' in xml
     assert '<NavigationProperty Name="APInvExps" Type="Collection(Erp.APInvExp)"/>' in xml
     assert '<Property Name="ApprovedAmt_c" Type="Edm.Decimal" Precision="18" Scale="3"' in xml
+    assert xml.count('<EntityType Name="APInvDtl">') == 1
+    assert '<EntitySet Name="APInvoices" EntityType="Erp.APInvHed">' in xml
+    assert '<NavigationPropertyBinding Path="APInvDtls" Target="APInvDtls"/>' in xml
     po = get(epicor_sandbox, "Erp.BO.POSvc", "$metadata").text
     assert '<EntityType Name="PO">' in po
 

@@ -15,7 +15,6 @@ from finance_sandbox.epicor.ap_invoices import APInvoices
 from finance_sandbox.epicor.emulator import Emulator
 from finance_sandbox.epicor.errors import EpicorError
 from finance_sandbox.epicor.metadata import csdl
-from finance_sandbox.epicor.model import entities
 from finance_sandbox.epicor.odata import parse_query
 from finance_sandbox.epicor.payments import Payments
 from finance_sandbox.epicor.purchase_orders import PurchaseOrders
@@ -84,11 +83,8 @@ class Hooks:
     # -- $metadata and BAQ -----------------------------------------------------------------
 
     def metadata(self, service: str) -> Response:
-        ents = [
-            e
-            for e in self.emu.entities.values()
-            if e.service.lower() == service.lower() and e.table in _TOP
-        ]
+        """CSDL of every entity set of the service (child sets too, as Epicor's Swagger lists)."""
+        ents = [e for e in self.emu.entities.values() if e.service.lower() == service.lower()]
         xml = csdl(self.emu.canonical_service(service), ents, self.emu.entities)
         return Response(xml, media_type="application/xml")
 
@@ -150,8 +146,3 @@ class Hooks:
         self.auto_seen += 1
         if self.auto_seen % int(self.auto["every_requests"]) == 0:
             self.simulator.run(self.auto)
-
-
-_TOP = {e.table for e in entities().values() if e.table in (
-    "COAActCat", "COASegValues", "GLAccount", "Vendor", "Part", "POHeader", "APInvHed", "CheckHed",
-)}  # fmt: skip
