@@ -103,6 +103,10 @@ class BaqStream(EpicorStream):
                     properties[name] = property_for_edm(prop, f"BAQ column {name}.")
             else:
                 properties = self._schema_from_sample()
+        # The company partition is added to every record (the BAQ runs once per company).
+        properties.setdefault(
+            "Company", {"type": ["string", "null"], "description": "Company the BAQ ran in."}
+        )
         for name in [
             *self._keys,
             *([self._baq_replication_key] if self._baq_replication_key else []),
