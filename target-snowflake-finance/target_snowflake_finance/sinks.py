@@ -501,9 +501,13 @@ class SnowflakeSink(BatchSink):
         )
         sql = f"SELECT {exprs} FROM {self.staging_ref}"
         if dedupe:
-            keys = ", ".join(quote(self._staged(self.fields.index(k))) for k in self.key_fields)
-            seq = quote(self._staged(self.fields.index(SEQUENCE_FIELD)))
-            sql += f" QUALIFY ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY {seq} DESC) = 1"
+            # Last record wins within the batch, by the target's own sequence (not SEQ8()).
+            keys = ", ".join(quote(self.columns[k]) for k in self.key_fields)
+            seq = quote(self.columns[SEQUENCE_FIELD])
+            sql = (
+                f"SELECT * FROM ({sql}) QUALIFY ROW_NUMBER() OVER "
+                f"(PARTITION BY {keys} ORDER BY {seq} DESC) = 1"
+            )
         return sql
 
     def _merge_sql(self) -> str:
