@@ -13,12 +13,14 @@ from singer_sdk.exceptions import (
     AbortedSyncFailedException,
     AbortedSyncPausedException,
     FatalAPIError,
+    RetriableAPIError,
 )
 from singer_sdk.helpers.types import Context
 
 from tap_epicor_kinetic import odata
-from tap_epicor_kinetic.errors import check_response
+from tap_epicor_kinetic.errors import check_response, is_license_exhaustion
 from tap_epicor_kinetic.odata import Scalar
+from tap_epicor_kinetic.prefetch import OutOfOrderError, prefetched_pages
 from tap_epicor_kinetic.retry import call_with_retries
 from tap_epicor_kinetic.schema import property_for_edm
 from tap_epicor_kinetic.timeutil import (
@@ -156,6 +158,15 @@ class EpicorStream(RESTStream[t.Any]):
         return f"Stream '{self.name}': HTTP {response.status_code}"
 
     # --- Children come from the parent's page, never from their own requests -----------------
+
+    @property
+    @override
+    def emit_activate_version_messages(self) -> bool:
+        # A child is synced once per parent page: a new table version per page would make a
+        # target that honours ACTIVATE_VERSION delete every other page's rows.
+        if self.parent_stream_type is not None:
+            return False
+        return bool(super().emit_activate_version_messages)
 
     @override
     def generate_child_contexts(
@@ -429,13 +440,27 @@ class EpicorStream(RESTStream[t.Any]):
     def _get(self, url: str, params: dict[str, t.Any], context: Context | None) -> t.Any:
         """GET with the shared retry policy; the body parsed with Decimal for every number."""
 
+        limit = self._tap.request_limit
+
         def send() -> requests.Response:
             prepared = self.build_prepared_request(
                 method="GET",
                 url=f"{url}?{odata.encode_query(params)}" if params else url,
                 headers=self.http_headers,
             )
-            return self._request(prepared, context)
+            try:
+                response = self._request(prepared, context)
+            except RetriableAPIError as exc:
+                failed = exc.response
+                if failed is not None and (
+                    failed.status_code == 429 or is_license_exhaustion(failed)
+                ):
+                    limit.throttled(
+                        f"Stream '{self.name}': Epicor is throttling (HTTP {failed.status_code})"
+                    )
+                raise
+            limit.succeeded()
+            return response
 
         response = call_with_retries(
             send, policy=self._tap.retry_policy, what=f"Stream '{self.name}'", logger=self.logger
@@ -479,6 +504,18 @@ class EpicorStream(RESTStream[t.Any]):
         orderby = ",".join(
             [*order_columns, *[c for c in self._primary_columns() if c not in order_columns]]
         )
+        if self._tap.max_concurrent_requests > 1:
+            yield from self._concurrent_pages(
+                url=url,
+                lower=lower,
+                upper=upper,
+                order_columns=order_columns,
+                select=select,
+                expand=expand,
+                orderby=orderby,
+                context=context,
+            )
+            return
         last: Position | None = None
         while True:
             filters = [odata.after(order_columns, last)] if last is not None else [lower]
@@ -506,6 +543,55 @@ class EpicorStream(RESTStream[t.Any]):
             last = new_last
             if upper is not None and last == upper:
                 return
+
+    def _concurrent_pages(
+        self,
+        *,
+        url: str,
+        lower: str | None,
+        upper: Position | None,
+        order_columns: list[str],
+        select: list[str],
+        expand: str | None,
+        orderby: str,
+        context: Context | None,
+    ) -> t.Iterator[list[dict[str, t.Any]]]:
+        """`page_rows` with up to max_concurrent_requests pages in flight (see prefetch)."""
+
+        def window(anchor: Position | None) -> str | None:
+            filters = [odata.after(order_columns, anchor)] if anchor is not None else [lower]
+            if upper is not None:
+                filters.append(odata.at_or_before(order_columns, upper))
+            active = [f for f in filters if f]
+            return " and ".join(f"({f})" if len(active) > 1 else f for f in active) or None
+
+        def fetch(filter_: str | None, skip: int, top: int) -> list[dict[str, t.Any]]:
+            params: dict[str, t.Any] = {"$select": ",".join(select)}
+            if filter_:
+                params["$filter"] = filter_
+            params["$orderby"] = orderby
+            if skip:
+                params["$skip"] = skip
+            params["$top"] = top
+            if expand:
+                params["$expand"] = expand
+            return list(self._get(url, params, context).get("value") or [])
+
+        try:
+            yield from prefetched_pages(
+                fetch,
+                self.position,
+                window,
+                upper=upper,
+                page_size=self._tap.page_size,
+                limit=self._tap.request_limit,
+            )
+        except OutOfOrderError:
+            msg = (
+                f"Stream '{self.name}': the server returned rows out of order for "
+                f"$orderby={orderby}; cannot page safely."
+            )
+            raise FatalAPIError(msg) from None
 
     def _primary_columns(self) -> list[str]:
         return [self.odata_name(k) for k in self.primary_keys or []]

@@ -19,6 +19,7 @@ from tap_epicor_kinetic.auth import AUTH_METHODS, Credentials, EpicorAuthenticat
 from tap_epicor_kinetic.baq import BaqStream
 from tap_epicor_kinetic.client import EpicorStream
 from tap_epicor_kinetic.errors import EpicorAuthError, RetriesExhaustedError, check_response
+from tap_epicor_kinetic.prefetch import AdaptiveLimit
 from tap_epicor_kinetic.retry import RetryPolicy, call_with_retries
 from tap_epicor_kinetic.schema import add_ud_fields, bundled_schema, restore_decimal_facets
 from tap_epicor_kinetic.streams import STREAM_TYPES
@@ -122,6 +123,20 @@ class TapEpicorKinetic(Tap):
             description=(
                 "$top per request. A server may return fewer rows (a row cap); paging continues "
                 "after the last row received and stops on an empty page."
+            ),
+        ),
+        th.Property(
+            "max_concurrent_requests",
+            th.IntegerType,
+            default=1,
+            description=(
+                "Pages of one stream fetched at once (records and state stay in order). Every "
+                "Epicor REST call claims a license seat while it runs, and when the WebService "
+                "seats run out Epicor fails calls or slows them down for every integration, so "
+                "the default keeps one seat. Raise it (e.g. 4) when pages are slow and the "
+                "license pool has room: with 100 ms per page, 4 gives about 3.7x the rows per "
+                "second. On 429 or a LicenseAccessException the tap halves the number in use "
+                "and grows it back by one after 20 clean answers."
             ),
         ),
         th.Property(
@@ -245,6 +260,20 @@ class TapEpicorKinetic(Tap):
         return size
 
     @cached_property
+    def max_concurrent_requests(self) -> int:
+        """Pages of a stream in flight at once."""
+        value = int(self.config.get("max_concurrent_requests") or 1)
+        if value < 1:
+            msg = "max_concurrent_requests: must be at least 1 (1 = one page at a time)."
+            raise ConfigValidationError(msg)
+        return value
+
+    @cached_property
+    def request_limit(self) -> AdaptiveLimit:
+        """Concurrency in use now, shared by every stream (license seats are per tap)."""
+        return AdaptiveLimit(self.max_concurrent_requests, self.logger)
+
+    @cached_property
     def start_date(self) -> dt.datetime | None:
         """start_date as an instant."""
         value = self.config.get("start_date")
@@ -279,6 +308,10 @@ class TapEpicorKinetic(Tap):
     def _new_session(self) -> requests.Session:
         """A session with the TLS settings; token requests get their own, unauthenticated one."""
         session = requests.Session()
+        if self.max_concurrent_requests > 10:
+            adapter = requests.adapters.HTTPAdapter(pool_maxsize=self.max_concurrent_requests)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
         ca_bundle = self.config.get("ca_bundle")
         if ca_bundle:
             session.verify = str(ca_bundle)

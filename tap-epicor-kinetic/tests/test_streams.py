@@ -108,3 +108,17 @@ def test_renamed_odata_columns_are_emitted_under_epicor_names(
     truth_lines = {(r["PONUM"], r["POLine"]) for r in epicor_sandbox.truth("purchase_order_lines")}
     got = {(r["PONum"], r["POLine"]) for r in result.records["purchase_order_lines"]}
     assert got == truth_lines
+
+
+def test_a_selected_child_alone_still_rides_its_parent(small_sandbox: Any, tap_runner: Any) -> None:
+    config = small_sandbox.tap_config(emit_activate_version_messages=True)
+    catalog = tap_runner.select_only(config, {"ap_invoice_gl_allocations"})
+    small_sandbox.reset_counters()
+    result = tap_runner.sync(config, catalog=catalog)
+    assert result.counts() == {
+        "ap_invoice_gl_allocations": len(small_sandbox.truth("ap_invoice_gl_allocations"))
+    }
+    assert tap_runner.data_requests(small_sandbox.counters(), "APInvExps") == 0
+    # The parent's bookmark still moves, so the next run reads only what changed.
+    assert result.state["bookmarks"]["ap_invoices"]["partitions"][0]["replication_key_value"]
+    assert tap_runner.sync(config, catalog=catalog, state=result.state).counts() == {}

@@ -1,0 +1,158 @@
+"""max_concurrent_requests: pages fetched at once, records and state as with one page at a time."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import pytest
+import requests
+
+STREAMS = {"ap_invoices", "ap_invoice_lines", "ap_invoice_gl_allocations", "vendors"}
+KEYS = {
+    "vendors": ("VendorNum",),
+    "ap_invoices": ("VendorNum", "InvoiceNum"),
+    "ap_invoice_lines": ("VendorNum", "InvoiceNum", "InvoiceLine"),
+    "ap_invoice_gl_allocations": ("VendorNum", "InvoiceNum", "InvoiceLine", "InvExpSeq"),
+    "purchase_orders": ("PONum",),
+    "ap_payments": ("HeadNum",),
+}
+
+
+def _threads_seen(tap_runner: Any, config: dict[str, Any], catalog: dict[str, Any]) -> Any:
+    threads: set[str] = set()
+
+    def seen(response: requests.Response) -> None:
+        threads.add(threading.current_thread().name)
+
+    result = tap_runner.sync(config, catalog=catalog, on_response=seen)
+    return result, threads
+
+
+def test_concurrent_pages_give_the_same_records_and_states_in_the_same_order(
+    epicor_sandbox: Any, tap_runner: Any
+) -> None:
+    base = epicor_sandbox.tap_config(page_size=7)
+    catalog = tap_runner.select_only(base, STREAMS)
+    one = tap_runner.sync({**base, "max_concurrent_requests": 1}, catalog=catalog)
+    four, threads = _threads_seen(
+        tap_runner, {**base, "max_concurrent_requests": 4}, catalog=catalog
+    )
+    # Pages really were fetched on several worker threads at once.
+    assert len({name for name in threads if name.startswith("epicor-page")}) > 1
+    for stream in STREAMS:
+        assert len(four.records[stream]) == len(epicor_sandbox.truth(stream)), stream
+        assert four.records[stream] == one.records[stream], stream
+    assert four.states == one.states
+    # The bookmark only moves forward.
+    marks = [
+        s["bookmarks"]["ap_invoices"]["partitions"][0]
+        for s in four.states
+        if s.get("bookmarks", {}).get("ap_invoices", {}).get("partitions")
+    ]
+    positions = [
+        (m["replication_key_value"], m["replication_key_tiebreak"]["SysRevID"])
+        for m in marks
+        if "replication_key_value" in m
+    ]
+    assert positions == sorted(positions)
+    assert len(positions) > 1
+
+
+def test_concurrent_pages_resume_from_state_like_one_page_at_a_time(
+    small_sandbox: Any, tap_runner: Any
+) -> None:
+    base = small_sandbox.tap_config(page_size=5)
+    catalog = tap_runner.select_only(base, {"ap_invoices", "ap_invoice_lines"})
+    first = tap_runner.sync({**base, "max_concurrent_requests": 3}, catalog=catalog)
+    small_sandbox.activity(new_invoices=3, changed_invoices=2)
+    again = {**base, "max_concurrent_requests": 3}
+    second = tap_runner.sync(again, catalog=catalog, state=first.state)
+    sequential = tap_runner.sync(base, catalog=catalog, state=first.state)
+    assert second.records["ap_invoices"] == sequential.records["ap_invoices"]
+    assert second.records["ap_invoices"]
+    assert second.state == sequential.state
+
+
+def test_page_cap_below_page_size_loses_nothing_with_concurrent_pages(
+    epicor_sandbox_factory: Any, tap_runner: Any
+) -> None:
+    sandbox = epicor_sandbox_factory(invoices=150, page_cap=37)
+    config = sandbox.tap_config(page_size=100, max_concurrent_requests=4)
+    catalog = tap_runner.select_only(config, STREAMS)
+    result = tap_runner.sync(config, catalog=catalog)
+    for stream in STREAMS:
+        truth = sandbox.truth(stream)
+        got = [tuple(r[k] for k in KEYS[stream]) for r in result.records[stream]]
+        assert len(got) == len(set(got)) == len(truth), stream
+
+
+def test_rows_changing_mid_sync_never_hide_unchanged_rows_with_concurrent_pages(
+    epicor_sandbox_factory: Any, tap_runner: Any
+) -> None:
+    sandbox = epicor_sandbox_factory(invoices=120)
+    streams = ("ap_invoices", "purchase_orders", "ap_payments")
+    before = {s: {_key(s, r): r["SysRevID"] for r in sandbox.truth(s)} for s in streams}
+    config = sandbox.tap_config(page_size=5, max_concurrent_requests=4)
+    catalog = tap_runner.select_only(config, set(streams))
+    sandbox.auto_activity(every_requests=3, changed_invoices=1, changed_pos=1, new_payments=1)
+    try:
+        first = tap_runner.sync(config, catalog=catalog)
+    finally:
+        sandbox.stop_auto_activity()
+    changed = 0
+    for stream in streams:
+        final = {_key(stream, r): r["SysRevID"] for r in sandbox.truth(stream)}
+        got = {_key(stream, r): r["SysRevID"] for r in first.records[stream]}
+        unchanged = {k for k, rev in before[stream].items() if final[k] == rev}
+        changed += len(before[stream]) - len(unchanged)
+        assert unchanged <= got.keys(), stream
+        assert all(got[k] == before[stream][k] for k in unchanged), stream
+    assert changed > 0, "the simulator changed nothing: the test proves nothing"
+    # The next sync picks up every row at its final version.
+    second = tap_runner.sync(config, catalog=catalog, state=first.state)
+    for stream in streams:
+        final = {_key(stream, r): r["SysRevID"] for r in sandbox.truth(stream)}
+        got = {_key(stream, r): r["SysRevID"] for r in first.records[stream]}
+        got.update({_key(stream, r): r["SysRevID"] for r in second.records[stream]})
+        assert got == final, stream
+
+
+def _key(stream: str, row: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(row[k] for k in KEYS[stream])
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [{"rate_limit_next": 3, "retry_after": 0}, {"license_exhausted_next": 3}],
+)
+def test_throttling_lowers_the_concurrency_and_loses_nothing(
+    small_sandbox: Any,
+    tap_runner: Any,
+    caplog: pytest.LogCaptureFixture,
+    fault: dict[str, int],
+) -> None:
+    config = small_sandbox.tap_config(
+        page_size=3, max_concurrent_requests=4, retry_backoff_seconds=0.05
+    )
+    catalog = tap_runner.select_only(config, {"ap_invoices", "ap_invoice_lines"})
+    reference = tap_runner.sync({**config, "max_concurrent_requests": 1}, catalog=catalog)
+    small_sandbox.faults(**fault)
+    with caplog.at_level(logging.INFO):
+        result = tap_runner.sync(config, catalog=catalog)
+    lowered = [r.getMessage() for r in caplog.records if "lowering" in r.getMessage()]
+    assert lowered, "no back-off was logged"
+    assert "from 4 to 2" in lowered[0]
+    assert any("to 1." in m for m in lowered)
+    assert result.records["ap_invoices"] == reference.records["ap_invoices"]
+    assert result.records["ap_invoice_lines"] == reference.records["ap_invoice_lines"]
+    assert result.state == reference.state
+
+
+def test_max_concurrent_requests_below_one_is_refused(
+    small_sandbox: Any, tap_runner: Any, tmp_path: Any
+) -> None:
+    run = tap_runner.run_cli(tmp_path, small_sandbox.tap_config(max_concurrent_requests=0))
+    assert run.returncode != 0
+    assert "max_concurrent_requests: must be at least 1" in run.stderr
