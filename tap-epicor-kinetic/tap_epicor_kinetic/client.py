@@ -24,6 +24,7 @@ from tap_epicor_kinetic.prefetch import OutOfOrderError, prefetched_pages
 from tap_epicor_kinetic.retry import call_with_retries
 from tap_epicor_kinetic.schema import property_for_edm
 from tap_epicor_kinetic.timeutil import (
+    looks_like_date,
     looks_like_datetime,
     parse_server_datetime,
     to_record_date,
@@ -407,6 +408,9 @@ class EpicorStream(RESTStream[t.Any]):
         bookmark = state.get("replication_key_value")
         if bookmark is not None and state.get("replication_key") == key:
             value = self._position_value(bookmark)
+            if isinstance(value, str) and looks_like_date(value):
+                # A date column's bookmark (`2025-12-26`) is local midnight on the server.
+                value = parse_server_datetime(f"{value}T00:00:00", self._tap.zone)
             tiebreak = state.get(TIEBREAK_STATE_KEY)
             tie_fields = [f for f in self.ordering_fields() if f != key]
             if isinstance(tiebreak, dict) and list(tiebreak) == tie_fields:

@@ -465,7 +465,25 @@ class TapEpicorKinetic(Tap):
                 raise ConfigValidationError(msg)
             taken.add(name)
             streams.append(BaqStream(tap=self, definition=definition))
+        self._check_replication_keys(streams)
         return streams
+
+    def _check_replication_keys(self, streams: list[Stream]) -> None:
+        """Name an override for an unknown stream; say that child streams follow their parent."""
+        by_name = {stream.name: stream for stream in streams}
+        for name in self.config.get("replication_keys") or {}:
+            stream = by_name.get(name)
+            if stream is None:
+                msg = (
+                    f"replication_keys.{name}: there is no stream {name!r}; use one of "
+                    f"{', '.join(n for n, s in by_name.items() if s.parent_stream_type is None)}."
+                )
+                raise ConfigValidationError(msg)
+            if stream.parent_stream_type is not None:
+                self.logger.warning(
+                    "replication_keys.%s is ignored: child streams are read with their parent.",
+                    name,
+                )
 
 
 if __name__ == "__main__":

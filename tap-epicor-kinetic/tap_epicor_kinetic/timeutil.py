@@ -30,6 +30,11 @@ def looks_like_datetime(value: object) -> bool:
     return isinstance(value, str) and _DATETIME_RE.match(value) is not None
 
 
+def looks_like_date(value: object) -> bool:
+    """True when `value` is an ISO date (`YYYY-MM-DD`), as emitted for Epicor date columns."""
+    return isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) is not None
+
+
 def parse_server_datetime(value: str, zone: dt.tzinfo) -> dt.datetime:
     """Parse an Epicor date-time; a value without offset is wall-clock time in `zone`."""
     text = value.replace("Z", "+00:00") if value.endswith("Z") else value

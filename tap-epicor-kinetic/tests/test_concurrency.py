@@ -44,7 +44,7 @@ def test_concurrent_pages_give_the_same_records_and_states_in_the_same_order(
     for stream in STREAMS:
         assert len(four.records[stream]) == len(epicor_sandbox.truth(stream)), stream
         assert four.records[stream] == one.records[stream], stream
-    assert four.states == one.states
+    assert four.state == one.state
     # The bookmark only moves forward.
     marks = [
         s["bookmarks"]["ap_invoices"]["partitions"][0]
@@ -138,9 +138,20 @@ def test_throttling_lowers_the_concurrency_and_loses_nothing(
     )
     catalog = tap_runner.select_only(config, {"ap_invoices", "ap_invoice_lines"})
     reference = tap_runner.sync({**config, "max_concurrent_requests": 1}, catalog=catalog)
-    small_sandbox.faults(**fault)
+    pages: list[str] = []
+    lock = threading.Lock()
+
+    def throttle_mid_stream(response: requests.Response) -> None:
+        # Faults start once pages are being fetched concurrently (not on $metadata).
+        with lock:
+            if "APInvoices?" in (response.url or ""):
+                pages.append(response.url)
+                if len(pages) == 4:
+                    small_sandbox.faults(**fault)
+
     with caplog.at_level(logging.INFO):
-        result = tap_runner.sync(config, catalog=catalog)
+        result = tap_runner.sync(config, catalog=catalog, on_response=throttle_mid_stream)
+    assert len(pages) > 4
     lowered = [r.getMessage() for r in caplog.records if "lowering" in r.getMessage()]
     assert lowered, "no back-off was logged"
     assert "from 4 to 2" in lowered[0]

@@ -139,3 +139,30 @@ def test_an_interrupted_run_resumes_where_it_stopped(epicor_sandbox: Any, tap_ru
     rest = _invoice_keys(resumed.records["ap_invoices"])
     assert not first & rest
     assert first | rest == _invoice_keys(epicor_sandbox.truth("ap_invoices"))
+
+
+def test_replication_key_override_with_many_ties(small_sandbox: Any, tap_runner: Any) -> None:
+    # ChangeDate is a date: many invoices share each value; the SysRevID tie-break keeps it exact.
+    config = small_sandbox.tap_config(replication_keys={"ap_invoices": "ChangeDate"})
+    catalog = tap_runner.select_only(config, {"ap_invoices"})
+    first = tap_runner.sync(config, catalog=catalog)
+    assert len(first.records["ap_invoices"]) == len(small_sandbox.truth("ap_invoices"))
+    bookmark = _partition(first.state, "ap_invoices", "EPIC06")
+    assert bookmark["replication_key"] == "ChangeDate"
+    assert list(bookmark["replication_key_tiebreak"]) == ["SysRevID"]
+
+    summary = small_sandbox.activity(changed_invoices=2)
+    second = tap_runner.sync(config, catalog=catalog, state=first.state)
+    assert _invoice_keys(second.records["ap_invoices"]) == {
+        tuple(k) for k in summary["changed_invoices"]
+    }
+
+
+def test_replication_keys_for_an_unknown_stream_is_a_config_error(
+    tap_runner: Any, tmp_path: Any
+) -> None:
+    run = tap_runner.run_cli(
+        tmp_path, {"replication_keys": {"invoices": "ChangeDate"}}, "--discover"
+    )
+    assert run.returncode != 0
+    assert "replication_keys.invoices: there is no stream 'invoices'" in run.stderr
