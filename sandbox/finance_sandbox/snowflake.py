@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gzip
 import json
 import logging
@@ -10,6 +11,7 @@ import re
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -294,11 +296,17 @@ FAULT_MESSAGES = {
 
 @dataclass
 class Fault:
-    """Answer the next `times` statements matching `match` with Snowflake error `code`."""
+    """Answer the next `times` statements matching `match` with Snowflake error `code`.
+
+    With `delay_s`, the statement is held that long first: a test can then kill a loader while
+    a given statement is in flight (the held statement is never executed).
+    """
 
     match: re.Pattern[str]
     times: int
     code: str
+    delay_s: float = 0.0
+    taken: int = 0
 
 
 class FaultInjector:
@@ -308,33 +316,115 @@ class FaultInjector:
         self._lock = threading.Lock()
         self.faults: list[Fault] = []
 
-    def add(self, match: str, times: int, code: str) -> None:
+    def add(self, match: str, times: int, code: str, delay_s: float = 0.0) -> None:
         if code not in FAULT_MESSAGES:
             raise ValueError(f"unknown fault code {code!r}; known: {sorted(FAULT_MESSAGES)}")
+        if delay_s < 0:
+            raise ValueError("delay_s must be >= 0")
         with self._lock:
-            self.faults.append(Fault(re.compile(match, re.I | re.S), times, code))
+            self.faults.append(Fault(re.compile(match, re.I | re.S), times, code, delay_s))
+
+    def describe(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                {
+                    "match": f.match.pattern,
+                    "times": f.times,
+                    "code": f.code,
+                    "delay_s": f.delay_s,
+                    "taken": f.taken,
+                }
+                for f in self.faults
+            ]
 
     def clear(self) -> None:
         with self._lock:
             self.faults.clear()
 
-    def take(self, sql: str, warehouse: str | None) -> WarehouseError | None:
+    def take(self, sql: str, warehouse: str | None) -> tuple[WarehouseError | None, float]:
+        """The error to answer `sql` with (or None), and how long to hold it first."""
         with self._lock:
             for fault in self.faults:
                 if fault.times > 0 and fault.match.search(sql):
                     fault.times -= 1
+                    fault.taken += 1
                     sqlstate, template = FAULT_MESSAGES[fault.code]
                     message = template.format(warehouse=warehouse or "SANDBOX_WH")
-                    return WarehouseError(fault.code, message, sqlstate)
-        return None
+                    return WarehouseError(fault.code, message, sqlstate), fault.delay_s
+        return None, 0.0
 
 
-def build_app(data_dir: Path | None) -> Any:
+class SessionTracker:
+    """Rolls back transactions that a client left open (e.g. a loader killed mid-batch).
+
+    Snowflake aborts a dead client's transaction on its own; fakesnow keeps it open forever,
+    and DuckDB then refuses later writes to the same rows. A session with no request in flight
+    whose transaction has been idle longer than the timeout is rolled back.
+    """
+
+    def __init__(self, idle_timeout: float) -> None:
+        self.idle_timeout = idle_timeout
+        self._lock = threading.Lock()
+        self._in_flight: dict[str, int] = {}
+        self._last_seen: dict[str, float] = {}
+        self._open: set[str] = set()
+
+    def note_sql(self, token: str, sql: str) -> None:
+        """Follow explicit transactions (fakesnow only tracks them with autocommit off)."""
+        word = sql.lstrip().split(None, 1)[0].upper().rstrip(";") if sql.strip() else ""
+        with self._lock:
+            if word in ("BEGIN", "START"):
+                self._open.add(token)
+            elif word in ("COMMIT", "ROLLBACK"):
+                self._open.discard(token)
+
+    def in_transaction(self, token: str, conn: Any) -> bool:
+        return token in self._open or bool(getattr(conn, "_in_transaction", False))
+
+    def start(self, token: str) -> None:
+        with self._lock:
+            self._in_flight[token] = self._in_flight.get(token, 0) + 1
+            self._last_seen[token] = time.monotonic()
+
+    def end(self, token: str) -> None:
+        with self._lock:
+            self._in_flight[token] = max(0, self._in_flight.get(token, 1) - 1)
+            self._last_seen[token] = time.monotonic()
+
+    def abort_idle(self, sessions: dict[str, Any], idle_seconds: float) -> int:
+        """Roll back open transactions idle for `idle_seconds`; returns how many."""
+        aborted = 0
+        now = time.monotonic()
+        with self._lock:
+            for token, conn in list(sessions.items()):
+                if self._in_flight.get(token, 0) or not self.in_transaction(token, conn):
+                    continue
+                if now - self._last_seen.get(token, now) < idle_seconds:
+                    continue
+                self._open.discard(token)
+                try:
+                    conn.rollback()
+                    aborted += 1
+                except Exception as e:  # a broken session: nothing left to roll back
+                    logger.warning("could not roll back an abandoned transaction: %s", e)
+        if aborted:
+            logger.warning("rolled back %d abandoned transaction(s)", aborted)
+        return aborted
+
+    def run_reaper(self, sessions: dict[str, Any], stop: threading.Event) -> None:
+        while not stop.wait(1.0):
+            self.abort_idle(sessions, self.idle_timeout)
+
+
+def build_app(
+    data_dir: Path | None, idle_transaction_timeout: float = 30.0
+) -> tuple[Any, SessionTracker]:
     """The fakesnow Starlette app with a shared on-disk database and the warehouse layer."""
     import fakesnow.server as fs_server
     import fakesnow.transforms.stage as fs_stage
     from fakesnow.instance import FakeSnow
     from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
@@ -357,6 +447,7 @@ def build_app(data_dir: Path | None) -> Any:
     )
     layer = WarehouseLayer(WarehouseRegistry(registry_path))
     faults = FaultInjector()
+    tracker = SessionTracker(idle_transaction_timeout)
 
     async def login(request: Request) -> Response:
         response = await fs_server.login_request(request)
@@ -376,8 +467,10 @@ def build_app(data_dir: Path | None) -> Any:
         payload = json.loads(gzip.decompress(body) if gzipped else body)
         token = fs_server.to_token(request) if request.headers.get("Authorization") else ""
         sql = payload.get("sqlText", "")
+        fault, delay = faults.take(sql, layer.session_warehouse.get(token))
+        if delay:
+            await asyncio.sleep(delay)
         try:
-            fault = faults.take(sql, layer.session_warehouse.get(token))
             if fault is not None:
                 raise fault
             replacement = layer.rewrite(token, sql)
@@ -394,36 +487,65 @@ def build_app(data_dir: Path | None) -> Any:
             payload["sqlText"] = replacement
             raw = json.dumps(payload).encode()
             request._body = gzip.compress(raw) if gzipped else raw
-        return await fs_server.query_request(request)
+        tracker.note_sql(token, sql)
+        tracker.start(token)
+        try:
+            return await fs_server.query_request(request)
+        finally:
+            tracker.end(token)
+
+    async def abort_idle(request: Request) -> Response:
+        body = await request.json() if await request.body() else {}
+        idle = float(body.get("idle_seconds", 0))
+        aborted = await run_in_threadpool(tracker.abort_idle, fs_server.sessions, idle)
+        return JSONResponse({"aborted": aborted})
 
     async def add_fault(request: Request) -> Response:
         body = await request.json()
         try:
-            faults.add(str(body["match"]), int(body.get("times", 1)), str(body["code"]))
-        except (KeyError, ValueError, re.error) as e:
+            faults.add(
+                str(body["match"]),
+                int(body.get("times", 1)),
+                str(body["code"]),
+                float(body.get("delay_s", 0)),
+            )
+        except (KeyError, ValueError, TypeError, re.error) as e:
             return JSONResponse({"error": str(e)}, status_code=400)
         return JSONResponse({"faults": len(faults.faults)})
+
+    async def list_faults(_request: Request) -> Response:
+        return JSONResponse({"faults": faults.describe()})
 
     async def clear_faults(_request: Request) -> Response:
         faults.clear()
         return JSONResponse({"faults": 0})
 
+    async def session(request: Request) -> Response:
+        """Closing a session rolls back its open transaction, as Snowflake does."""
+        if request.query_params.get("delete") and request.headers.get("Authorization"):
+            token = fs_server.to_token(request)
+            conn = fs_server.sessions.get(token)
+            if conn is not None and tracker.in_transaction(token, conn):
+                tracker.note_sql(token, "ROLLBACK")
+                await run_in_threadpool(conn.rollback)
+        return await fs_server.session(request)
+
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok", "sessions": len(fs_server.sessions)})
 
+    own = {"/session/v1/login-request", "/queries/v1/query-request", "/session"}
     routes = [
         Route("/_sandbox/health", health, methods=["GET"]),
         Route("/_sandbox/faults", add_fault, methods=["POST"]),
+        Route("/_sandbox/faults", list_faults, methods=["GET"]),
         Route("/_sandbox/faults", clear_faults, methods=["DELETE"]),
+        Route("/_sandbox/sessions/abort-idle", abort_idle, methods=["POST"]),
         Route("/session/v1/login-request", login, methods=["POST"]),
         Route("/queries/v1/query-request", query, methods=["POST"]),
-        *(
-            r
-            for r in fs_server.routes
-            if r.path not in {"/session/v1/login-request", "/queries/v1/query-request"}
-        ),  # type: ignore[attr-defined]
+        Route("/session", session, methods=["POST"]),
+        *(r for r in fs_server.routes if getattr(r, "path", None) not in own),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes), tracker
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -447,6 +569,13 @@ def _parser() -> argparse.ArgumentParser:
         help=f"where databases, stage files and warehouses persist (default {DEFAULT_DATA_DIR})",
     )
     parser.add_argument(
+        "--idle-transaction-timeout",
+        type=float,
+        default=30.0,
+        help="roll back a transaction whose client sent nothing for this many seconds "
+        "(a killed loader's open transaction; default 30)",
+    )
+    parser.add_argument(
         "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
     )
     return parser
@@ -459,7 +588,16 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     data_dir = Path(args.data_dir)
     logging.getLogger("fakesnow.server").setLevel(args.log_level.upper())
-    app = build_app(data_dir)
+    app, tracker = build_app(data_dir, args.idle_transaction_timeout)
+    import fakesnow.server as fs_server
+
+    stop_reaper = threading.Event()
+    threading.Thread(
+        target=tracker.run_reaper,
+        args=(fs_server.sessions, stop_reaper),
+        name="abandoned-transactions",
+        daemon=True,
+    ).start()
     server = uvicorn.Server(
         uvicorn.Config(
             app, host=args.host, port=args.port, log_level=args.log_level, access_log=False
@@ -487,8 +625,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     while thread.is_alive():
         thread.join(0.5)
-    import fakesnow.server as fs_server
-
+    stop_reaper.set()
     # Close DuckDB so the database files are checkpointed.
     fs_server.shared_fs.duck_conn.close()
     return 0

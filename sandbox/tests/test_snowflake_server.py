@@ -150,3 +150,21 @@ def test_injected_fault_answers_matching_statements_then_clears(
     snowflake_sandbox.fail_next(r"^SELECT 5\b", times=5, code="000608")
     snowflake_sandbox.clear_faults()
     assert snowflake_sandbox.query("SELECT 5") == [(5,)]
+
+
+def test_transaction_left_open_by_a_vanished_client_is_rolled_back(
+    snowflake_sandbox: SnowflakeSandbox,
+) -> None:
+    schema = snowflake_sandbox.unique_schema()
+    with snowflake_sandbox.connect(schema=schema) as setup:
+        setup.cursor().execute("CREATE TABLE T (ID NUMBER(38,0), V VARCHAR)")
+        setup.cursor().execute("INSERT INTO T VALUES (1, 'committed')")
+    gone = snowflake_sandbox.connect(schema=schema)
+    gone.cursor().execute("BEGIN")
+    gone.cursor().execute("UPDATE T SET V = 'uncommitted' WHERE ID = 1")
+    # The client disappears without COMMIT or ROLLBACK (like a killed loader).
+    assert snowflake_sandbox.abort_idle_transactions() == 1
+    with snowflake_sandbox.connect(schema=schema) as later:
+        later.cursor().execute("UPDATE T SET V = 'rerun' WHERE ID = 1")
+        assert later.cursor().execute("SELECT V FROM T").fetchall() == [("rerun",)]
+    gone.close()

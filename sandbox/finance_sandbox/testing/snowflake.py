@@ -153,26 +153,48 @@ class SnowflakeSandbox:
             finally:
                 cur.close()
 
-    def fail_next(self, match: str, times: int = 1, code: str = "000608") -> None:
+    def fail_next(
+        self, match: str, times: int = 1, code: str = "000608", delay_s: float = 0.0
+    ) -> None:
         """Answer the next `times` statements matching regex `match` with Snowflake error `code`.
 
         Codes: 000608 (warehouse suspended), 000606 (no warehouse), 390114 (token expired),
-        000630 (statement timeout).
+        000630 (statement timeout). `delay_s` holds each matching statement that long first.
         """
         import requests
 
         response = requests.post(
             f"http://{self.host}:{self.port}/_sandbox/faults",
-            json={"match": match, "times": times, "code": code},
+            json={"match": match, "times": times, "code": code, "delay_s": delay_s},
             timeout=10,
         )
         response.raise_for_status()
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The injected faults: match, times left, code, delay_s and how often each was taken."""
+        import requests
+
+        response = requests.get(f"http://{self.host}:{self.port}/_sandbox/faults", timeout=10)
+        response.raise_for_status()
+        return list(response.json()["faults"])
 
     def clear_faults(self) -> None:
         """Drop every injected fault."""
         import requests
 
         requests.delete(f"http://{self.host}:{self.port}/_sandbox/faults", timeout=10)
+
+    def abort_idle_transactions(self, idle_seconds: float = 0) -> int:
+        """Roll back transactions left open by clients that went away (e.g. a killed target)."""
+        import requests
+
+        response = requests.post(
+            f"http://{self.host}:{self.port}/_sandbox/sessions/abort-idle",
+            json={"idle_seconds": idle_seconds},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return int(response.json()["aborted"])
 
     def stop(self) -> None:
         """Stop the server and remove its data."""
