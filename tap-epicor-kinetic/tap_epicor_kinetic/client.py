@@ -104,6 +104,7 @@ class EpicorStream(RESTStream[t.Any]):
         self._pending_tiebreak: dict[str, t.Any] | None = None
         self._entity_type: EntityType | None = None
         self._prepared = False
+        self._schema_written = False
 
     # --- URL, headers, session, auth (shared through the tap) -------------------------------
 
@@ -159,6 +160,15 @@ class EpicorStream(RESTStream[t.Any]):
         return f"Stream '{self.name}': HTTP {response.status_code}"
 
     # --- Children come from the parent's page, never from their own requests -----------------
+
+    @override
+    def _write_schema_message(self) -> None:
+        # Stream.sync() writes SCHEMA on every call, and a child is synced once per parent page:
+        # one SCHEMA per run is enough.
+        if self._schema_written and self.parent_stream_type is not None:
+            return
+        super()._write_schema_message()
+        self._schema_written = True
 
     @property
     @override
