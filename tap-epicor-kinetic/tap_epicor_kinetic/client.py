@@ -411,7 +411,8 @@ class EpicorStream(RESTStream[t.Any]):
     def _lower_bound(self, context: Context | None) -> str | None:
         """Filter for where this sync starts: after the bookmark, else at start_date."""
         key = self.replication_key
-        if not key:
+        if not key or self.replication_method != "INCREMENTAL":
+            # FULL_TABLE (e.g. forced in the catalog) reads every row, whatever the state says.
             return None
         column = self.odata_name(key)
         state = self.get_context_state(context)

@@ -166,3 +166,15 @@ def test_replication_keys_for_an_unknown_stream_is_a_config_error(
     )
     assert run.returncode != 0
     assert "replication_keys.invoices: there is no stream 'invoices'" in run.stderr
+
+
+def test_full_table_forced_in_the_catalog_reads_every_row(
+    epicor_sandbox: Any, tap_runner: Any
+) -> None:
+    config = epicor_sandbox.tap_config(start_date="2030-01-01T00:00:00Z")
+    catalog = tap_runner.select_only(config, {"vendors"})
+    for entry in catalog["streams"]:
+        if entry["tap_stream_id"] == "vendors":
+            entry["replication_method"] = "FULL_TABLE"
+    result = tap_runner.sync(config, catalog=catalog)
+    assert len(result.records["vendors"]) == len(epicor_sandbox.truth("vendors"))
