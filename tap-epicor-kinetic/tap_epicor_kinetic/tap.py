@@ -127,7 +127,7 @@ class TapEpicorKinetic(Tap):
         ),
         th.Property(
             "max_concurrent_requests",
-            th.IntegerType,
+            th.IntegerType(minimum=1),
             default=1,
             description=(
                 "Pages of one stream fetched at once (records and state stay in order). Every "
@@ -262,7 +262,8 @@ class TapEpicorKinetic(Tap):
     @cached_property
     def max_concurrent_requests(self) -> int:
         """Pages of a stream in flight at once."""
-        value = int(self.config.get("max_concurrent_requests") or 1)
+        configured = self.config.get("max_concurrent_requests")
+        value = 1 if configured is None else int(configured)
         if value < 1:
             msg = "max_concurrent_requests: must be at least 1 (1 = one page at a time)."
             raise ConfigValidationError(msg)
