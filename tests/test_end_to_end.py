@@ -24,6 +24,8 @@ import pytest
 import requests
 from finance_sandbox.demo import (
     STREAM_KEYS,
+    audit_batches,
+    audited_rows,
     load_ids,
     moved_rows,
     snowflake_connect,
@@ -215,6 +217,7 @@ def test_full_then_incremental_run_matches_epicor_row_for_row(
     conn = snowflake_connect(pipeline.env)
     try:
         before = load_ids(conn)
+        batches_before = {str(b["BATCH_ID"]) for b in audit_batches(conn)}
         # The finance view agrees too: invoices = lines = allocations, open AP after payments.
         warehouse = warehouse_vendor_totals(conn)
         assert warehouse == source_vendor_totals(pipeline.sandbox_url, pipeline.company)
@@ -239,8 +242,11 @@ def test_full_then_incremental_run_matches_epicor_row_for_row(
     conn = snowflake_connect(pipeline.env)
     try:
         moved = moved_rows(conn, before)
+        audited = audited_rows(audit_batches(conn), batches_before)
     finally:
         conn.close()
+    # The audit table accounts for exactly the rows that carry run 2's load ids.
+    assert {s: audited.get(s, 0) for s in STREAM_KEYS} == moved
     # Only the changes moved: new and changed invoices (with their lines), not the whole table.
     assert 3 <= moved["ap_invoices"] < total_rows["ap_invoices"] // 2, moved
     assert moved["ap_invoice_lines"] >= 3, moved
