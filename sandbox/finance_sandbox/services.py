@@ -134,7 +134,8 @@ def _epicor_answers(port: int) -> dict[str, object] | None:
     return body if isinstance(body, dict) else {}
 
 
-def _snowflake_answers(port: int) -> bool:
+def _port_open(port: int) -> bool:
+    """Something accepts TCP connections on the port (how the local Snowflake is checked)."""
     try:
         with socket.create_connection((HOST, port), timeout=2):
             return True
@@ -148,7 +149,7 @@ def _answers(service: Service) -> bool:
         return False
     if service.name == "epicor":
         return _epicor_answers(port) is not None
-    return _snowflake_answers(port)
+    return _port_open(port)
 
 
 def _log_tail(service: Service, lines: int = 15) -> str:
@@ -243,7 +244,7 @@ def _ensure(service: Service, argv: list[str], port: int, timeout: float) -> str
         verb = "restarted with new options" if not same else "restarted (it did not answer)"
     else:
         verb = "started"
-    if port != 0 and _listening(port):
+    if port != 0 and _port_open(port):
         raise SandboxError(
             f"port {port} for the {service.label} is taken by another program; stop it or pass "
             f"--{service.name}-port with a free port (0 picks one)"
@@ -256,10 +257,6 @@ def _ensure(service: Service, argv: list[str], port: int, timeout: float) -> str
         _stop(service)
         raise
     return f"{service.label}: {verb} (pid {process.pid}, port {service.port()})"
-
-
-def _listening(port: int) -> bool:
-    return _snowflake_answers(port)
 
 
 def ensure_key_pair(directory: Path) -> Path:
