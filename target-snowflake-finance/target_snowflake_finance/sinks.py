@@ -158,7 +158,6 @@ class SnowflakeSink(BatchSink):
         self.staging_table = f"_TSF_STG_{safe}_{suffix}"
         self.staging_ref = self.session.table_ref(self.staging_table)
         self._workdir = Path(tempfile.mkdtemp(prefix="target-snowflake-finance-"))
-        self._overwrite_pending = self.load_method == "overwrite"
         self._batch_counter = itertools.count(1)
 
     # SDK hooks
@@ -453,6 +452,7 @@ class SnowflakeSink(BatchSink):
                 f"PUT 'file://{rejects_file}' @{stage}/{prefix}/rejects/ "
                 "AUTO_COMPRESS=FALSE OVERWRITE=TRUE"
             )
+        overwrite = False
         try:
             s.execute("BEGIN")
             s.execute(f"DELETE FROM {self.staging_ref}")
@@ -466,7 +466,8 @@ class SnowflakeSink(BatchSink):
                 raise BatchLoadError(
                     f"COPY loaded {rows_copied} of {expected_rows} rows into staging"
                 )
-            if self._overwrite_pending:
+            overwrite = self._target.claim_overwrite(self.table_ref, self.load_method)
+            if overwrite:
                 s.execute(f"DELETE FROM {self.table_ref}")
             if self.key_fields and self.load_method != "append-only":
                 s.execute(self._merge_sql())
@@ -486,8 +487,9 @@ class SnowflakeSink(BatchSink):
             s.execute("COMMIT")
         except BaseException:
             s.rollback_quietly()
+            if overwrite:
+                self._target.release_overwrite(self.table_ref)
             raise
-        self._overwrite_pending = False
         try:
             s.execute(f"REMOVE @{stage}/{prefix}/")
         except Exception as e:

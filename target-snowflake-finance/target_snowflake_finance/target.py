@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -227,6 +228,8 @@ class TargetSnowflakeFinance(Target):
         self._batches_since_state = 0
         self._started = False
         self._control: Session | None = None
+        self._overwritten: set[str] = set()
+        self._overwrite_lock = threading.Lock()
         super().__init__(*args, **kwargs)
 
     # Start-up
@@ -292,6 +295,22 @@ class TargetSnowflakeFinance(Target):
                 + "; ".join(problems)
                 + ". Create them or fix table_mapping"
             )
+
+    def claim_overwrite(self, table_ref: str, load_method: str) -> bool:
+        """True once per run and table for `overwrite`: that batch replaces the table's rows.
+
+        Kept here, not per sink, because a SCHEMA change starts a new sink for the same table.
+        """
+        with self._overwrite_lock:
+            if load_method != "overwrite" or table_ref in self._overwritten:
+                return False
+            self._overwritten.add(table_ref)
+            return True
+
+    def release_overwrite(self, table_ref: str) -> None:
+        """The replacing batch rolled back: the next attempt replaces the table again."""
+        with self._overwrite_lock:
+            self._overwritten.discard(table_ref)
 
     def bookmark_property(self, stream_name: str) -> str | None:
         return self._bookmarks.get(stream_name)

@@ -212,3 +212,26 @@ def test_overwrite_replaces_the_table_once_per_run(config, run_target, singer, t
         ("4", "9.000"),
         ("5", "9.000"),
     ]
+
+
+def test_overwrite_replaces_once_even_when_the_schema_changes_mid_run(
+    config, run_target, singer, table_rows
+) -> None:
+    schema = singer.schema("ap_invoices", INVOICE_PROPS, ["Company", "InvoiceNum"])
+    run_target(config, [schema, singer.record("ap_invoices", invoice("old", "1"))])
+    wider = singer.schema(
+        "ap_invoices",
+        {**INVOICE_PROPS, "Memo": {"type": ["string", "null"]}},
+        ["Company", "InvoiceNum"],
+    )
+    config["load_method"] = "overwrite"
+    run_target(
+        config,
+        [
+            schema,
+            singer.record("ap_invoices", invoice("1", "1")),
+            wider,  # a new sink for the same table: it must not wipe batch one
+            singer.record("ap_invoices", invoice("2", "2", Memo="m")),
+        ],
+    )
+    assert table_rows("AP_INVOICES", "INVOICENUM, MEMO") == [("1", None), ("2", "m")]
