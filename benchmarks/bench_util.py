@@ -1,0 +1,78 @@
+"""Shared by the benchmark scripts: machine facts, tap config and catalog, RSS sampling."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+from finance_sandbox.testing.epicor import EpicorSandbox
+
+DATA_DIR = Path(".sandbox/epicor-bench")
+AP_STREAMS = {"ap_invoices", "ap_invoice_lines", "ap_invoice_gl_allocations"}
+
+
+def machine() -> dict[str, Any]:
+    """Where and when a figure was measured."""
+    return {
+        "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "python": platform.python_version(),
+    }
+
+
+def tap_config(sandbox: EpicorSandbox, **overrides: Any) -> dict[str, Any]:
+    """The sandbox's tap config for EPIC06 (the company with the --invoices count)."""
+    return sandbox.tap_config(**overrides)
+
+
+def ap_catalog(config: dict[str, Any], streams: set[str] = AP_STREAMS) -> dict[str, Any]:
+    """A discovered catalog with only `streams` selected (default: invoices, lines, allocations)."""
+    from tap_epicor_kinetic.tap import TapEpicorKinetic
+
+    tap = TapEpicorKinetic(config=config, parse_env_config=False)
+    catalog = tap.catalog_dict
+    for entry in catalog["streams"]:
+        for meta in entry["metadata"]:
+            if meta["breadcrumb"] == []:
+                meta["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    return catalog
+
+
+class PeakRss:
+    """Samples the resident memory of processes (and their children) until stopped."""
+
+    def __init__(self, pids: dict[str, int], every: float = 0.25) -> None:
+        """Start sampling `pids` (label -> pid) every `every` seconds."""
+        self.peak: dict[str, int] = dict.fromkeys(pids, 0)
+        self._procs = {label: psutil.Process(pid) for label, pid in pids.items()}
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for label, proc in self._procs.items():
+                try:
+                    rss = proc.memory_info().rss + sum(
+                        c.memory_info().rss for c in proc.children(recursive=True)
+                    )
+                except psutil.Error:
+                    continue
+                self.peak[label] = max(self.peak[label], rss)
+            time.sleep(self._every)
+
+    def stop(self) -> dict[str, float]:
+        """Stop; peak RSS per label in MB."""
+        self._stop.set()
+        self._thread.join()
+        return {label: round(rss / 1e6, 1) for label, rss in self.peak.items()}

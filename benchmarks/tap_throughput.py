@@ -1,0 +1,175 @@
+"""Tap records per second vs a minimal requests script on the same pages, and under 100 ms latency.
+
+Run: `uv run python benchmarks/tap_throughput.py [--invoices 10000] [--repeats 3] [--latency-ms 100]`.
+
+One emulator subprocess (`--invoices N`, EPIC06; database cached in .sandbox/epicor-bench), AP
+invoices with lines and GL allocations (children through `$expand`, as the tap reads them).
+1. Throughput vs the limit: the tap runs in this process (`sync_all`, Singer messages written to
+   /dev/null) while every request URL it sends is recorded. The minimal script then fetches the
+   very same URLs with one `requests.Session`, parses each body with `json` and writes every
+   invoice, line and allocation as one JSON line to /dev/null. Runs alternate, the median of
+   `--repeats` is kept; ratio = tap records/s ÷ minimal records/s (goal ≥ 0.8).
+2. Under latency: the emulator adds `--latency-ms` to every data request; the tap with
+   max_concurrent_requests 1 and then 4 over the first `--latency-invoices` invoices (a
+   `start_date`-free run cut with a record limit would stop mid-page, so the window is the
+   whole set of a smaller emulator). Ratio = records/s at 4 ÷ records/s at 1 (goal ≥ 3.5).
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from contextlib import redirect_stdout
+from typing import Any
+
+import requests
+from bench_util import DATA_DIR, ap_catalog, machine
+from finance_sandbox.testing.epicor import EpicorSandbox
+from tap_epicor_kinetic.tap import TapEpicorKinetic
+
+CHILDREN = ("APInvDtls", "APInvExps")
+
+
+def run_tap(
+    config: dict[str, Any], catalog: dict[str, Any], urls: list[str] | None = None
+) -> tuple[float, int]:
+    """(seconds, records) of one in-process sync with output to /dev/null."""
+    tap = TapEpicorKinetic(config=config, catalog=catalog, parse_env_config=False)
+    if urls is not None:
+        tap.http_session.hooks["response"].append(
+            lambda r, *_, **__: urls.append(r.url) if "%24expand=" in r.url or "$expand=" in r.url else None
+        )
+    counted = _CountingSink()
+    started = time.perf_counter()
+    with redirect_stdout(counted):  # type: ignore[type-var]
+        tap.sync_all()
+    return time.perf_counter() - started, counted.records
+
+
+class _CountingSink:
+    """A stdout that drops everything (as /dev/null) but counts RECORD messages."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self._null = open("/dev/null", "w")  # noqa: SIM115 (kept for the run)
+
+    def write(self, text: str) -> int:
+        self.records += text.count('{"type":"RECORD"')
+        return self._null.write(text)
+
+    def flush(self) -> None:
+        self._null.flush()
+
+
+def run_minimal(urls: list[str]) -> tuple[float, int]:
+    """(seconds, records): the same pages with requests + json, one JSON line per record."""
+    session = requests.Session()
+    session.auth = ("integration", "sandbox-password")
+    session.headers.update({"x-api-key": "sandbox-api-key", "Accept": "application/json"})
+    records = 0
+    started = time.perf_counter()
+    with open("/dev/null", "w") as out:
+        for url in urls:
+            response = session.get(url, timeout=120)
+            response.raise_for_status()
+            for invoice in response.json()["value"]:
+                lines = invoice.pop("APInvDtls", None) or []
+                out.write(json.dumps(invoice) + "\n")
+                records += 1
+                for line in lines:
+                    allocations = line.pop("APInvExps", None) or []
+                    out.write(json.dumps(line) + "\n")
+                    records += 1
+                    for allocation in allocations:
+                        out.write(json.dumps(allocation) + "\n")
+                        records += 1
+    return time.perf_counter() - started, records
+
+
+def throughput(invoices: int, repeats: int, settings: dict[str, Any]) -> dict[str, Any]:
+    """Part 1: tap vs the minimal script, alternating runs, medians."""
+    sandbox = EpicorSandbox(DATA_DIR, invoices=invoices)
+    try:
+        config = {**sandbox.tap_config(), **settings}
+        catalog = ap_catalog(config)
+        tap_rates, minimal_rates = [], []
+        records = {}
+        for _ in range(repeats):
+            urls: list[str] = []
+            seconds, n = run_tap(config, catalog, urls)
+            tap_rates.append(n / seconds)
+            records["tap"] = n
+            seconds, n = run_minimal(urls)
+            minimal_rates.append(n / seconds)
+            records["minimal"] = n
+        tap_rate = statistics.median(tap_rates)
+        minimal_rate = statistics.median(minimal_rates)
+        return {
+            "invoices": invoices,
+            "pages": len(urls),
+            "records": records,
+            "tap_settings": settings or "defaults",
+            "tap_records_per_second": round(tap_rate),
+            "minimal_records_per_second": round(minimal_rate),
+            "ratio_tap_to_minimal": round(tap_rate / minimal_rate, 2),
+            "runs": {
+                "tap": [round(r) for r in tap_rates],
+                "minimal": [round(r) for r in minimal_rates],
+            },
+        }
+    finally:
+        sandbox.stop()
+
+
+def latency(invoices: int, latency_ms: int) -> dict[str, Any]:
+    """Part 2: max_concurrent_requests 1 vs 4 with latency_ms added to every data request."""
+    sandbox = EpicorSandbox(DATA_DIR, invoices=invoices)
+    try:
+        config = sandbox.tap_config()
+        catalog = ap_catalog(config)
+        sandbox.faults(latency_ms=latency_ms)
+        result: dict[str, Any] = {"invoices": invoices, "latency_ms": latency_ms}
+        for concurrency in (1, 4):
+            sandbox.reset_counters()
+            seconds, n = run_tap({**config, "max_concurrent_requests": concurrency}, catalog)
+            route = sandbox.counters()["by_route"].get("Erp.BO.APInvoiceSvc/APInvoices", {})
+            result[f"concurrency_{concurrency}"] = {
+                "seconds": round(seconds, 2),
+                "records": n,
+                "records_per_second": round(n / seconds),
+                "requests": sum(route.values()),
+            }
+        one = result["concurrency_1"]["records_per_second"]
+        four = result["concurrency_4"]["records_per_second"]
+        result["ratio_4_to_1"] = round(four / one, 2)
+        return result
+    finally:
+        sandbox.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--invoices", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--latency-ms", type=int, default=100)
+    parser.add_argument("--latency-invoices", type=int, default=5_000)
+    parser.add_argument("--max-concurrent-requests", type=int, default=None)
+    parser.add_argument("--skip-latency", action="store_true")
+    args = parser.parse_args()
+    settings = {}
+    if args.max_concurrent_requests:
+        settings["max_concurrent_requests"] = args.max_concurrent_requests
+    out: dict[str, Any] = {"machine": machine()}
+    out["throughput"] = throughput(args.invoices, args.repeats, settings)
+    print(json.dumps(out["throughput"]), file=sys.stderr, flush=True)
+    if not args.skip_latency:
+        out["latency"] = latency(args.latency_invoices, args.latency_ms)
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
