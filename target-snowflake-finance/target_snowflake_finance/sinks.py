@@ -304,6 +304,13 @@ class SnowflakeSink(BatchSink):
         """Arrow columns for the records; values that cannot land exactly become rejects."""
         bad: dict[int, str] = {}
         arrays: list[pa.Array] = []
+        if self.load_method != "append-only":
+            # MERGE matches keys with `=`, and NULL never equals NULL: such a row would be
+            # inserted again on every run.
+            for k in self.key_fields:
+                for i, r in enumerate(records):
+                    if r.get(k) is None and i not in bad:
+                        bad[i] = f"key field {k!r} is null; {self.load_method} needs every key"
         for f in self.fields:
             if f == LOAD_ID_FIELD:
                 arrays.append(pa.array([self.load_id] * len(records), pa.string()))

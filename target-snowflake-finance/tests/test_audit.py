@@ -217,3 +217,21 @@ def test_fail_stops_with_the_stream_key_and_reason(config, run_target, singer, t
     assert "VendorNum=1, InvoiceNum='2'" in message
     assert "0.001 has more than 2 decimal places" in message
     assert table_rows("AP_INVOICES", "INVOICENUM") == []
+
+
+def test_a_record_with_a_null_key_is_invalid_for_upsert(
+    config, run_target, singer, table_rows
+) -> None:
+    config["on_invalid_record"] = "quarantine"
+    props = {**PROPS, "InvoiceNum": {"type": ["string", "null"]}}
+    run_target(
+        config,
+        [
+            singer.schema("ap_invoices", props, KEYS),
+            singer.record("ap_invoices", rec(1)),
+            singer.record("ap_invoices", {**rec(2), "InvoiceNum": None}),
+        ],
+    )
+    assert table_rows("AP_INVOICES", "INVOICENUM") == [("1",)]
+    [(reason,)] = table_rows("_SDC_REJECTS", "REASON")
+    assert reason == "key field 'InvoiceNum' is null; upsert needs every key"
