@@ -545,26 +545,34 @@ class SnowflakeSink(BatchSink):
         verdict = classify(exc)
         error = f"{type(exc).__name__}: {exc}"
         directory = Path(str(self.config.get("dead_letter_dir") or "dead_letter")).expanduser()
-        path = write_dead_letter(
-            directory,
-            {
-                "load_id": self.load_id,
-                "batch_id": audit.batch_id,
-                "stream": self.stream_name,
-                "table": self.table_ref,
-                "key_properties": self.key_fields,
-                "bookmark_properties": [self.replication_key] if self.replication_key else [],
-                "schema": self.original_schema,
-                "load_method": self.load_method,
-                "error": error,
-                "error_kind": verdict.reason,
-                "attempts": audit.attempts,
-                "failed_at": dt.datetime.now(dt.UTC).isoformat(),
-                "row_count": len(records),
-                "records": records,
-                "rejects": [{"reason": r.reason, "record": r.record} for r in rejects],
-            },
-        )
+        try:
+            path = write_dead_letter(
+                directory,
+                {
+                    "load_id": self.load_id,
+                    "batch_id": audit.batch_id,
+                    "stream": self.stream_name,
+                    "table": self.table_ref,
+                    "key_properties": self.key_fields,
+                    "bookmark_properties": [self.replication_key] if self.replication_key else [],
+                    "schema": self.original_schema,
+                    "load_method": self.load_method,
+                    "error": error,
+                    "error_kind": verdict.reason,
+                    "attempts": audit.attempts,
+                    "failed_at": dt.datetime.now(dt.UTC).isoformat(),
+                    "row_count": len(records),
+                    "records": records,
+                    "rejects": [{"reason": r.reason, "record": r.record} for r in rejects],
+                },
+            )
+        except OSError as e:
+            raise BatchLoadError(
+                f"stream {self.stream_name!r}: batch {audit.batch_id} could not be loaded into "
+                f"{self.table_ref} ({verdict.reason}): {error}; and dead_letter_dir {directory} "
+                f"is not writable ({e.strerror}): fix dead_letter_dir; the batch is not saved, "
+                "rerun from the last state"
+            ) from exc
         audit.status = STATUS_FAILED
         audit.error = error
         audit.dead_letter_file = str(path)
