@@ -1,4 +1,4 @@
-"""End to end: tap-epicor-kinetic | target-snowflake-finance for N AP invoices, wall time and peak RSS.
+"""End to end: tap | target for N AP invoices with lines and allocations; wall time, peak RSS.
 
 Run: `uv run python benchmarks/end_to_end.py --invoices 100000` (and `--invoices 1000000`).
 
@@ -71,7 +71,8 @@ def run(invoices: int, workdir: Path, extra_tap: dict[str, Any]) -> dict[str, An
             peaks = rss.stop()
         if tap_code or target_code:
             raise SystemExit(
-                f"pipeline failed: tap exit {tap_code}, target exit {target_code}; logs in {workdir}"
+                f"pipeline failed: tap exit {tap_code}, target exit {target_code}; "
+                f"logs in {workdir}"
             )
         truth = epicor.health()["rows"]["EPIC06"]
         landed = {}

@@ -1,16 +1,20 @@
-"""Rows per second into the local Snowflake: the target's bulk path vs a naive executemany INSERT.
+"""Rows per second into the local Snowflake: the target vs a minimal loader and a naive INSERT.
 
 Run: `uv run python benchmarks/target_throughput.py [--rows 1000000] [--batch-size-rows 100000]
 [--naive-rows 10000] [--validate-records]`.
 
-Both measurements run in one script against one `finance-sandbox snowflake` subprocess (fakesnow
-on DuckDB, so absolute numbers say little about a real warehouse; the ratio is the point).
-- target: `target-snowflake-finance` as a subprocess (the real CLI), fed invoice-line-sized
-  Singer RECORDs (30 columns: decimals as x-singer.decimal strings and as numbers with
-  multipleOf, strings, integers, a date, two date-times) through a pipe by a generator thread;
-  timed from the first byte to the process exit (all batches committed, state emitted).
-- naive: the same rows through `cursor.executemany("INSERT … VALUES (%s, …)")` (pyformat, the
-  connector's default) into a table with the same column types, one statement per 1,000 rows.
+All three measurements run in one script run against one `finance-sandbox snowflake` subprocess
+(fakesnow on DuckDB, so absolute numbers say little about a real warehouse; the ratios are the
+point), fed the same Singer messages: invoice-line-sized RECORDs (30 columns: decimals as
+x-singer.decimal strings and as numbers with multipleOf, strings, integers, a date, two
+date-times), written once to a file before anything is timed.
+- target: `target-snowflake-finance` (the real CLI) as a subprocess reading the file on stdin,
+  timed from start to exit (all batches committed, state emitted), `load_method: upsert`.
+- minimal: benchmarks/minimal_loader.py as a subprocess reading the same file: json.loads, one
+  Parquet file, PUT, COPY, MERGE; the least any loader must do (goal: target >= 0.7 of it).
+- naive: the same rows through `cursor.executemany("INSERT ... VALUES (%s, ...)")` (pyformat, the
+  connector's default) into a table with the same column types, one statement per 1,000 rows
+  (goal: target >= 20x).
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -132,51 +135,38 @@ def singer_line(n: int) -> str:
     return f'{{"type": "RECORD", "stream": "{STREAM}", "record": {body}}}\n'
 
 
-def run_target(sandbox: SnowflakeSandbox, rows: int, batch: int, validate: bool) -> dict[str, Any]:
-    schema = sandbox.unique_schema("BENCH")
-    config = sandbox.target_config(schema=schema, batch_size_rows=batch, validate_records=validate)
-    with tempfile.TemporaryDirectory() as tmp:
-        config_path = Path(tmp) / "config.json"
-        config_path.write_text(json.dumps(config))
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "target_snowflake_finance.target", "--config", str(config_path)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            bufsize=1 << 20,
-        )
-        assert proc.stdin is not None
-        assert proc.stdout is not None
+def write_messages(path: Path, rows: int) -> None:
+    """SCHEMA, `rows` RECORDs and one STATE, as a tap would send them."""
+    with path.open("w") as out:
+        out.write(
+            json.dumps(
+                {"type": "SCHEMA", "stream": STREAM, "key_properties": KEYS,
+                 "bookmark_properties": ["UpdatedOn"],
+                 "schema": {"type": "object", "properties": PROPERTIES}}
+            ) + "\n"
+        )  # fmt: skip
+        chunk: list[str] = []
+        for n in range(rows):
+            chunk.append(singer_line(n))
+            if len(chunk) == 5000:
+                out.write("".join(chunk))
+                chunk = []
+        chunk.append(json.dumps({"type": "STATE", "value": {"done": rows}}) + "\n")
+        out.write("".join(chunk))
 
-        def feed() -> None:
-            assert proc.stdin is not None
-            proc.stdin.write(
-                json.dumps(
-                    {"type": "SCHEMA", "stream": STREAM, "key_properties": KEYS,
-                     "bookmark_properties": ["UpdatedOn"],
-                     "schema": {"type": "object", "properties": PROPERTIES}}
-                ) + "\n"
-            )  # fmt: skip
-            chunk: list[str] = []
-            for n in range(rows):
-                chunk.append(singer_line(n))
-                if len(chunk) == 5000:
-                    proc.stdin.write("".join(chunk))
-                    chunk = []
-            chunk.append(json.dumps({"type": "STATE", "value": {"done": rows}}) + "\n")
-            proc.stdin.write("".join(chunk))
-            proc.stdin.close()
 
+def _timed(args: list[str], messages: Path) -> tuple[float, str]:
+    """Run a loader subprocess on the messages file: (seconds, stdout)."""
+    with messages.open("rb") as stdin:
         start = time.perf_counter()
-        writer = threading.Thread(target=feed, daemon=True)
-        writer.start()
-        out = proc.stdout.read()
-        code = proc.wait()
+        proc = subprocess.run(args, stdin=stdin, capture_output=True, text=True, check=False)
         elapsed = time.perf_counter() - start
-        writer.join()
-    if code != 0:
-        raise SystemExit(f"target failed with exit code {code}")
+    if proc.returncode != 0:
+        raise SystemExit(f"{args[1:3]} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return elapsed, proc.stdout
+
+
+def _check(sandbox: SnowflakeSandbox, schema: str, rows: int) -> dict[str, Any]:
     ref = f'"SANDBOX_DB"."{schema}"."{STREAM.upper()}"'
     [(count,)] = sandbox.query(f"SELECT COUNT(*) FROM {ref}")
     # Row-level text, summed here: fakesnow returns SUM(NUMBER) as a float (reference §6.3).
@@ -186,15 +176,52 @@ def run_target(sandbox: SnowflakeSandbox, rows: int, batch: int, validate: bool)
         f"SELECT CAST(EXTCOST AS VARCHAR) FROM {ref} WHERE SYSREVID < {10_000_000 + sample}"
     )
     head = sum(Decimal(v) for (v,) in landed)
+    return {"loaded": count, "sample_extcost_exact": head == expected and len(landed) == sample}
+
+
+def run_target(
+    sandbox: SnowflakeSandbox, messages: Path, rows: int, batch: int, validate: bool
+) -> dict[str, Any]:
+    schema = sandbox.unique_schema("BENCH")
+    config = sandbox.target_config(schema=schema, batch_size_rows=batch, validate_records=validate)
+    with tempfile.TemporaryDirectory() as tmp:
+        config_path = Path(tmp) / "config.json"
+        config_path.write_text(json.dumps(config))
+        elapsed, out = _timed(
+            [sys.executable, "-m", "target_snowflake_finance.target", "--config", str(config_path)],
+            messages,
+        )
     return {
         "rows": rows,
-        "loaded": count,
+        **_check(sandbox, schema, rows),
         "seconds": round(elapsed, 1),
         "rows_per_second": round(rows / elapsed),
         "batch_size_rows": batch,
         "validate_records": validate,
         "state": out.strip().splitlines()[-1] if out.strip() else None,
-        "sample_extcost_exact": head == expected and len(landed) == sample,
+    }
+
+
+def run_minimal(sandbox: SnowflakeSandbox, messages: Path, rows: int) -> dict[str, Any]:
+    from target_snowflake_finance.types import column_type
+
+    schema = sandbox.unique_schema("MINIMAL")
+    sandbox.query(f'CREATE SCHEMA IF NOT EXISTS "SANDBOX_DB"."{schema}"')
+    spec = {
+        "connect": sandbox.connect_kwargs(schema=schema),
+        "column_types": {name: column_type(prop).sql for name, prop in PROPERTIES.items()},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        spec_path = Path(tmp) / "spec.json"
+        spec_path.write_text(json.dumps(spec))
+        script = Path(__file__).with_name("minimal_loader.py")
+        elapsed, out = _timed([sys.executable, str(script), str(spec_path)], messages)
+    return {
+        "rows": rows,
+        **_check(sandbox, schema, rows),
+        "seconds": round(elapsed, 1),
+        "rows_per_second": round(rows / elapsed),
+        "state": out.strip().splitlines()[-1] if out.strip() else None,
     }
 
 
@@ -233,20 +260,32 @@ def main() -> None:
     parser.add_argument("--naive-rows", type=int, default=10_000)
     parser.add_argument("--validate-records", action="store_true")
     args = parser.parse_args()
+    from bench_util import machine
+
     sandbox = SnowflakeSandbox()
+    results: dict[str, Any] = {"machine": machine()}
     try:
-        naive = run_naive(sandbox, args.naive_rows) if args.naive_rows else None
-        print(json.dumps({"naive_executemany_insert": naive}), flush=True)
-        target = run_target(sandbox, args.rows, args.batch_size_rows, args.validate_records)
-        print(json.dumps({"target_bulk_path": target}), flush=True)
-        if naive is None:
-            return
-        ratio = target["rows_per_second"] / naive["rows_per_second"]
-        print(
-            f"target: {target['rows_per_second']:,} rows/s ({target['rows']:,} rows in "
-            f"{target['seconds']} s); naive executemany INSERT: {naive['rows_per_second']:,} "
-            f"rows/s ({naive['rows']:,} rows); ratio {ratio:.1f}x"
+        with tempfile.TemporaryDirectory() as tmp:
+            messages = Path(tmp) / "messages.jsonl"
+            write_messages(messages, args.rows)
+            naive = run_naive(sandbox, args.naive_rows) if args.naive_rows else None
+            results["naive_executemany_insert"] = naive
+            print(json.dumps({"naive_executemany_insert": naive}), file=sys.stderr, flush=True)
+            minimal = run_minimal(sandbox, messages, args.rows)
+            results["minimal_loader"] = minimal
+            print(json.dumps({"minimal_loader": minimal}), file=sys.stderr, flush=True)
+            target = run_target(
+                sandbox, messages, args.rows, args.batch_size_rows, args.validate_records
+            )
+            results["target"] = target
+        results["ratio_target_to_minimal"] = round(
+            target["rows_per_second"] / minimal["rows_per_second"], 2
         )
+        if naive is not None:
+            results["ratio_target_to_naive"] = round(
+                target["rows_per_second"] / naive["rows_per_second"], 1
+            )
+        print(json.dumps(results, indent=2))
     finally:
         sandbox.stop()
 
