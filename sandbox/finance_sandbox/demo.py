@@ -317,20 +317,21 @@ def meltano_run(
     root: Path, env: Mapping[str, str], env_file: Path, log_path: Path, *flags: str
 ) -> int:
     """One `meltano run tap-epicor-kinetic target-snowflake-finance`; the records extracted."""
-    records = [0]
+    records = [0, 0]  # extracted by the tap, loaded by the target
     current = [""]
 
     def on_line(line: str) -> None:
-        if "tap-epicor-kinetic" not in line and "METRIC" not in line:
-            return
         if match := _SYNC_START.search(line):
             current[0] = match.group(1)
-        elif "tap-epicor-kinetic" in line and (match := _RECORD_COUNT.search(line)):
-            records[0] += int(match.group(1))
+        elif match := _RECORD_COUNT.search(line):
+            if "tap-epicor-kinetic" in line:
+                records[0] += int(match.group(1))
+            elif "target-snowflake-finance" in line:
+                records[1] += int(match.group(1))
 
     def heartbeat(_elapsed: float) -> str:
-        now = f" (now: {current[0]})" if current[0] else ""
-        return f"{records[0]:,} records extracted so far{now}"
+        now = f" (tap now at {current[0]})" if current[0] else ""
+        return f"{records[0]:,} records extracted, {records[1]:,} loaded{now}"
 
     command = [
         meltano_executable(),
