@@ -33,7 +33,9 @@ TABLES = {
 }
 
 
-def run(invoices: int, workdir: Path, extra_tap: dict[str, Any]) -> dict[str, Any]:
+def run(
+    invoices: int, workdir: Path, extra_tap: dict[str, Any], extra_target: dict[str, Any]
+) -> dict[str, Any]:
     """Start both systems, run the pipe once, check the counts."""
     started = time.perf_counter()
     epicor = EpicorSandbox(DATA_DIR, invoices=invoices)
@@ -42,7 +44,7 @@ def run(invoices: int, workdir: Path, extra_tap: dict[str, Any]) -> dict[str, An
     try:
         tap_config = {**epicor.tap_config(), **extra_tap}
         schema = snowflake.unique_schema("E2E")
-        target_config = snowflake.target_config(schema=schema)
+        target_config = snowflake.target_config(schema=schema, **extra_target)
         (workdir / "tap.json").write_text(json.dumps(tap_config))
         (workdir / "target.json").write_text(json.dumps(target_config))
         (workdir / "catalog.json").write_text(json.dumps(ap_catalog(tap_config)))
@@ -92,6 +94,7 @@ def run(invoices: int, workdir: Path, extra_tap: dict[str, Any]) -> dict[str, An
             "all_rows_landed": all(v["landed"] == v["epicor"] for v in landed.values()),
             "setup_seconds": round(setup_s, 1),
             "tap_settings": extra_tap or "defaults",
+            "target_settings": extra_target or "defaults",
         }
     finally:
         epicor.stop()
@@ -102,12 +105,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--invoices", type=int, default=100_000)
     parser.add_argument("--max-concurrent-requests", type=int, default=None)
+    parser.add_argument(
+        "--target-setting",
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help="a target setting, e.g. validate_records=false or batch_size_rows=50000",
+    )
     args = parser.parse_args()
     extra = {}
     if args.max_concurrent_requests:
         extra["max_concurrent_requests"] = args.max_concurrent_requests
+    target = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.target_setting)}
     with tempfile.TemporaryDirectory(prefix="e2e-") as tmp:
-        result = run(args.invoices, Path(tmp), extra)
+        result = run(args.invoices, Path(tmp), extra, target)
     print(json.dumps({"machine": machine(), "end_to_end": result}, indent=2))
 
 
