@@ -213,9 +213,18 @@ def warehouse_vendor_totals(conn: Any) -> dict[int, VendorTotals]:
     return vendor_totals(*(data[s] for s in RECON_COLUMNS))
 
 
-def source_vendor_totals(sandbox_url: str, company: str) -> dict[int, VendorTotals]:
-    data = {s: truth_rows(sandbox_url, s, company) for s in RECON_COLUMNS}
+def source_vendor_totals(
+    sandbox_url: str, company: str, snapshot: Mapping[str, list[dict[str, Any]]] | None = None
+) -> dict[int, VendorTotals]:
+    """Per-vendor totals from Epicor's rows (fetched, or taken from a snapshot of every stream)."""
+    data = snapshot or {s: truth_rows(sandbox_url, s, company) for s in RECON_COLUMNS}
     return vendor_totals(*(data[s] for s in RECON_COLUMNS))
+
+
+def source_snapshot(sandbox_url: str, company: str) -> dict[str, list[dict[str, Any]]]:
+    """Every stream's current rows in Epicor, read once for counts and the reconciliation."""
+    say("    reading Epicor's current rows and the warehouse back for the report ...")
+    return {s: truth_rows(sandbox_url, s, company) for s in STREAM_KEYS}
 
 
 def fmt(amount: Decimal) -> str:
@@ -270,6 +279,7 @@ def reconciliation_report(
 # Meltano's console rendering of the SDK's metrics and sync log lines (the tap's stderr).
 _RECORD_COUNT = re.compile(r"metric_name=record_count metric_value=(\d+)")
 _SYNC_START = re.compile(r"Beginning sync of '([A-Za-z0-9_]+)'")
+_BATCH_LOADED = re.compile(r"Batch \d+ of [A-Za-z0-9_]+: (\d+) rows into")
 
 
 def run_logged(  # noqa: PLR0917
@@ -315,19 +325,18 @@ def run_logged(  # noqa: PLR0917
 
 def meltano_run(
     root: Path, env: Mapping[str, str], env_file: Path, log_path: Path, *flags: str
-) -> int:
-    """One `meltano run tap-epicor-kinetic target-snowflake-finance`; the records extracted."""
+) -> tuple[int, int]:
+    """One `meltano run tap-epicor-kinetic target-snowflake-finance`: (extracted, loaded)."""
     records = [0, 0]  # extracted by the tap, loaded by the target
     current = [""]
 
     def on_line(line: str) -> None:
         if match := _SYNC_START.search(line):
             current[0] = match.group(1)
-        elif match := _RECORD_COUNT.search(line):
-            if "tap-epicor-kinetic" in line:
-                records[0] += int(match.group(1))
-            elif "target-snowflake-finance" in line:
-                records[1] += int(match.group(1))
+        elif "tap-epicor-kinetic" in line and (match := _RECORD_COUNT.search(line)):
+            records[0] += int(match.group(1))
+        elif "target-snowflake-finance" in line and (match := _BATCH_LOADED.search(line)):
+            records[1] += int(match.group(1))
 
     def heartbeat(_elapsed: float) -> str:
         now = f" (tap now at {current[0]})" if current[0] else ""
@@ -346,7 +355,7 @@ def meltano_run(
     if code != 0:
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-25:])
         raise DemoError(f"meltano run failed (exit {code}); full log: {log_path}\n{tail}")
-    return records[0]
+    return records[0], records[1]
 
 
 def meltano_executable() -> str:
@@ -492,18 +501,20 @@ def first_run(ctx: Context, conn: Any) -> tuple[bool, float]:
     sent = meltano_run(
         ctx.root, ctx.base_env, ctx.env_file, ctx.logs / "run-1.log", "--full-refresh"
     )
-    say(f"    {sent:,} records extracted")
+    say(f"    {sent[0]:,} records extracted, {sent[1]:,} rows loaded")
     seconds = time.monotonic() - t
     counts = table_counts(conn)
-    source = {s: len(truth_rows(ctx.sandbox_url, s, ctx.company)) for s in STREAM_KEYS}
-    say(f"    done in {seconds:.0f}s; log {ctx.logs / 'run-1.log'}\n")
+    say(f"    done in {seconds:.0f}s; log {ctx.logs / 'run-1.log'}")
+    snapshot = source_snapshot(ctx.sandbox_url, ctx.company)
+    source = {s: len(rows) for s, rows in snapshot.items()}
+    say("")
     print_table(
         ("table", "rows in Snowflake", "rows in Epicor"),
         [(table_name(s), f"{counts[s]:,}", f"{source[s]:,}") for s in STREAM_KEYS],
     )
     step(f"4/6  Reconciliation read back from Snowflake (company {ctx.company}), per vendor")
     lines, agrees = reconciliation_report(
-        warehouse_vendor_totals(conn), source_vendor_totals(ctx.sandbox_url, ctx.company)
+        warehouse_vendor_totals(conn), source_vendor_totals(ctx.sandbox_url, ctx.company, snapshot)
     )
     for line in lines:
         say(line)
@@ -531,7 +542,8 @@ def second_run(ctx: Context, conn: Any, first_seconds: float) -> bool:
     )
     moved = moved_rows(conn, before)
     counts = table_counts(conn)
-    source = {s: len(truth_rows(ctx.sandbox_url, s, ctx.company)) for s in STREAM_KEYS}
+    snapshot = source_snapshot(ctx.sandbox_url, ctx.company)
+    source = {s: len(rows) for s, rows in snapshot.items()}
     batches = audit_batches(conn)
     audited = audited_rows(batches, audited_before)
     print_table(
@@ -548,10 +560,10 @@ def second_run(ctx: Context, conn: Any, first_seconds: float) -> bool:
     total_moved, total_rows = sum(moved.values()), sum(counts.values())
     say(
         f"    run 2 moved {total_moved:,} of {total_rows:,} rows "
-        f"({sent:,} records extracted): only the changed documents"
+        f"({sent[0]:,} records extracted): only the changed documents"
     )
     lines, agrees = reconciliation_report(
-        warehouse_vendor_totals(conn), source_vendor_totals(ctx.sandbox_url, ctx.company)
+        warehouse_vendor_totals(conn), source_vendor_totals(ctx.sandbox_url, ctx.company, snapshot)
     )
     for line in lines[-2:]:
         say(line)
