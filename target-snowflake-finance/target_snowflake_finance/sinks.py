@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks import BatchSink
+from singer_sdk.sinks.core import BaseJSONSchemaValidator
 from typing_extensions import override
 
 from target_snowflake_finance.audit import (
@@ -51,6 +52,7 @@ from target_snowflake_finance.types import (
     incompatibility,
     to_arrow,
 )
+from target_snowflake_finance.validation import FastJSONSchemaValidator
 
 if TYPE_CHECKING:
     from target_snowflake_finance.target import TargetSnowflakeFinance
@@ -182,6 +184,13 @@ class SnowflakeSink(BatchSink):
         self.session.execute(
             f"CREATE TRANSIENT TABLE IF NOT EXISTS {self.staging_ref} ({staging_cols})"
         )
+
+    @override
+    def get_validator(self) -> BaseJSONSchemaValidator | None:
+        # The SDK's validator behind a compiled fast path (same verdicts and messages).
+        if not self.validate_schema or self.validate_field_string_format:
+            return super().get_validator()
+        return FastJSONSchemaValidator(self.schema)
 
     @override
     def _validate_and_parse(self, record: dict) -> dict:
