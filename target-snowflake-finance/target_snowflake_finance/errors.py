@@ -19,6 +19,9 @@ NO_ACTIVE_WAREHOUSE = 606
 MASTER_TOKEN_EXPIRED = 390114
 SESSION_EXPIRED = 390112
 ID_TOKEN_EXPIRED = 390110
+# The connector's "HTTP 401 on a statement": the server no longer knows the session (e.g. it
+# restarted, or dropped the session). A fresh login is the fix, like an expired token.
+SESSION_REJECTED = 290401
 STATEMENT_TIMEOUT = 630
 
 _HTTP_TRANSIENT = (
@@ -68,6 +71,8 @@ def classify(exc: BaseException) -> Classification:
             )
         if errno in (MASTER_TOKEN_EXPIRED, SESSION_EXPIRED, ID_TOKEN_EXPIRED):
             return Classification(True, True, f"session token expired ({errno})")
+        if errno == SESSION_REJECTED:
+            return Classification(True, True, f"session no longer valid ({errno}: HTTP 401)")
         if errno == STATEMENT_TIMEOUT:
             return Classification(True, False, "statement timed out (000630)")
         if isinstance(exc, _HTTP_TRANSIENT):
