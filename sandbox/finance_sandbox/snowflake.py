@@ -416,6 +416,28 @@ class SessionTracker:
             self.abort_idle(sessions, self.idle_timeout)
 
 
+def restore_stages(fs: Any, stage_dir: Path) -> int:
+    """Declare again the stages whose files are on disk; returns how many.
+
+    fakesnow keeps stage definitions in an in-memory catalog, so after a restart a loader that
+    created its stage earlier got `Stage ... does not exist`; in Snowflake a stage lasts until it
+    is dropped.
+    """
+    restored = 0
+    for path in sorted(p for p in stage_dir.glob("*/*/*") if p.is_dir()):
+        database, schema, stage = path.relative_to(stage_dir).parts
+        conn = fs.connect(database=database, schema=schema)
+        try:
+            ref = ".".join(f'"{part}"' for part in (database, schema, stage))
+            conn.cursor().execute(f"CREATE STAGE IF NOT EXISTS {ref}")
+            restored += 1
+        except Exception as e:  # a stage we cannot declare must not stop the server
+            logger.warning("could not restore stage %s: %s", path, e)
+        finally:
+            conn.close()
+    return restored
+
+
 def build_app(
     data_dir: Path | None, idle_transaction_timeout: float = 30.0
 ) -> tuple[Any, SessionTracker]:
@@ -445,6 +467,8 @@ def build_app(
         db_path=str((data_dir / "databases").resolve()) if data_dir is not None else None,
         nop_regexes=NOP_REGEXES,
     )
+    if data_dir is not None:
+        restore_stages(fs_server.shared_fs, data_dir / "stages")
     layer = WarehouseLayer(WarehouseRegistry(registry_path))
     faults = FaultInjector()
     tracker = SessionTracker(idle_transaction_timeout)
