@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import sys
 import threading
 import time
 from pathlib import Path
@@ -60,7 +61,16 @@ class PeakRss:
         self._thread.start()
 
     def _run(self) -> None:
+        started = last_report = time.monotonic()
         while not self._stop.is_set():
+            if time.monotonic() - last_report >= 60:
+                last_report = time.monotonic()
+                mb = {k: round(v / 1e6, 1) for k, v in self.peak.items()}
+                print(
+                    f"progress: {last_report - started:.0f} s, peak RSS so far (MB) {mb}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             for label, proc in self._procs.items():
                 try:
                     rss = proc.memory_info().rss + sum(
