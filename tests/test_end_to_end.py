@@ -272,3 +272,26 @@ def test_run_without_changes_moves_nothing_and_still_matches(
     assert moved["ap_invoices"] <= 1, moved  # at most the bookmark row, re-read by design
     problems = compare_all(pipeline, schemas)
     assert not problems, report(problems)
+
+
+def test_oauth2_client_credentials_full_refresh_matches(
+    pipeline: Pipeline, schemas: dict[str, dict[str, Any]]
+) -> None:
+    """The sandbox env file's OAuth2 values work through Meltano, into a schema of its own."""
+    env = {
+        **pipeline.env,
+        "TAP_EPICOR_KINETIC_AUTH_METHOD": "oauth2",
+        "TARGET_SNOWFLAKE_FINANCE_SCHEMA": "E2E_OAUTH2",
+    }
+    env_file = pipeline.env_file.with_name("oauth2.env")
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    oauth = Pipeline(env, env_file, pipeline.process_env, pipeline.logs, pipeline.timezone)
+    result = oauth.meltano(
+        "run", "--full-refresh", "--state-id-suffix", "oauth2",
+        "tap-epicor-kinetic", "target-snowflake-finance", log="run-oauth2.log",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-4000:]
+    counters = requests.get(f"{oauth.sandbox_url}/_sandbox/counters", timeout=10).json()
+    assert counters["by_route"].get("connect/token", {}).get("200", 0) >= 1
+    problems = compare_all(oauth, schemas)
+    assert not problems, report(problems)
