@@ -192,3 +192,11 @@ def test_readme_opens_with_the_two_commands() -> None:
     head = "\n".join((ROOT / "README.md").read_text().splitlines()[:6])
     assert "make demo" in head
     assert "make test" in head
+
+
+def test_the_job_validates_in_the_prod_environment() -> None:
+    result = meltano(
+        "--environment=prod", "run", "--dry-run", "--no-install", "epicor-to-snowflake"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "would have run block 1/1" in result.stdout + result.stderr
