@@ -19,6 +19,7 @@ from tap_epicor_kinetic.auth import AUTH_METHODS, Credentials, EpicorAuthenticat
 from tap_epicor_kinetic.baq import BaqStream
 from tap_epicor_kinetic.client import EpicorStream
 from tap_epicor_kinetic.errors import EpicorAuthError, RetriesExhaustedError, check_response
+from tap_epicor_kinetic.output import FastWriter
 from tap_epicor_kinetic.prefetch import AdaptiveLimit
 from tap_epicor_kinetic.retry import RetryPolicy, call_with_retries
 from tap_epicor_kinetic.schema import add_ud_fields, bundled_schema, restore_decimal_facets
@@ -37,6 +38,8 @@ class TapEpicorKinetic(Tap):
     """Singer tap for Epicor Kinetic finance data over REST v2 / OData v4."""
 
     name = "tap-epicor-kinetic"
+    # msgspec encodes records several times faster than the default writer (benchmarks/).
+    message_writer_class = FastWriter
 
     config_jsonschema = th.PropertiesList(
         th.Property(

@@ -28,12 +28,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--error-rate", type=float, default=0.0)
     p.add_argument("--generate-only", action="store_true", help="generate the data and exit")
     p.add_argument("--log-level", default="warning")
+    p.add_argument("--tls-cert", type=Path, help="serve HTTPS with this PEM certificate (chain)")
+    p.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Generate (or reuse) the data, bind, print `EPICOR_SANDBOX_PORT=<n>`, serve until stopped."""
-    args = parser().parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        cli.error("--tls-cert and --tls-key go together")
     settings = Settings(
         host=args.host,
         port=args.port,
@@ -66,7 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         sock.bind((args.host, args.port))
         port = sock.getsockname()[1]
         print(f"EPICOR_SANDBOX_PORT={port}", flush=True)  # noqa: T201
-        config = uvicorn.Config(app, log_level=args.log_level, access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            app,
+            log_level=args.log_level,
+            access_log=False,
+            lifespan="off",
+            ssl_certfile=args.tls_cert,
+            ssl_keyfile=args.tls_key,
+        )
         server = uvicorn.Server(config)
         server.run(sockets=[sock])
     finally:
