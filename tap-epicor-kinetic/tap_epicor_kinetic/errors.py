@@ -25,6 +25,10 @@ class RetriesExhaustedError(FatalAPIError):
     """A transient failure outlasted `max_retries`."""
 
 
+class TLSError(FatalAPIError):
+    """The server's certificate is not trusted (fix: ca_bundle)."""
+
+
 def error_message(response: requests.Response) -> str:
     """Epicor's `ErrorMessage` (or an OData / OAuth error text, or the start of the body)."""
     try:

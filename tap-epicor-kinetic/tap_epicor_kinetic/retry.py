@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import requests
 from singer_sdk.exceptions import RetriableAPIError
 
-from tap_epicor_kinetic.errors import RetriesExhaustedError
+from tap_epicor_kinetic.errors import RetriesExhaustedError, TLSError
 
 T = t.TypeVar("T")
 
@@ -85,6 +85,13 @@ def call_with_retries(
     while True:
         try:
             return func()
+        except requests.exceptions.SSLError as exc:
+            # Not transient: a certificate that is not trusted now will not be on the next try.
+            msg = (
+                f"{what}: the server's TLS certificate is not trusted ({exc}). If the server "
+                "uses an internal certificate authority, set ca_bundle to that CA's PEM file"
+            )
+            raise TLSError(msg) from exc
         except TRANSIENT_ERRORS as exc:
             attempt += 1
             if attempt > policy.max_retries:
