@@ -1,0 +1,32 @@
+"""Singer output through the SDK's msgspec writer (faster than its default simplejson one)."""
+
+from __future__ import annotations
+
+import sys
+
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.singerlib.encoding.simple import Message
+
+try:
+    from typing import override  # type: ignore[attr-defined]
+except ImportError:  # Python < 3.12
+    from typing_extensions import override
+
+
+class FastWriter(MsgSpecWriter):
+    """msgspec serialization (Decimals stay JSON numbers); works on any stdout.
+
+    The SDK's writer writes bytes to `sys.stdout.buffer`; a text-only stdout (a redirect in
+    tests or embedding code) gets the same line as text.
+    """
+
+    @override
+    def write_message(self, message: Message) -> None:
+        data = self.format_message(message)
+        out = sys.stdout
+        buffer = getattr(out, "buffer", None)
+        if buffer is None:
+            out.write(data.decode())
+        else:
+            buffer.write(data)
+        out.flush()
