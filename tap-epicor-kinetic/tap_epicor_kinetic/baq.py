@@ -57,7 +57,7 @@ class BaqStream(EpicorStream):
         self.baq_id = str(definition.get("baq_id") or "")
         if not self.baq_id:
             msg = f"baq_streams: entry {definition.get('name')!r} needs a baq_id."
-            raise ConfigValidationError(msg)
+            raise ConfigValidationError(msg, errors=[msg])
         self._keys = [str(k) for k in definition.get("primary_keys") or []]
         self._baq_replication_key = str(definition.get("replication_key") or "") or None
         self._definition_name = str(definition["name"])

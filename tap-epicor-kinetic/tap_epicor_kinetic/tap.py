@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import typing as t
 from functools import cached_property
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from singer_sdk import Stream, Tap
@@ -240,7 +240,7 @@ class TapEpicorKinetic(Tap):
         try:
             return load_zone(str(self.config.get("server_timezone") or "UTC"))
         except ValueError as exc:
-            raise ConfigValidationError(str(exc)) from exc
+            raise ConfigValidationError(str(exc), errors=[str(exc)]) from exc
 
     @cached_property
     def companies(self) -> list[str]:
@@ -251,15 +251,16 @@ class TapEpicorKinetic(Tap):
         if self.config.get("company"):
             return [str(self.config["company"])]
         msg = "company: set the Epicor company ID (or companies: a list of them)."
-        raise ConfigValidationError(msg)
+        raise ConfigValidationError(msg, errors=[msg])
 
     @cached_property
     def page_size(self) -> int:
         """`$top`."""
-        size = int(self.config.get("page_size") or 100)
+        configured = self.config.get("page_size")
+        size = 100 if configured is None else int(configured)  # 0 is an error, not "unset"
         if size < 1:
             msg = "page_size: must be at least 1."
-            raise ConfigValidationError(msg)
+            raise ConfigValidationError(msg, errors=[msg])
         return size
 
     @cached_property
@@ -269,7 +270,7 @@ class TapEpicorKinetic(Tap):
         value = 1 if configured is None else int(configured)
         if value < 1:
             msg = "max_concurrent_requests: must be at least 1 (1 = one page at a time)."
-            raise ConfigValidationError(msg)
+            raise ConfigValidationError(msg, errors=[msg])
         return value
 
     @cached_property
@@ -286,7 +287,7 @@ class TapEpicorKinetic(Tap):
         try:
             return parse_start_date(str(value), self.zone)
         except ValueError as exc:
-            raise ConfigValidationError(str(exc)) from exc
+            raise ConfigValidationError(str(exc), errors=[str(exc)]) from exc
 
     @cached_property
     def retry_policy(self) -> RetryPolicy:
@@ -340,7 +341,7 @@ class TapEpicorKinetic(Tap):
         try:
             credentials.validate()
         except ValueError as exc:
-            raise ConfigValidationError(str(exc)) from exc
+            raise ConfigValidationError(str(exc), errors=[str(exc)]) from exc
         return EpicorAuthenticator(
             credentials,
             session=self._new_session(),
@@ -356,6 +357,13 @@ class TapEpicorKinetic(Tap):
     def company_root(self, company: str) -> str:
         """`{base_url}/api/v2/odata/{company}`."""
         base = str(self.config["base_url"]).rstrip("/")
+        parts = urlsplit(base)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            msg = (
+                f"base_url: {base!r} is not an http(s) URL; use the server root including the "
+                "instance, e.g. https://erp.example.com/ERP11PROD"
+            )
+            raise ConfigValidationError(msg, errors=[msg])
         return f"{base}/api/v2/odata/{quote(company, safe='')}"
 
     def get_url(self, url: str, *, accept: str, what: str) -> requests.Response:
@@ -466,7 +474,7 @@ class TapEpicorKinetic(Tap):
                     f"baq_streams[{index}].name: {name!r} is empty or already used; give each "
                     "BAQ stream its own name."
                 )
-                raise ConfigValidationError(msg)
+                raise ConfigValidationError(msg, errors=[msg])
             taken.add(name)
             streams.append(BaqStream(tap=self, definition=definition))
         self._check_replication_keys(streams)
@@ -482,7 +490,7 @@ class TapEpicorKinetic(Tap):
                     f"replication_keys.{name}: there is no stream {name!r}; use one of "
                     f"{', '.join(n for n, s in by_name.items() if s.parent_stream_type is None)}."
                 )
-                raise ConfigValidationError(msg)
+                raise ConfigValidationError(msg, errors=[msg])
             if stream.parent_stream_type is not None:
                 self.logger.warning(
                     "replication_keys.%s is ignored: child streams are read with their parent.",
