@@ -10,6 +10,7 @@ from typing import Any
 
 from singer_sdk import Target
 from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecReader
 from typing_extensions import override
 
 from target_snowflake_finance.audit import AUDIT_COLUMNS, REJECT_COLUMNS, create_table_sql
@@ -221,6 +222,9 @@ class TargetSnowflakeFinance(Target):
     name = "target-snowflake-finance"
     config_jsonschema = CONFIG_SCHEMA
     default_sink_class = SnowflakeSink
+    # msgspec parses lines ~5x faster than json (numbers still as Decimal); a profile showed
+    # JSON parsing as the largest cost left once validation is fast (benchmarks/RESULTS.md).
+    message_reader_class = MsgSpecReader
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.load_id = str(uuid.uuid4())
