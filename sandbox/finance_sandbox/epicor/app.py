@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from finance_sandbox.epicor import auth as epicor_auth
@@ -24,6 +24,25 @@ from finance_sandbox.epicor.model import STREAMS
 
 log = logging.getLogger("finance_sandbox.epicor")
 JSON = "application/json; charset=utf-8"
+
+# Bodies of the `html_next` / `invalid_json_next` faults: what a proxy or a broken server sends.
+HTML_ERROR_PAGE = (
+    "<!DOCTYPE html><html><head><title>502 - Web server received an invalid response while "
+    "acting as a gateway or proxy server.</title></head><body><h1>Server Error</h1><h2>502 - "
+    "Web server received an invalid response while acting as a gateway or proxy server.</h2>"
+    "</body></html>"
+)
+INVALID_JSON = b'{"odata.metadata": "$metadata", "value": [{"Company": "EPIC06", } ]'
+
+
+def truncated(resp: Response) -> Response:
+    """The response cut in half while its Content-Length still promises the whole body."""
+    body = bytes(resp.body)
+    cut = Response(body[: len(body) // 2], status_code=resp.status_code)
+    cut.raw_headers = [(k, v) for k, v in resp.raw_headers if k.lower() != b"content-length"] + [
+        (b"content-length", str(len(body)).encode())
+    ]
+    return cut
 
 
 def error_response(err: EpicorError) -> Response:
@@ -72,6 +91,11 @@ def build_app(emu: Emulator, hooks: Hooks) -> Starlette:
             fault = emu.faults.next_error()
             if fault:
                 raise fault
+            bad_body = emu.faults.next_bad_body()
+            if bad_body == "html":
+                return HTMLResponse(HTML_ERROR_PAGE, status_code=emu.faults.html_status)
+            if bad_body == "invalid_json":
+                return Response(INVALID_JSON, media_type="application/json; charset=utf-8")
             emu.auth.user_from_authorization(request.headers.get("authorization"))
             emu.auth.check_api_key(
                 request.headers.get("x-api-key") or request.query_params.get("api-key")
@@ -81,9 +105,12 @@ def build_app(emu: Emulator, hooks: Hooks) -> Starlette:
             base = (
                 f"{str(request.base_url).rstrip('/')}/{INSTANCE}/api/v2/odata/{company}/{service}"
             )
-            return await _dispatch(
+            resp = await _dispatch(
                 request, company, service, segments[1:], params=params, base=base
             )
+            if bad_body == "truncated":
+                return truncated(resp)
+            return resp
 
         resp = await guarded(route, handle)
         if resp.status_code < 500:

@@ -1,4 +1,4 @@
-"""Fault injection (latency, 5xx, 429, license exhaustion) and request counters."""
+"""Fault injection (latency, 5xx, 429, license exhaustion, bad bodies) and request counters."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ class Faults:
     rate_limit_next: int = 0
     retry_after: int = 1
     license_exhausted_next: int = 0
+    html_next: int = 0
+    html_status: int = 502
+    invalid_json_next: int = 0
+    truncated_next: int = 0
     rng: random.Random = field(default_factory=lambda: random.Random(7))
 
     def update(self, body: dict[str, Any]) -> None:
@@ -29,6 +33,10 @@ class Faults:
             "rate_limit_next",
             "retry_after",
             "license_exhausted_next",
+            "html_next",
+            "html_status",
+            "invalid_json_next",
+            "truncated_next",
         ):
             if key in body:
                 setattr(self, key, int(body[key]))
@@ -39,7 +47,9 @@ class Faults:
         self.latency_ms = 0
         self.error_rate = 0.0
         self.error_next = self.rate_limit_next = self.license_exhausted_next = 0
+        self.html_next = self.invalid_json_next = self.truncated_next = 0
         self.retry_after = 1
+        self.html_status = 502
 
     def state(self) -> dict[str, Any]:
         return {
@@ -49,7 +59,20 @@ class Faults:
             "rate_limit_next": self.rate_limit_next,
             "retry_after": self.retry_after,
             "license_exhausted_next": self.license_exhausted_next,
+            "html_next": self.html_next,
+            "html_status": self.html_status,
+            "invalid_json_next": self.invalid_json_next,
+            "truncated_next": self.truncated_next,
         }
+
+    def next_bad_body(self) -> str | None:
+        """`html`, `invalid_json` or `truncated` if this data request gets a broken body."""
+        for kind in ("html", "invalid_json", "truncated"):
+            left = getattr(self, f"{kind}_next")
+            if left > 0:
+                setattr(self, f"{kind}_next", left - 1)
+                return kind
+        return None
 
     def next_error(self) -> EpicorError | None:
         """The fault this data request must answer with, if any (checked in a fixed order)."""
