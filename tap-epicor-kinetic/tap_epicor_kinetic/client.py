@@ -19,7 +19,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context
 
 from tap_epicor_kinetic import odata
-from tap_epicor_kinetic.errors import check_response, is_license_exhaustion
+from tap_epicor_kinetic.errors import check_response, is_license_exhaustion, json_body
 from tap_epicor_kinetic.odata import Scalar
 from tap_epicor_kinetic.prefetch import OutOfOrderError, prefetched_pages
 from tap_epicor_kinetic.retry import call_with_retries
@@ -461,7 +461,7 @@ class EpicorStream(RESTStream[t.Any]):
 
         limit = self._tap.request_limit
 
-        def send() -> requests.Response:
+        def send() -> t.Any:
             prepared = self.build_prepared_request(
                 method="GET",
                 url=f"{url}?{odata.encode_query(params)}" if params else url,
@@ -478,13 +478,13 @@ class EpicorStream(RESTStream[t.Any]):
                         f"Stream '{self.name}': Epicor is throttling (HTTP {failed.status_code})"
                     )
                 raise
+            body = json_body(response, what=f"Stream '{self.name}'")
             limit.succeeded()
-            return response
+            return body
 
-        response = call_with_retries(
+        return call_with_retries(
             send, policy=self._tap.retry_policy, what=f"Stream '{self.name}'", logger=self.logger
         )
-        return response.json(parse_float=decimal.Decimal)
 
     def _upper_bound(self, url: str, lower: str | None, context: Context | None) -> Position | None:
         """The last row in the ordering when the sync starts; the window ends there."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import decimal
+import re
 import typing as t
 from http import HTTPStatus
 from urllib.parse import unquote, urlsplit
@@ -111,3 +113,23 @@ def check_response(response: requests.Response, *, what: str) -> None:
     if status in {HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN}:
         raise EpicorAuthError(f"{described}. {auth_hint(message)}")
     raise FatalAPIError(described)
+
+
+def json_body(response: requests.Response, *, what: str) -> t.Any:
+    """The response's JSON (numbers as Decimal); a body that is not JSON is retriable.
+
+    A proxy's HTML page, a cut connection or a broken server answer is usually passing; after
+    the retries the message says what came back instead of a JSON parser's traceback.
+    """
+    try:
+        return response.json(parse_float=decimal.Decimal)
+    except ValueError as exc:
+        kind = response.headers.get("Content-Type") or "no content type"
+        text = response.text
+        title = re.search(r"<title>(.*?)</title>", text, re.I | re.S)
+        head = title.group(1).strip() if title else text[:120]
+        msg = (
+            f"{what}: HTTP {response.status_code} for {describe_request(response)} is not JSON "
+            f"({kind}; {'an HTML page: ' if title else ''}{head!r}): {exc}"
+        )
+        raise RetriableAPIError(msg, response) from None

@@ -111,9 +111,19 @@ def _int_or_none(text: str | None) -> int | None:
     return int(text) if text and text.isdigit() else None
 
 
+def bytes_or_text_head(body: str | bytes, size: int = 120) -> str:
+    """The start of a response body, for messages."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    return text[:size]
+
+
 def parse_metadata(xml_text: str | bytes) -> ServiceMetadata:
-    """Parse CSDL v4 XML (`{Service}/$metadata`)."""
-    root = ET.fromstring(xml_text)  # noqa: S314 (the server's own metadata document)
+    """Parse CSDL v4 XML (`{Service}/$metadata`); ValueError if the body is not XML."""
+    try:
+        root = ET.fromstring(xml_text)  # noqa: S314 (the server's own metadata document)
+    except ET.ParseError as exc:  # a SyntaxError, which callers would not expect
+        msg = f"the $metadata body is not XML ({exc}): {bytes_or_text_head(xml_text)!r}"
+        raise ValueError(msg) from None
     meta = ServiceMetadata()
     for etype in root.iter(f"{_EDM}EntityType"):
         entity = EntityType(name=etype.get("Name", ""))
