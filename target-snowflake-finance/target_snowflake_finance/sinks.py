@@ -197,9 +197,12 @@ class SnowflakeSink(BatchSink):
         try:
             return super()._validate_and_parse(record)
         except InvalidRecord as e:
+            # Name the field: the SDK's message alone ("'xx…' is too long") does not.
+            path = [str(p) for p in getattr(e.__cause__, "absolute_path", None) or []]
+            reason = f"field {'.'.join(path)!r}: {e.error_message}" if path else e.error_message
             if self.on_invalid_record != "quarantine":
-                raise InvalidRecordError(self._invalid_message(record, e.error_message)) from None
-            self._pending_reject = e.error_message
+                raise InvalidRecordError(self._invalid_message(record, reason)) from None
+            self._pending_reject = reason
             return record
 
     @override
