@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from string import Template
 from typing import Any
 
 DEFAULT_HOST = "127.0.0.1"
@@ -274,6 +275,51 @@ def _patch_fakesnow() -> None:
     fs_transforms.extract_comment_on_table = extract_comment_on_table
 
 
+class _EscapingTemplate(Template):
+    """A status-message template whose values are escaped for the SQL string they land in."""
+
+    def substitute(self, mapping: Any = None, /, **kws: Any) -> str:
+        values = {**(mapping or {}), **kws}
+        escaped = {k: v.replace("'", "''") if isinstance(v, str) else v for k, v in values.items()}
+        return super().substitute(escaped)
+
+
+def _patch_fakesnow_quoting() -> None:
+    """Escape quotes in the names fakesnow pastes into SQL of its own.
+
+    fakesnow 0.12.1 builds its catalog inserts (`… values ('{table}', …)`) and its status
+    answers (`SELECT 'Table {name} successfully created.'`) by plain string formatting, and
+    DuckDB runs every statement of such a string. So a quoted identifier holding a `'` broke
+    CREATE TABLE (HTTP 500, which the connector retries for ever) or, worse, ran what followed
+    it. Snowflake takes any character in a quoted identifier.
+    """
+    import fakesnow.cursor as fs_cursor
+    import fakesnow.info_schema as fs_info
+
+    if getattr(fs_info.insert_text_lengths_sql, "_sandbox_patched", False):
+        return
+    lengths_sql, comment_sql = fs_info.insert_text_lengths_sql, fs_info.insert_table_comment_sql
+
+    def esc(value: str) -> str:
+        return value.replace("'", "''")
+
+    def insert_text_lengths_sql(
+        catalog: str, schema: str, table: str, text_lengths: list[tuple[str, int]]
+    ) -> str:
+        cols = [(esc(c), n) for c, n in text_lengths]
+        return str(lengths_sql(esc(catalog), esc(schema), esc(table), cols))
+
+    def insert_table_comment_sql(catalog: str, schema: str, table: str, comment: str) -> str:
+        return str(comment_sql(esc(catalog), esc(schema), esc(table), comment))
+
+    insert_text_lengths_sql._sandbox_patched = True  # type: ignore[attr-defined]
+    fs_info.insert_text_lengths_sql = insert_text_lengths_sql
+    fs_info.insert_table_comment_sql = insert_table_comment_sql
+    for attr, value in vars(fs_cursor).copy().items():
+        if isinstance(value, Template) and "'" in value.template:
+            setattr(fs_cursor, attr, _EscapingTemplate(value.template))
+
+
 # Errors a test can inject (POST /_sandbox/faults): Snowflake's codes and messages.
 FAULT_MESSAGES = {
     "000608": (
@@ -452,6 +498,7 @@ def build_app(
     from starlette.routing import Route
 
     _patch_fakesnow()
+    _patch_fakesnow_quoting()
     registry_path = None
     if data_dir is not None:
         db_dir = data_dir / "databases"
