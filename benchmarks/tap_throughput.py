@@ -133,7 +133,7 @@ SHAPES = {
 }
 
 
-def latency(invoices: int, latency_ms: int) -> dict[str, Any]:
+def latency(invoices: int, latency_ms: int, page_size: int = 100) -> dict[str, Any]:
     """Part 2: max_concurrent_requests 1 vs 4 with latency_ms added to every data request.
 
     Two shapes: invoice headers alone (100 records per page) and invoices with their lines and
@@ -141,9 +141,13 @@ def latency(invoices: int, latency_ms: int) -> dict[str, Any]:
     """
     sandbox = EpicorSandbox(DATA_DIR, invoices=invoices)
     try:
-        config = sandbox.tap_config()
+        config = sandbox.tap_config(page_size=page_size)
         sandbox.faults(latency_ms=latency_ms)
-        result: dict[str, Any] = {"invoices": invoices, "latency_ms": latency_ms}
+        result: dict[str, Any] = {
+            "invoices": invoices,
+            "latency_ms": latency_ms,
+            "page_size": page_size,
+        }
         for shape, streams in SHAPES.items():
             catalog = ap_catalog(config, streams)
             runs: dict[str, Any] = {}
@@ -171,6 +175,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--latency-ms", type=int, default=100)
     parser.add_argument("--latency-invoices", type=int, default=5_000)
+    parser.add_argument("--latency-page-size", type=int, default=100)
+    parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--max-concurrent-requests", type=int, default=None)
     parser.add_argument("--skip-latency", action="store_true")
     args = parser.parse_args()
@@ -178,10 +184,11 @@ def main() -> None:
     if args.max_concurrent_requests:
         settings["max_concurrent_requests"] = args.max_concurrent_requests
     out: dict[str, Any] = {"machine": machine()}
-    out["throughput"] = throughput(args.invoices, args.repeats, settings)
-    print(json.dumps(out["throughput"]), file=sys.stderr, flush=True)
+    if not args.skip_throughput:
+        out["throughput"] = throughput(args.invoices, args.repeats, settings)
+        print(json.dumps(out["throughput"]), file=sys.stderr, flush=True)
     if not args.skip_latency:
-        out["latency"] = latency(args.latency_invoices, args.latency_ms)
+        out["latency"] = latency(args.latency_invoices, args.latency_ms, args.latency_page_size)
     print(json.dumps(out, indent=2))
 
 
