@@ -349,7 +349,7 @@ class Pipe:
         self.states: list[dict[str, Any]] = []
         self.logs = logs
         self.name = name
-        tap_cmd = [TAP, "--config", str(tap_config)]
+        tap_cmd = [TAP, "--config", str(tap_config), "--catalog", str(fault_catalog(logs))]
         if state is not None and state.exists():
             tap_cmd += ["--state", str(state)]
         self._tap_err = (logs / f"{name}.tap.log").open("wb")
@@ -420,6 +420,22 @@ class Pipe:
             (self.logs / f"{self.name}.{part}.log").read_text(errors="replace")
             for part in ("tap", "target")
         )
+
+
+def fault_catalog(directory: Path) -> Path:
+    """The tap's catalog with only FAULT_STREAMS selected (what Meltano's `select` does)."""
+    path = directory / "fault-catalog.json"
+    if not path.exists():
+        done = subprocess.run(
+            [TAP, "--discover"], capture_output=True, text=True, check=True, env=clean_env()
+        )
+        catalog = json.loads(done.stdout)
+        for stream in catalog["streams"]:
+            for entry in stream["metadata"]:
+                if entry["breadcrumb"] == []:
+                    entry["metadata"]["selected"] = stream["tap_stream_id"] in FAULT_STREAMS
+        write_json(path, catalog)
+    return path
 
 
 def write_json(path: Path, data: Any) -> Path:
