@@ -370,10 +370,16 @@ class TargetSnowflakeFinance(Target):
 
 def cli() -> None:
     """Console script: `replay` goes to the replay command, everything else to the SDK CLI."""
-    if len(sys.argv) > 1 and sys.argv[1] == "replay":
+    args = sys.argv[1:]
+    # Meltano invokes commands as `target --config FILE replay`, a shell user as `target replay
+    # --config FILE`: the word `replay` anywhere but as an option's value selects the command.
+    positions = [
+        i for i, arg in enumerate(args) if arg == "replay" and (i == 0 or args[i - 1] != "--config")
+    ]
+    if positions:
         from target_snowflake_finance.replay import main as replay_main
 
-        sys.exit(replay_main(sys.argv[2:]))
+        sys.exit(replay_main(args[: positions[0]] + args[positions[0] + 1 :]))
     TargetSnowflakeFinance.cli()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from target_snowflake_finance.target import CONFIG_SCHEMA
 
@@ -52,3 +53,26 @@ def test_replay_is_a_subcommand() -> None:
     )
     assert "--config" in result.stdout
     assert "dead-letter" in result.stdout
+
+
+def test_replay_after_options_as_meltano_invokes_it(tmp_path: Path) -> None:
+    """`meltano invoke target-snowflake-finance replay` runs `target --config FILE replay`."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"dead_letter_dir": str(tmp_path / "dl")}), encoding="utf-8")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "target_snowflake_finance.target",
+            "--config",
+            str(config),
+            "replay",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert "unexpected extra argument" not in result.stderr
+    # The replay command itself answered: it names the settings it needs to connect.
+    assert "replay" in (result.stdout + result.stderr).lower()
