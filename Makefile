@@ -4,7 +4,7 @@ UV := $(shell command -v uv 2>/dev/null)
 ifeq ($(UV),)
 UV := $(PYTHON) -m uv
 endif
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2
 
 .PHONY: env test lint demo docs run sandbox-up sandbox-down clean
 
