@@ -9,7 +9,7 @@ PYTEST_ARGS ?= -n 2
 .PHONY: env test lint demo docs run sandbox-up sandbox-down clean
 
 env:
-	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv || $(PYTHON) -m pip install --quiet --user --break-system-packages uv
 	$(UV) sync --all-packages --frozen
 
 lint: env
