@@ -200,3 +200,13 @@ def test_the_job_validates_in_the_prod_environment() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "would have run block 1/1" in result.stdout + result.stderr
+
+
+def test_every_tap_setting_can_come_from_an_environment_variable() -> None:
+    """Meltano 4.4 crashes on `kind: decimal` values read from the environment (Decimal in JSON)."""
+    import os
+
+    env = {**os.environ, "TAP_EPICOR_KINETIC_RETRY_BACKOFF_SECONDS": "2"}
+    result = meltano("config", "print", "tap-epicor-kinetic", env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert '"retry_backoff_seconds": 2' in result.stdout
