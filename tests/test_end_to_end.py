@@ -8,20 +8,18 @@ comparison runs again.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from e2e_helpers import discovered_schemas, same_value
 from finance_sandbox.demo import (
     STREAM_KEYS,
     audit_batches,
@@ -114,46 +112,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
 @pytest.fixture(scope="module")
 def schemas() -> dict[str, dict[str, Any]]:
     """Each stream's JSON schema as the tap discovers it (no network needed)."""
-    result = subprocess.run(
-        [str(BIN / "tap-epicor-kinetic"), "--discover"],
-        capture_output=True, text=True, check=True, cwd=ROOT,
-        env={k: v for k, v in os.environ.items() if not k.startswith("TAP_")},
-    )  # fmt: skip
-    catalog = json.loads(result.stdout)
-    return {s["tap_stream_id"]: s["schema"]["properties"] for s in catalog["streams"]}
-
-
-def _as_utc(value: Any, zone: ZoneInfo) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    assert isinstance(value, datetime), value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=zone)
-    return value.astimezone(UTC)
-
-
-def same_value(prop: dict[str, Any], source: Any, loaded: Any, zone: ZoneInfo) -> bool:
-    """Source (as served by Epicor) and warehouse value are the same, by the column's type."""
-    types = prop.get("type", [])
-    types = [types] if isinstance(types, str) else types
-    fmt = prop.get("format")
-    if source is None or loaded is None:
-        return source is None and loaded is None
-    if fmt in {"x-singer.decimal", "singer.decimal"} or "number" in types:
-        # Exact: the warehouse must hand back a Decimal equal to the source digits.
-        return not isinstance(loaded, float) and Decimal(str(loaded)) == Decimal(str(source))
-    if "integer" in types:
-        return int(loaded) == int(source)
-    if "boolean" in types:
-        return bool(loaded) == bool(source)
-    if fmt == "date-time":
-        return _as_utc(loaded, zone) == _as_utc(source, zone)
-    if fmt == "date":
-        day = loaded if isinstance(loaded, date) and not isinstance(loaded, datetime) else None
-        return day is not None and day.isoformat() == str(source)[:10]
-    if "object" in types or "array" in types:
-        return (json.loads(loaded) if isinstance(loaded, str) else loaded) == source
-    return str(loaded) == str(source)
+    return discovered_schemas()
 
 
 def compare_stream(pipe: Pipeline, conn: Any, stream: str, schema: dict[str, Any]) -> list[str]:
