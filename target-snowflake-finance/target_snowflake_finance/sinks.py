@@ -7,10 +7,10 @@ import itertools
 import re
 import shutil
 import tempfile
-import threading
 import time
 import uuid
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -29,6 +29,14 @@ from target_snowflake_finance.audit import (
     insert_audit_sql,
     record_json,
     write_dead_letter,
+)
+from target_snowflake_finance.batch import (
+    LOAD_ID_FIELD,
+    METADATA_FIELDS,
+    SEQUENCE_FIELD,
+    BatchMetadata,
+    next_sequences,
+    with_metadata,
 )
 from target_snowflake_finance.connector import Session
 from target_snowflake_finance.errors import (
@@ -56,36 +64,6 @@ from target_snowflake_finance.validation import FastJSONSchemaValidator
 
 if TYPE_CHECKING:
     from target_snowflake_finance.target import TargetSnowflakeFinance
-
-
-LOAD_ID_FIELD = "_sdc_load_id"
-SEQUENCE_FIELD = "_sdc_sequence"
-METADATA_FIELDS = (
-    "_sdc_extracted_at",
-    "_sdc_received_at",
-    "_sdc_batched_at",
-    "_sdc_deleted_at",
-    "_sdc_sequence",
-    "_sdc_table_version",
-    "_sdc_sync_started_at",
-    LOAD_ID_FIELD,
-)
-
-_sequence_lock = threading.Lock()
-_last_sequence = 0
-
-
-def next_sequence() -> int:
-    """Strictly increasing per process (microseconds since epoch, bumped on ties).
-
-    The SDK's `_sdc_sequence` is milliseconds, so records of one batch tie; the MERGE's
-    last-record-wins dedupe needs a total order (reference §4.4: not SEQ8()).
-    """
-    global _last_sequence  # noqa: PLW0603
-    with _sequence_lock:
-        now = time.time_ns() // 1000
-        _last_sequence = max(now, _last_sequence + 1)
-        return _last_sequence
 
 
 class InvalidRecordError(Exception):
@@ -161,6 +139,12 @@ class SnowflakeSink(BatchSink):
         self.staging_ref = self.session.table_ref(self.staging_table)
         self._workdir = Path(tempfile.mkdtemp(prefix="target-snowflake-finance-"))
         self._batch_counter = itertools.count(1)
+        # Read per record on the fast path: computed once.
+        self._max_size = int(config.get("batch_size_rows") or 10_000)
+        self._key_set = frozenset(self.key_fields)
+        self._messages: list[dict[str, Any]] = []
+        self._received_us: list[int] = []
+        self._rejects: list[Reject] = []
 
     # SDK hooks
 
@@ -171,7 +155,7 @@ class SnowflakeSink(BatchSink):
 
     @property
     def max_size(self) -> int:
-        return int(self.config.get("batch_size_rows") or 10_000)
+        return self._max_size
 
     @override
     def setup(self) -> None:
@@ -213,24 +197,92 @@ class SnowflakeSink(BatchSink):
         """
 
     @override
-    def preprocess_record(self, record: dict, context: dict) -> dict:
-        record[SEQUENCE_FIELD] = next_sequence()
-        return record
+    def start_batch(self, context: dict) -> None:
+        """A batch keeps its RECORD messages and receipt times in arrival order, rejects apart."""
+        self._messages = context["messages"] = []
+        self._received_us = context["received_us"] = []
+        self._rejects = context["rejects"] = []
+
+    def accept(self, message: dict[str, Any]) -> None:
+        """The SDK's per-record path for a stream that no stream map transforms, minus its cost.
+
+        The SDK copies each record, adds seven `_sdc_*` keys (two isoformat calls), validates,
+        tallies and counts it: more CPU than the rest of the load (benchmarks/RESULTS.md). Here
+        the record is kept as it came, with the same validation verdicts and messages, key check,
+        tallies and record counter; its metadata becomes columns when the batch loads
+        (batch.BatchMetadata). Anything unusual takes the SDK's own steps on the record as the
+        SDK would have built it (`_as_sdk_record`).
+        """
+        record = message["record"]
+        context = self._get_context(record)  # starts a batch (start_batch) when none is pending
+        reject: str | None = None
+        full: dict[str, Any] | None = None
+        if self._validator is not None:
+            try:
+                self._validator.validate(record)
+            except Exception:
+                # Same verdict as the SDK: validate the record with its metadata keys.
+                full = self._as_sdk_record(record, message, context)
+                self._validate_and_parse(full)
+                reject, self._pending_reject = self._pending_reject, None
+        if not self._key_set <= record.keys():
+            full = full or self._as_sdk_record(record, message, context)
+            self._singer_validate_message(full)
+        self.tally_record_read()
+        if reject is not None:
+            self._rejects.append(Reject(full or record, reject))
+        else:
+            self._messages.append(message)
+            self._received_us.append(time.time_ns() // 1000)
+        self.record_counter_metric.increment()
+
+    def _as_sdk_record(
+        self, record: dict[str, Any], message: dict[str, Any], context: dict[str, Any]
+    ) -> dict[str, Any]:
+        return with_metadata(
+            record,
+            extracted_at=message.get("time_extracted"),
+            received_us=time.time_ns() // 1000,
+            batched_at=context["batch_start_time"],
+            sequence=next_sequences(1),
+            table_version=message.get("version"),
+            sync_started_at=self.sync_started_at,
+        )
 
     @override
     def process_record(self, record: dict, context: dict) -> None:
+        """The SDK's path (stream maps configured): the record carries its metadata inline."""
         if self._pending_reject is not None:
-            context.setdefault("rejects", []).append(Reject(record, self._pending_reject))
+            record[SEQUENCE_FIELD] = next_sequences(1)
+            context["rejects"].append(Reject(record, self._pending_reject))
             self._pending_reject = None
             return
-        context.setdefault("records", []).append(record)
+        context["messages"].append(
+            {
+                "record": record,
+                "time_extracted": record.get("_sdc_extracted_at"),
+                "version": record.get("_sdc_table_version"),
+            }
+        )
+        context["received_us"].append(time.time_ns() // 1000)
 
     @override
     def process_batch(self, context: dict) -> None:
+        messages: list[dict[str, Any]] = context.get("messages", [])
+        records = [m["record"] for m in messages]
+        metadata = BatchMetadata(
+            extracted_at=[m.get("time_extracted") for m in messages],
+            received_us=context.get("received_us", []),
+            batched_at=context.get("batch_start_time") or dt.datetime.now(dt.UTC),
+            table_version=[m.get("version") for m in messages],
+            sequence_start=next_sequences(len(records)),
+            sync_started_at=self.sync_started_at,
+        )
         self.load_batch(
-            context.get("records", []),
+            records,
             batch_id=context.get("batch_id") or str(uuid.uuid4()),
             rejects=context.get("rejects", []),
+            metadata=metadata,
         )
 
     @override
@@ -312,32 +364,61 @@ class SnowflakeSink(BatchSink):
             "records to the rejects table"
         )
 
-    def _columns_for(self, records: list[dict[str, Any]]) -> tuple[list[pa.Array], list[Reject]]:
-        """Arrow columns for the records; values that cannot land exactly become rejects."""
+    @staticmethod
+    def _values(records: list[dict[str, Any]], field: str) -> list[Any]:
+        """One field of every record (None where absent), at C speed when every record has it."""
+        try:
+            return list(map(itemgetter(field), records))
+        except KeyError:
+            return [r.get(field) for r in records]
+
+    def _columns_for(
+        self, records: list[dict[str, Any]], metadata: BatchMetadata | None = None
+    ) -> tuple[list[pa.Array], list[Reject]]:
+        """Arrow columns for the records; values that cannot land exactly become rejects.
+
+        With `metadata`, the `_sdc_*` columns come from it; without, from the records (replay).
+        """
         bad: dict[int, str] = {}
         arrays: list[pa.Array] = []
+        rows = len(records)
+        values_of: dict[str, list[Any]] = {}
         if self.load_method != "append-only":
             # MERGE matches keys with `=`, and NULL never equals NULL: such a row would be
             # inserted again on every run.
             for k in self.key_fields:
-                for i, r in enumerate(records):
-                    if r.get(k) is None and i not in bad:
+                values = values_of[k] = self._values(records, k)
+                if None not in values:
+                    continue
+                for i, v in enumerate(values):
+                    if v is None and i not in bad:
                         bad[i] = f"key field {k!r} is null; {self.load_method} needs every key"
         for f in self.fields:
             if f == LOAD_ID_FIELD:
-                arrays.append(pa.array([self.load_id] * len(records), pa.string()))
+                arrays.append(pa.array([self.load_id] * rows, pa.string()))
                 continue
             ctype = self.types[f]
-            values = [r.get(f) for r in records]
+            if metadata is not None:
+                try:
+                    column = metadata.column(f, ctype, rows)
+                except Exception:  # a metadata value that does not fit: judge it per record
+                    return self._columns_for(metadata.attach(records))
+                if column is not None:
+                    arrays.append(column)
+                    continue
+            values = values_of.get(f) or self._values(records, f)
             try:
                 arrays.append(to_arrow(values, ctype))
             except Exception:
                 for i, v in enumerate(values):
                     if i not in bad and (reason := check_value(v, ctype)):
                         bad[i] = f"field {f!r}: {reason}"
-                arrays.append(pa.nulls(len(records), ctype.arrow_type))
+                arrays.append(pa.nulls(rows, ctype.arrow_type))
         if not bad:
             return arrays, []
+        if metadata is not None:
+            # Rejects keep the record as the SDK passed it on, metadata included.
+            return self._columns_for(metadata.attach(records))
         rejects = [Reject(records[i], reason) for i, reason in sorted(bad.items())]
         if self.on_invalid_record != "quarantine":
             first = rejects[0]
@@ -353,10 +434,14 @@ class SnowflakeSink(BatchSink):
         batch_id: str,
         rejects: list[Reject] | None = None,
         dead_letter_file: str | None = None,
+        metadata: BatchMetadata | None = None,
     ) -> BatchAudit:
-        """Load one batch (retrying transient failures); dead-letter it if it still fails."""
+        """Load one batch (retrying transient failures); dead-letter it if it still fails.
+
+        `metadata` holds the records' `_sdc_*` values (records from a replay carry them inline).
+        """
         rejects = list(rejects or [])
-        arrays, value_rejects = self._columns_for(records)
+        arrays, value_rejects = self._columns_for(records, metadata)
         rejects += value_rejects
         low, high = self._key_range(arrays)
         audit = BatchAudit(
@@ -389,6 +474,8 @@ class SnowflakeSink(BatchSink):
                 attempt, max_retries=self.max_retries, on_transient=self._prepare_retry
             )
         except Exception as exc:
+            if metadata is not None:
+                records = metadata.attach(records)
             self._dead_letter(records, rejects, audit, exc)
         finally:
             data_file.unlink(missing_ok=True)
