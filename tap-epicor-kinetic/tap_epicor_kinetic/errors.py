@@ -8,11 +8,14 @@ import typing as t
 from http import HTTPStatus
 from urllib.parse import unquote, urlsplit
 
+import msgspec
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 # A 400 whose body names these is license-pool exhaustion, which clears by itself (reference §4.3).
 _LICENSE_MARKERS = ("LicenseAccessException", "Maximum users exceeded")
+# Decoders hold no per-call state: one is shared by the page-fetching threads.
+_DECODER = msgspec.json.Decoder(float_hook=decimal.Decimal)
 _RETRY_STATUSES = {
     HTTPStatus.REQUEST_TIMEOUT,
     HTTPStatus.TOO_MANY_REQUESTS,
@@ -122,6 +125,13 @@ def json_body(response: requests.Response, *, what: str) -> t.Any:
     the retries the message says what came back instead of a JSON parser's traceback.
     """
     try:
+        # msgspec parses a page several times faster than requests' json; float_hook keeps
+        # every non-integral number an exact Decimal, as parse_float=Decimal does.
+        return _DECODER.decode(response.content)
+    except msgspec.DecodeError:
+        pass
+    try:
+        # Not UTF-8 JSON (another declared encoding, a BOM): let requests work out the text.
         return response.json(parse_float=decimal.Decimal)
     except ValueError as exc:
         kind = response.headers.get("Content-Type") or "no content type"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.singerlib import RecordMessage
 from singer_sdk.singerlib.encoding.simple import Message
 
 try:
@@ -16,6 +17,10 @@ except ImportError:  # Python < 3.12
 class FastWriter(MsgSpecWriter):
     """msgspec serialization (Decimals stay JSON numbers); works on any stdout.
 
+    RECORD lines are buffered and every other message (SCHEMA, STATE, ...) flushes them: the SDK
+    flushes after each record, one write system call per record on a pipe. A STATE line is never
+    seen before the records it covers, so a tap killed mid-page loses only records that no
+    emitted state vouches for, and the next run reads them again.
     The SDK's writer writes bytes to `sys.stdout.buffer`; a text-only stdout (a redirect in
     tests or embedding code) gets the same line as text.
     """
@@ -29,4 +34,5 @@ class FastWriter(MsgSpecWriter):
             out.write(data.decode())
         else:
             buffer.write(data)
-        out.flush()
+        if not isinstance(message, RecordMessage):
+            out.flush()

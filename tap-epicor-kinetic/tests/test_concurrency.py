@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -169,3 +170,42 @@ def test_max_concurrent_requests_below_one_is_refused(
     assert run.returncode != 0
     assert "max_concurrent_requests" in run.stderr
     assert "minimum of 1" in run.stderr
+
+
+def _bound_and_first_page_times(
+    tap_runner: Any, config: dict[str, Any], catalog: dict[str, Any]
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(start, end) of the window-bound request and of the first data page of Vendors."""
+    spans: list[tuple[str, float, float]] = []
+    lock = threading.Lock()
+
+    def seen(response: requests.Response) -> None:
+        if "/Vendors?" not in (response.url or ""):
+            return
+        end = time.monotonic()
+        with lock:
+            spans.append((response.url, end - response.elapsed.total_seconds(), end))
+
+    result = tap_runner.sync(config, catalog=catalog, on_response=seen)
+    assert result.records["vendors"]
+    bound = next(s for s in spans if "desc" in s[0])
+    first = next(s for s in spans if s is not bound)
+    return bound[1:], first[1:]
+
+
+def test_the_window_bound_is_fetched_alongside_the_first_page(
+    small_sandbox: Any, tap_runner: Any
+) -> None:
+    # One round trip less per stream when requests may run at once (Epicor answers slowly).
+    small_sandbox.faults(latency_ms=300)
+    base = small_sandbox.tap_config()
+    catalog = tap_runner.select_only(base, {"vendors"})
+    bound, first = _bound_and_first_page_times(
+        tap_runner, {**base, "max_concurrent_requests": 2}, catalog
+    )
+    overlap = min(bound[1], first[1]) - max(bound[0], first[0])
+    assert overlap > 0.2, "the bound and the first page were not in flight together"
+    bound, first = _bound_and_first_page_times(
+        tap_runner, {**base, "max_concurrent_requests": 1}, catalog
+    )
+    assert first[0] >= bound[1], "one request at a time means one request at a time"

@@ -105,6 +105,53 @@ def test_requests_select_exactly_the_schema_columns(epicor_sandbox: Any, tap_run
     assert expand == f"APInvDtls($select={lines};$expand=APInvExps($select={allocations}))"
 
 
+def test_deselected_fields_are_neither_requested_nor_emitted(
+    small_sandbox: Any, tap_runner: Any
+) -> None:
+    config = small_sandbox.tap_config()
+    catalog = tap_runner.select_only(config, {"ap_invoices", "ap_invoice_lines"})
+    dropped = {"ap_invoices": "InvoiceAmt", "ap_invoice_lines": "ExtCost"}
+    for entry in catalog["streams"]:
+        for meta in entry["metadata"]:
+            if meta["breadcrumb"] == ["properties", dropped.get(entry["tap_stream_id"])]:
+                meta["metadata"]["selected"] = False
+    selects: list[str] = []
+
+    def record(response: requests.Response) -> None:
+        query = parse_qs(unquote(urlsplit(response.request.url or "").query))
+        selects.extend(query.get("$select", []) + query.get("$expand", []))
+
+    result = tap_runner.sync(config, catalog=catalog, on_response=record)
+    assert result.counts()["ap_invoices"] == len(small_sandbox.truth("ap_invoices"))
+    for stream, field in dropped.items():
+        records = result.records[stream]
+        assert records, stream
+        assert all(field not in r for r in records), f"{stream}.{field} was emitted"
+        assert all("Company" in r and "InvoiceNum" in r for r in records), "keys always kept"
+        assert not any(field in s.split(",") for s in selects), f"{field} was requested"
+        assert field not in result.schemas[stream]["schema"]["properties"]
+    # The replication key stays, so the bookmark moves.
+    assert all(r["UpdatedOn"] for r in result.records["ap_invoices"])
+    assert result.state["bookmarks"]["ap_invoices"]["partitions"][0]["replication_key_value"]
+
+
+def test_stream_maps_apply_to_every_record(small_sandbox: Any, tap_runner: Any) -> None:
+    config = {
+        **small_sandbox.tap_config(),
+        "stream_maps": {
+            "vendors": {"Name": "__NULL__", "vendor_label": "VendorID + ' / ' + Name"},
+        },
+    }
+    catalog = tap_runner.select_only(config, {"vendors"})
+    result = tap_runner.sync(config, catalog=catalog)
+    truth = {row["VendorNum"]: row for row in small_sandbox.truth("vendors")}
+    assert len(result.records["vendors"]) == len(truth)
+    for record in result.records["vendors"]:
+        source = truth[record["VendorNum"]]
+        assert "Name" not in record
+        assert record["vendor_label"] == f"{source['VendorID']} / {source['Name']}"
+
+
 def test_include_ud_fields_adds_the_instance_user_defined_columns(
     epicor_sandbox: Any, tap_runner: Any
 ) -> None:

@@ -91,3 +91,43 @@ def test_filters_use_v2_literals(epicor_sandbox: Any, tap_runner: Any) -> None:
 def test_string_literals_double_their_quotes() -> None:
     assert odata.literal("O'Brien") == "'O''Brien'"
     assert odata.after(["PartNum"], ["A'1"]) == "PartNum gt 'A''1'"
+
+
+def test_records_keep_every_digit_whatever_shape_the_json_number_has() -> None:
+    # Epicor may write 1E+2 or 0.0000001 (exponents) and whole amounts as JSON integers; the
+    # record always carries plain decimal text, and integer columns accept Epicor's "".
+    from tap_epicor_kinetic.errors import json_body
+    from tap_epicor_kinetic.records import RecordPlan
+
+    schema = {
+        "properties": {
+            "Amt": {"type": ["string", "null"], "format": "x-singer.decimal"},
+            "Line": {"type": ["integer", "null"]},
+            "Note": {"type": ["string", "null"]},
+        }
+    }
+    plan = RecordPlan.build(
+        schema, odata_name=lambda name: name, selected=lambda _: True, zone=ZoneInfo("UTC")
+    )
+    response = requests.Response()
+    response.status_code = 200
+    response._content = (
+        b'{"value": [{"Amt": 1E+2, "Line": 1, "Note": "x"}, {"Amt": 0.0000001, "Line": ""},'
+        b' {"Amt": 12, "Line": "7"}, {"Amt": 123456789012345678.123456789, "Line": null},'
+        b' {"Amt": -0.50}]}'
+    )
+    rows = json_body(response, what="test")["value"]
+    assert [plan.apply(row) for row in rows] == [
+        {"Amt": "100", "Line": 1, "Note": "x"},
+        {"Amt": "0.0000001", "Line": None},
+        {"Amt": "12", "Line": 7},
+        {"Amt": "123456789012345678.123456789", "Line": None},
+        {"Amt": "-0.50"},
+    ]
+    # A body with a byte-order mark or in UTF-16 still parses, numbers still exact.
+    for body in (
+        b"\xef\xbb\xbf" + b'{"value": [{"Amt": 1.10}]}',
+        '{"value": [{"Amt": 1.10}]}'.encode("utf-16"),
+    ):
+        response._content = body
+        assert json_body(response, what="test")["value"] == [{"Amt": decimal.Decimal("1.10")}]
