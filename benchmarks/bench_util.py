@@ -49,12 +49,27 @@ def ap_catalog(config: dict[str, Any], streams: set[str] = AP_STREAMS) -> dict[s
 
 
 class PeakRss:
-    """Samples the resident memory of processes (and their children) until stopped."""
+    """Samples the resident memory of processes (and their children) until stopped.
 
-    def __init__(self, pids: dict[str, int], every: float = 0.25) -> None:
-        """Start sampling `pids` (label -> pid) every `every` seconds."""
-        self.peak: dict[str, int] = dict.fromkeys(pids, 0)
+    `pids` maps a label to a process; `names` maps a label to a command-line fragment looked up
+    among the descendants of `root` at every sample (for `meltano run`, which starts the tap and
+    the target itself).
+    """
+
+    def __init__(
+        self,
+        pids: dict[str, int] | None = None,
+        every: float = 0.25,
+        *,
+        root: int | None = None,
+        names: dict[str, str] | None = None,
+    ) -> None:
+        """Start sampling every `every` seconds."""
+        pids = pids or {}
+        self.peak: dict[str, int] = dict.fromkeys([*pids, *(names or {})], 0)
         self._procs = {label: psutil.Process(pid) for label, pid in pids.items()}
+        self._root = psutil.Process(root) if root is not None else None
+        self._names = names or {}
         self._every = every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -71,7 +86,7 @@ class PeakRss:
                     file=sys.stderr,
                     flush=True,
                 )
-            for label, proc in self._procs.items():
+            for label, proc in [*self._procs.items(), *self._named()]:
                 try:
                     rss = proc.memory_info().rss + sum(
                         c.memory_info().rss for c in proc.children(recursive=True)
@@ -81,8 +96,43 @@ class PeakRss:
                 self.peak[label] = max(self.peak[label], rss)
             time.sleep(self._every)
 
+    def _named(self) -> list[tuple[str, psutil.Process]]:
+        """(label, process) for the descendants of `root` whose command line has the name."""
+        if self._root is None:
+            return []
+        found = []
+        try:
+            children = self._root.children(recursive=True)
+        except psutil.Error:
+            return []
+        for child in children:
+            try:
+                line = " ".join(child.cmdline())
+            except psutil.Error:
+                continue
+            for label, name in self._names.items():
+                # The plugin's own process, not the uv/venv wrappers above it.
+                if name in line and not any(
+                    name in " ".join(p.cmdline()) for p in _parents(child, self._root)
+                ):
+                    found.append((label, child))
+        return found
+
     def stop(self) -> dict[str, float]:
         """Stop; peak RSS per label in MB."""
         self._stop.set()
         self._thread.join()
         return {label: round(rss / 1e6, 1) for label, rss in self.peak.items()}
+
+
+def _parents(proc: psutil.Process, root: psutil.Process) -> list[psutil.Process]:
+    """The ancestors of `proc` below `root`."""
+    out = []
+    try:
+        parent = proc.parent()
+        while parent is not None and parent.pid != root.pid:
+            out.append(parent)
+            parent = parent.parent()
+    except psutil.Error:
+        pass
+    return out

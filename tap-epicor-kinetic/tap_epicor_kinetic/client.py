@@ -487,9 +487,10 @@ class EpicorStream(RESTStream[t.Any]):
         """Pages of raw rows, keyset-paged on (replication key, SysRevID) inside a fixed window.
 
         `$top` + `$orderby`; each page starts after the last row received (so a server-side cap
-        below `$top` loses nothing) and the loop stops on an empty page or at the window's end.
-        A row changed mid-sync moves past the window and is read by the next sync; unlike plain
-        `$skip`, that never shifts the rows that did not change.
+        below `$top` loses nothing) and paging stops on an empty page or at the window's end
+        (the last row when the sync started). A row changed mid-sync moves past the window and
+        is read by the next sync; unlike plain `$skip`, that never shifts the rows that did not
+        change.
         """
         url = self.entity_url(company)
         lower = self._lower_bound(context)
@@ -506,52 +507,18 @@ class EpicorStream(RESTStream[t.Any]):
                 self.logger.info("Stream '%s' (%s): nothing new.", self.name, company)
             return upper
 
-        if self._tap.max_concurrent_requests > 1:
-            yield from self._concurrent_pages(
-                url=url,
-                lower=lower,
-                bound=bound if self.replication_key else None,
-                order_columns=order_columns,
-                select=select,
-                expand=expand,
-                orderby=orderby,
-                context=context,
-            )
-            return
-        upper: Position | None = None
-        if self.replication_key:
-            upper = bound()
-            if upper is None:
-                return
-        last: Position | None = None
-        while True:
-            filters = [odata.after(order_columns, last)] if last is not None else [lower]
-            if upper is not None:
-                filters.append(odata.at_or_before(order_columns, upper))
-            params: dict[str, t.Any] = {"$select": ",".join(select)}
-            active = [f for f in filters if f]
-            if active:
-                params["$filter"] = " and ".join(f"({f})" if len(active) > 1 else f for f in active)
-            params["$orderby"] = orderby
-            params["$top"] = self._tap.page_size
-            if expand:
-                params["$expand"] = expand
-            rows = self._get(url, params, context).get("value") or []
-            if not rows:
-                return
-            new_last = self.position(rows[-1])
-            if last is not None and not new_last > last:
-                msg = (
-                    f"Stream '{self.name}': the server returned rows out of order for "
-                    f"$orderby={orderby}; cannot page safely."
-                )
-                raise FatalAPIError(msg)
-            yield rows
-            last = new_last
-            if upper is not None and last == upper:
-                return
+        yield from self._pipelined_pages(
+            url=url,
+            lower=lower,
+            bound=bound if self.replication_key else None,
+            order_columns=order_columns,
+            select=select,
+            expand=expand,
+            orderby=orderby,
+            context=context,
+        )
 
-    def _concurrent_pages(
+    def _pipelined_pages(
         self,
         *,
         url: str,
@@ -563,7 +530,11 @@ class EpicorStream(RESTStream[t.Any]):
         orderby: str,
         context: Context | None,
     ) -> t.Iterator[list[dict[str, t.Any]]]:
-        """`page_rows` with up to max_concurrent_requests pages in flight (see prefetch)."""
+        """Pages through prefetch: up to max_concurrent_requests in flight (see prefetched_pages).
+
+        With the default of 1 it is still one request at a time, but the next page is asked for
+        as soon as the current one arrives, while the current one is turned into records.
+        """
 
         def window(anchor: Position | None) -> str | None:
             # No upper bound in the filter: it is fetched alongside the first page, and the

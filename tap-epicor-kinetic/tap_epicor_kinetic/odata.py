@@ -36,16 +36,6 @@ def after(columns: Sequence[str], values: Sequence[Scalar]) -> str:
     return _compare(columns, values, "gt", "gt")
 
 
-def at_or_before(columns: Sequence[str], values: Sequence[Scalar]) -> str:
-    """Keyset predicate: the row's (columns) tuple sorts at or before `values`."""
-    return _compare(columns, values, "lt", "le")
-
-
-def at_or_after(columns: Sequence[str], values: Sequence[Scalar]) -> str:
-    """Keyset predicate: the row's (columns) tuple sorts at or after `values`."""
-    return _compare(columns, values, "gt", "ge")
-
-
 def _compare(columns: Sequence[str], values: Sequence[Scalar], strict: str, last: str) -> str:
     """(c1, c2, …) op (v1, v2, …) spelled with and/or, as OData has no row comparisons."""
     *heads, tail = list(zip(columns, values, strict=True))

@@ -83,85 +83,94 @@ def prefetched_pages(
     `bound()` (when given) asks for the last row of the window, the sync's upper bound; it runs
     alongside the first page, which saves one round trip per stream, and rows past it are
     dropped (rows written after the sync started are the next sync's). None = nothing to read.
-    Each round starts at a keyset anchor (the last row yielded; None = the window's start).
-    Page 0 of a round is a plain keyset page (`window(anchor)`, `$top`); it also reveals a server
-    row cap below `$top`. Pages j ≥ 1 use the same filter with `$skip = j·($top-1)`, so each
-    starts on the last row of page j-1; they are requested before the page in hand is handed
-    over. A page is used only when its first row is exactly the last row yielded: then it is a
-    contiguous slice of the ordering after that row, and nothing between was missed. Otherwise
-    (a row moved out of the window by a write mid-sync, a short or empty page) the round ends
-    and a new one starts at the last row yielded, which is always correct; the worst case costs
-    wasted requests, never rows.
+
+    The pages in flight form a chain. A *start* page is a plain keyset page after the last row
+    yielded (`window(last)`, `$top`). Each further page overlaps its predecessor by one row: it
+    uses `window(L)`, where L is the newest page end received, and the `$skip` that makes it
+    begin on the predecessor's last row, so `$skip` stays below `limit·$top` however long the
+    stream (a large `$skip` is slow on SQL Server). A page is used only when its first row is
+    exactly the last row yielded: then it is a contiguous slice of the ordering and nothing
+    between was missed. Otherwise (a row moved by a write mid-sync, a server row cap below
+    `$top`, a short page) the chain is dropped and a start page after the last row yielded
+    begins a new one, which is always correct; the worst case costs wasted requests, never rows.
+    Next pages are requested before a page is handed over, so they are in flight while the
+    caller turns it into records.
     """
-    anchor: Position | None = None
     top = page_size
     executor = ThreadPoolExecutor(max_workers=limit.maximum + 1, thread_name_prefix="epicor-page")
+    #: (True for a start page, the request) in keyset order.
+    pending: deque[tuple[bool, Future[list[Row]]]] = deque()
+
+    def start_page(anchor: Position | None) -> None:
+        pending.append((True, executor.submit(fetch, window(anchor), 0, top)))
+
+    def extend_chain(anchor: Position | None) -> None:
+        """Fill the chain up to the limit; `anchor` is the last row of the page in hand."""
+        while len(pending) < limit.current:
+            if not pending:
+                start_page(anchor)
+                continue
+            if top < 2:
+                return  # pages of one row cannot overlap: one keyset page at a time
+            # Rows after `anchor` covered by the chain: a start page adds $top, others $top-1.
+            covered = len(pending) * (top - 1) + (1 if pending[0][0] else 0)
+            pending.append((False, executor.submit(fetch, window(anchor), covered - 1, top)))
+
+    def drop_chain() -> None:
+        for _, stale in pending:
+            stale.cancel()
+        pending.clear()
+
     upper: Position | None = None
-    upper_future: Future[Position | None] | None = None
+    last: Position | None = None
     try:
-        if bound is not None:
-            if limit.current >= 2:
-                upper_future = executor.submit(bound)
+        upper_future = executor.submit(bound) if bound is not None and limit.current >= 2 else None
+        if bound is not None and upper_future is None:
+            upper = bound()
+            if upper is None:
+                return
+        start_page(None)
+        if upper_future is not None:
+            upper = upper_future.result()
+            if upper is None:
+                return
+        while pending:
+            is_start, future = pending.popleft()
+            rows = future.result()
+            if is_start:
+                if not rows:
+                    return  # nothing after the last row yielded: the window is done
+                skip = 0
+            elif rows and position(rows[0]) == last:
+                skip = 1
             else:
-                upper = bound()
-                if upper is None:
-                    return
-        while True:
-            filter_ = window(anchor)
-            last = anchor
-            pending: deque[tuple[int, Future[list[Row]]]] = deque()
-            pending.append((0, executor.submit(fetch, filter_, 0, top)))
-            next_index = 1
-            try:
-                if upper_future is not None:
-                    upper, upper_future = upper_future.result(), None
-                    if upper is None:
-                        return
-                while pending:
-                    index, future = pending.popleft()
-                    rows = future.result()
-                    if index == 0:
-                        if not rows:
-                            return
-                        start = 0
-                    elif rows and position(rows[0]) == last:
-                        start = 1
-                    else:
-                        break  # not contiguous with what was yielded: start again from there
-                    new_last = position(rows[-1])
-                    if last is not None and not new_last > last:
-                        raise OutOfOrderError
-                    short = len(rows) < top
-                    at_end = False
-                    if upper is not None and not new_last < upper:
-                        at_end, end = True, upper
-                        if new_last != end:  # rows written since the sync started: next sync's
-                            rows = [row for row in rows if not position(row) > end]
-                    if not at_end and not short and top >= 2:
-                        # Ask for the next pages before handing this one over, so that they
-                        # are in flight while the caller turns it into records.
-                        while len(pending) < limit.current:
-                            skip = next_index * (top - 1)
-                            pending.append((next_index, executor.submit(fetch, filter_, skip, top)))
-                            next_index += 1
-                    fresh = rows[start:]
-                    if fresh:
-                        yield fresh
-                    last = new_last
-                    if at_end:
-                        return
-                    if short:
-                        # The end of the window, or a server row cap below $top: learn the cap.
-                        if len(rows) >= 2:
-                            top = len(rows)
-                        break
-                    if not pending:
-                        break  # $top of 1 cannot overlap: go on one keyset page at a time
-            finally:
-                for _, stale in pending:
-                    stale.cancel()
-            if last == anchor:
-                return  # the round yielded nothing new (e.g. an empty page after a break)
-            anchor = last
+                drop_chain()  # not contiguous with what was yielded: start again from there
+                start_page(last)
+                continue
+            new_last = position(rows[-1])
+            if last is not None and not new_last > last:
+                raise OutOfOrderError
+            short = len(rows) < top
+            at_end = False
+            if upper is not None and not new_last < upper:
+                at_end, end = True, upper
+                if new_last != end:  # rows written since the sync started: the next sync's
+                    rows = [row for row in rows if not position(row) > end]
+            if not at_end and not short:
+                extend_chain(new_last)
+            fresh = rows[skip:]
+            if fresh:
+                yield fresh
+            last = new_last
+            if at_end:
+                return
+            if short:
+                # The end of the window, or a server row cap below $top: learn the cap and go
+                # on after the last row (an empty start page ends the window).
+                if len(rows) >= 2:
+                    top = len(rows)
+                drop_chain()
+                start_page(last)
     finally:
+        drop_chain()
         executor.shutdown(wait=False, cancel_futures=True)
