@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -209,3 +210,22 @@ def test_the_window_bound_is_fetched_alongside_the_first_page(
         tap_runner, {**base, "max_concurrent_requests": 1}, catalog
     )
     assert first[0] >= bound[1], "one request at a time means one request at a time"
+
+
+def test_skip_stays_small_however_long_the_stream(small_sandbox: Any, tap_runner: Any) -> None:
+    # $skip costs the server a scan of every skipped row (SQL Server OFFSET): pages in flight
+    # are re-anchored on the newest page received, so $skip never grows with the window.
+    config = small_sandbox.tap_config(page_size=3, max_concurrent_requests=4)
+    catalog = tap_runner.select_only(config, {"ap_invoices"})
+    skips: list[int] = []
+
+    def seen(response: requests.Response) -> None:
+        query = parse_qs(urlsplit(response.request.url or "").query)
+        skips.extend(int(s) for s in query.get("$skip", []))
+
+    result = tap_runner.sync(config, catalog=catalog, on_response=seen)
+    invoices = len(small_sandbox.truth("ap_invoices"))
+    assert len(result.records["ap_invoices"]) == invoices
+    assert invoices > 10 * 3, "too few pages to tell"
+    assert skips, "no page was fetched ahead"
+    assert max(skips) < 4 * 3, f"$skip grew to {max(skips)}"
