@@ -293,9 +293,9 @@ def to_arrow(values: Sequence[Any], ctype: ColumnType) -> pa.Array:
             return pa.array(values, pa.string()).cast(target)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             pass
-    elif ctype.kind == "string":
+    elif ctype.kind in ("string", "boolean"):  # Arrow takes only str / only bool here
         try:
-            return pa.array(values, pa.string())
+            return pa.array(values, target)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             pass
     convert = converter(ctype)
