@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from numbers import Number
 from typing import Any
 
 import fastjsonschema
@@ -26,8 +27,9 @@ class FastJSONSchemaValidator(BaseJSONSchemaValidator):
     (benchmarks/RESULTS.md). A record the compiled check accepts is valid; anything else (a
     rejection, or an error such as a Decimal `multipleOf` the compiled code cannot compute) goes
     to the SDK's validator, so invalid records fail exactly as before, with the same message.
-    `multipleOf` of top-level properties is checked by jsonschema on just those properties
-    (fastjsonschema computes it in floats); formats are not checked, as in the SDK's default.
+    `multipleOf` of top-level properties is checked with jsonschema's own arithmetic
+    (fastjsonschema computes it in floats; running jsonschema on those properties cost 15 µs
+    per record); formats are not checked, as in the SDK's default.
     """
 
     def __init__(self, schema: dict[str, Any]) -> None:
@@ -40,7 +42,7 @@ class FastJSONSchemaValidator(BaseJSONSchemaValidator):
         for name in exact:
             fast_schema["properties"][name].pop("multipleOf")
         self._fast: Any = None
-        self._multiples: JSONSchemaValidator | None = None
+        self._steps = [(name, spec["multipleOf"]) for name, spec in exact.items()]
         if _has_key(fast_schema, "multipleOf"):
             return  # nested multipleOf: the SDK's validator alone
         try:
@@ -49,16 +51,29 @@ class FastJSONSchemaValidator(BaseJSONSchemaValidator):
             )
         except Exception:
             self._fast = None
-        if exact:
-            self._multiples = JSONSchemaValidator({"type": "object", "properties": exact})
+
+    def _multiples_ok(self, record: dict[str, Any]) -> bool:
+        """jsonschema's `multipleOf` (keywords.multipleOf) on the top-level numbers, or False."""
+        for name, step in self._steps:
+            value: Any = record.get(name)
+            if value is None or isinstance(value, bool) or not isinstance(value, Number):
+                continue  # not a number: multipleOf does not apply (types are checked above)
+            number: Any = value
+            if isinstance(step, float):
+                quotient = number / step
+                if int(quotient) != quotient:
+                    return False
+            elif number % step:
+                return False
+        return True
 
     @override
     def validate(self, record: dict[str, Any]) -> None:
         if self._fast is not None:
             try:
                 self._fast(record)
-                if self._multiples is not None:
-                    self._multiples.validate(record)
+                if self._steps and not self._multiples_ok(record):
+                    self._full.validate(record)
             except Exception:
                 self._full.validate(record)
             return
