@@ -9,7 +9,6 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -294,16 +293,16 @@ class SnowflakeSink(BatchSink):
             sequence_start=next_sequences(len(records)),
             sync_started_at=self.sync_started_at,
         )
-        batch_id = context.get("batch_id") or str(uuid.uuid4())
-        rejects = context.get("rejects", [])
-        load = self.stage_batch(records, batch_id=batch_id, rejects=rejects, metadata=metadata)
-        # Loaded on the target's worker thread while the next batch is read (target.submit_load).
-        self._target.submit_load(load)
+        self.load_batch(
+            records,
+            batch_id=context.get("batch_id") or str(uuid.uuid4()),
+            rejects=context.get("rejects", []),
+            metadata=metadata,
+        )
 
     @override
     def clean_up(self) -> None:
         self.count_records()  # before the SDK's clean_up logs the counter's last value
-        self._target.wait_for_loads()  # the batch in flight may be this sink's
         try:
             self.session.execute(f"DROP TABLE IF EXISTS {self.staging_ref}")
         except Exception as e:
@@ -453,29 +452,9 @@ class SnowflakeSink(BatchSink):
         dead_letter_file: str | None = None,
         metadata: BatchMetadata | None = None,
     ) -> BatchAudit:
-        """Load one batch (retrying transient failures); dead-letter it if it still fails."""
-        return self.stage_batch(
-            records,
-            batch_id=batch_id,
-            rejects=rejects,
-            dead_letter_file=dead_letter_file,
-            metadata=metadata,
-        )()
-
-    def stage_batch(
-        self,
-        records: list[dict[str, Any]],
-        *,
-        batch_id: str,
-        rejects: list[Reject] | None = None,
-        dead_letter_file: str | None = None,
-        metadata: BatchMetadata | None = None,
-    ) -> Callable[[], BatchAudit]:
-        """Convert and write the batch's file now; return the load (retries, dead letter).
+        """Load one batch (retrying transient failures); dead-letter it if it still fails.
 
         `metadata` holds the records' `_sdc_*` values (records from a replay carry them inline).
-        The returned load only waits on Snowflake, so it can run on another thread while this
-        one reads the next batch (target.submit_load).
         """
         rejects = list(rejects or [])
         arrays, value_rejects = self._columns_for(records, metadata)
@@ -498,7 +477,6 @@ class SnowflakeSink(BatchSink):
         data_file = self._workdir / f"{batch_id}.parquet"
         names = [self._staged(i) for i in range(len(self.fields))]
         pq.write_table(pa.Table.from_arrays(arrays, names=names), data_file)
-        del arrays
         rejects_file = self._write_rejects(rejects, batch_id) if rejects else None
         audit.staged_at = dt.datetime.now(dt.UTC)
         audit.rows_rejected = len(rejects)
@@ -507,32 +485,31 @@ class SnowflakeSink(BatchSink):
             audit.attempts = n
             return self._load_attempt(data_file, rejects_file, audit, n, loadable)
 
-        def load() -> BatchAudit:
-            try:
-                loaded, attempts = with_retries(
-                    attempt, max_retries=self.max_retries, on_transient=self._prepare_retry
-                )
-            except Exception as exc:
-                kept = metadata.attach(records) if metadata is not None else records
-                self._dead_letter(kept, rejects, audit, exc)
-            finally:
-                data_file.unlink(missing_ok=True)
-                if rejects_file is not None:
-                    rejects_file.unlink(missing_ok=True)
-            audit.attempts = attempts
-            audit.rows_loaded = loaded
-            self.logger.info(
-                "Batch %d of %s: %d rows into %s, %d rejected, %d attempt(s)",
-                batch_no,
-                self.stream_name,
-                loaded,
-                self.table_ref,
-                len(rejects),
-                attempts,
+        try:
+            loaded, attempts = with_retries(
+                attempt, max_retries=self.max_retries, on_transient=self._prepare_retry
             )
-            return audit
-
-        return load
+        except Exception as exc:
+            if metadata is not None:
+                records = metadata.attach(records)
+            self._dead_letter(records, rejects, audit, exc)
+        finally:
+            data_file.unlink(missing_ok=True)
+            if rejects_file is not None:
+                rejects_file.unlink(missing_ok=True)
+        audit.attempts = attempts
+        audit.rows_loaded = loaded
+        self._target.batch_committed()
+        self.logger.info(
+            "Batch %d of %s: %d rows into %s, %d rejected, %d attempt(s)",
+            batch_no,
+            self.stream_name,
+            loaded,
+            self.table_ref,
+            len(rejects),
+            attempts,
+        )
+        return audit
 
     def _key_range(self, arrays: list[pa.Array]) -> tuple[str | None, str | None]:
         """Min and max replication key of the batch, from its (already converted) column."""

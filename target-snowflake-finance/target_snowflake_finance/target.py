@@ -5,8 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
 from typing import Any
 
 from singer_sdk import Target
@@ -240,11 +239,6 @@ class TargetSnowflakeFinance(Target):
         self._overwrite_lock = threading.Lock()
         self._direct_sinks: dict[str, SnowflakeSink] = {}
         self._unchecked_age = 0
-        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load")
-        self._loading: Future[object] | None = None
-        self._load_lock = threading.RLock()
-        self._state_lock = threading.RLock()  # a done future runs its callback at once
-        self._pending_state: tuple[dict, Future[object]] | None = None
         super().__init__(*args, **kwargs)
 
     # Start-up
@@ -392,44 +386,21 @@ class TargetSnowflakeFinance(Target):
     @override
     def process_endofpipe(self) -> None:
         super().process_endofpipe()
-        self.wait_for_loads()
-        self._loader.shutdown()
         if self._control is not None:
             self._control.close()
 
-    # Loads run on a worker thread, one at a time, while the next batch is read
-
-    def submit_load(self, load: Callable[[], object]) -> None:
-        """Start a batch's load once the previous load has committed; raise that load's error.
-
-        While Snowflake runs one batch's PUT, COPY, MERGE and COMMIT (~40% of a bulk run's wall
-        time in a measurement, benchmarks/RESULTS.md), the next batch is read and converted. One
-        load in flight, in order: batches of a table commit in the order they were read, and
-        nothing starts after a failed load, as with synchronous loads.
-        """
-        with self._load_lock:
-            self.wait_for_loads()
-            self._batches_since_state += 1
-            self._loading = self._loader.submit(load)
-
-    def wait_for_loads(self) -> None:
-        """Block until the load in flight has committed (raising its error), then emit its state."""
-        with self._load_lock:
-            future, self._loading = self._loading, None
-            if future is None:
-                return
-            future.result()
-            self._emit_pending_state(future)
-
     # State only after commit
+
+    def batch_committed(self) -> None:
+        self._batches_since_state += 1
 
     @override
     def _process_state_message(self, message_dict: dict) -> None:
         """Emit state as soon as the records before it can be committed, not only at the end.
 
-        The SDK emits the latest STATE only from drain_all (after every sink drained). When a
-        batch went to loading since the last emitted state, drain everything now so the state
-        that just arrived is covered, and emit it once those loads have committed.
+        The SDK emits the latest STATE only from drain_all (after every sink committed). When a
+        full batch was committed since the last emitted state, drain everything now so the state
+        that just arrived is covered and can be emitted.
         """
         super()._process_state_message(message_dict)
         if self._batches_since_state > 0:
@@ -437,29 +408,8 @@ class TargetSnowflakeFinance(Target):
 
     @override
     def _write_state_message(self, state: dict) -> None:
-        """Called by drain_all once every record before `state` went to loading: emit it when
-        the last of those loads has committed (now, if none is in flight); never after a failure.
-        """
-        with self._state_lock:
-            self._batches_since_state = 0
-            future = self._loading
-            if future is not None and not future.done():
-                self._pending_state = (state, future)
-                future.add_done_callback(self._emit_pending_state)
-                return
-        if future is not None:
-            future.result()
+        self._batches_since_state = 0
         super()._write_state_message(state)
-
-    def _emit_pending_state(self, future: Future[object]) -> None:
-        with self._state_lock:
-            if self._pending_state is None or self._pending_state[1] is not future:
-                return
-            state = self._pending_state[0]
-            self._pending_state = None
-            if future.cancelled() or future.exception() is not None:
-                return
-            super()._write_state_message(state)
 
 
 def cli() -> None:

@@ -1,4 +1,4 @@
-"""Issue 7 item 4: the next batch is read while one loads; order, state and errors still hold."""
+"""Direct record path: batches commit in read order, state after commit, bad lines fail as ever."""
 
 from __future__ import annotations
 
@@ -7,22 +7,13 @@ import io
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from target_snowflake_finance.target import TargetSnowflakeFinance
 
 PROPS = {"Id": {"type": "integer"}, "Amount": {"type": "number", "multipleOf": 0.01}}
-
-
-def lines(
-    singer: Any, messages: list[dict[str, Any]], on_read: Callable[[int], None]
-) -> Iterator[str]:
-    """The input, one line at a time, calling `on_read(i)` as the target asks for line i."""
-    for i, line in enumerate(singer.lines(messages).splitlines(keepends=True)):
-        on_read(i)
-        yield line
 
 
 class StateWriter(io.StringIO):
@@ -37,26 +28,6 @@ class StateWriter(io.StringIO):
             if line.strip():
                 self.check(json.loads(line))
         return super().write(text)
-
-
-def test_the_next_batch_is_read_while_one_loads(config, singer, sql_sent, table_rows) -> None:
-    config["batch_size_rows"] = 2
-    messages = [singer.schema("payments", PROPS, ["Id"])] + [
-        singer.record("payments", {"Id": n, "Amount": Decimal(f"{n}.01")}) for n in range(1, 7)
-    ]
-    commits_when_read: dict[int, int] = {}
-
-    def on_read(i: int) -> None:
-        commits_when_read[i] = sum(1 for s in sql_sent() if s == "COMMIT")
-
-    target = TargetSnowflakeFinance(config=config, validate_config=True)
-    with contextlib.redirect_stdout(io.StringIO()):
-        target.listen(lines(singer, messages, on_read))  # type: ignore[arg-type]
-    # Lines 1-2 are batch 1, lines 3-4 batch 2. Batch 2 went to loading once line 4 filled it;
-    # line 5 was asked for while it loaded. Synchronous loads commit batch 2 before reading on.
-    assert commits_when_read[5] < 2
-    assert sum(1 for s in sql_sent() if s == "COMMIT") == 3
-    assert len(table_rows("PAYMENTS", "Id")) == 6
 
 
 def test_batches_of_a_table_commit_in_the_order_they_were_read(
