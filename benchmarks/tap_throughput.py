@@ -53,15 +53,35 @@ def run_tap(
 
 
 class _CountingSink:
-    """A stdout that drops everything (as /dev/null) but counts RECORD messages."""
+    """A stdout that drops everything (as /dev/null) but counts RECORD messages.
+
+    Like a real stdout it has a binary `buffer`, which the tap's writer uses (as on a pipe).
+    """
+
+    def __init__(self) -> None:
+        self.buffer = _CountingBuffer()
+
+    @property
+    def records(self) -> int:
+        return self.buffer.records
+
+    def write(self, text: str) -> int:
+        return self.buffer.write(text.encode())
+
+    def flush(self) -> None:
+        self.buffer.flush()
+
+
+class _CountingBuffer:
+    """The binary side of `_CountingSink`."""
 
     def __init__(self) -> None:
         self.records = 0
-        self._null = open("/dev/null", "w")  # noqa: SIM115 (kept for the run)
+        self._null = open("/dev/null", "wb")  # noqa: SIM115 (kept for the run)
 
-    def write(self, text: str) -> int:
-        self.records += text.count('{"type":"RECORD"')
-        return self._null.write(text)
+    def write(self, data: bytes) -> int:
+        self.records += data.count(b'{"type":"RECORD"')
+        return self._null.write(data)
 
     def flush(self) -> None:
         self._null.flush()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
+import typing as t
 
-from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.contrib.msgspec import MsgSpecWriter, serialize_jsonl
 from singer_sdk.singerlib import RecordMessage
 from singer_sdk.singerlib.encoding.simple import Message
 
@@ -27,12 +29,32 @@ class FastWriter(MsgSpecWriter):
 
     @override
     def write_message(self, message: Message) -> None:
-        data = self.format_message(message)
+        self._write(self.format_message(message), flush=not isinstance(message, RecordMessage))
+
+    def write_record(
+        self,
+        stream: str,
+        record: dict[str, t.Any],
+        version: int | None,
+        time_extracted: dt.datetime,
+    ) -> None:
+        """A RECORD line, byte for byte what `write_message(RecordMessage(...))` writes.
+
+        The tap's hot path: no message object and no dict copy per record.
+        """
+        message: dict[str, t.Any] = {"type": "RECORD", "stream": stream, "record": record}
+        if version is not None:
+            message["version"] = version
+        message["time_extracted"] = time_extracted
+        self._write(serialize_jsonl(message), flush=False)
+
+    @staticmethod
+    def _write(data: bytes | bytearray, *, flush: bool) -> None:
         out = sys.stdout
         buffer = getattr(out, "buffer", None)
         if buffer is None:
             out.write(data.decode())
         else:
             buffer.write(data)
-        if not isinstance(message, RecordMessage):
+        if flush:
             out.flush()

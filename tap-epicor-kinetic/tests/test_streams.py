@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -122,3 +123,42 @@ def test_a_selected_child_alone_still_rides_its_parent(small_sandbox: Any, tap_r
     # The parent's bookmark still moves, so the next run reads only what changed.
     assert result.state["bookmarks"]["ap_invoices"]["partitions"][0]["replication_key_value"]
     assert tap_runner.sync(config, catalog=catalog, state=result.state).counts() == {}
+
+
+def test_record_lines_are_byte_for_byte_the_sdk_message_and_carry_time_extracted(
+    small_sandbox: Any, tap_runner: Any
+) -> None:
+    import datetime as dt
+    import decimal
+    import io
+    from contextlib import redirect_stdout
+
+    from singer_sdk.singerlib import RecordMessage
+    from tap_epicor_kinetic.output import FastWriter
+
+    when = dt.datetime(2026, 11, 26, 23, 59, 1, 123000, tzinfo=dt.UTC)
+    record = {"InvoiceNum": "A1", "Amt": decimal.Decimal("1.10"), "Line": 3, "Note": None}
+    for version in (None, 17):
+        fast, sdk = io.StringIO(), io.StringIO()
+        with redirect_stdout(fast):
+            FastWriter().write_record("ap_invoices", record, version, when)
+        with redirect_stdout(sdk):
+            FastWriter().write_message(
+                RecordMessage(
+                    stream="ap_invoices", record=record, version=version, time_extracted=when
+                )
+            )
+        assert fast.getvalue() == sdk.getvalue()
+    config = small_sandbox.tap_config()
+    out = io.StringIO()
+    tap = TapEpicorKinetic(
+        config=config,
+        catalog=tap_runner.select_only(config, {"ap_invoices", "ap_invoice_lines"}),
+        parse_env_config=False,
+    )
+    with redirect_stdout(out):
+        tap.sync_all()
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    records = [m for m in lines if m["type"] == "RECORD"]
+    assert {m["stream"] for m in records} == {"ap_invoices", "ap_invoice_lines"}
+    assert all(dt.datetime.fromisoformat(m["time_extracted"]).tzinfo for m in records)
