@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import copy
 import json
+from decimal import Decimal
 from numbers import Number
 from typing import Any
 
 import fastjsonschema
 from singer_sdk.sinks.core import BaseJSONSchemaValidator, JSONSchemaValidator
 from typing_extensions import override
+
+# Checked before the slow `numbers.Number` ABC; bool is an int but not a JSON Schema number.
+_PLAIN_NUMBERS = (int, float, Decimal)
 
 
 def _has_key(node: Any, key: str) -> bool:
@@ -56,7 +60,8 @@ class FastJSONSchemaValidator(BaseJSONSchemaValidator):
         """jsonschema's `multipleOf` (keywords.multipleOf) on the top-level numbers, or False."""
         for name, step in self._steps:
             value: Any = record.get(name)
-            if value is None or isinstance(value, bool) or not isinstance(value, Number):
+            kind = type(value)
+            if kind not in _PLAIN_NUMBERS and (kind is bool or not isinstance(value, Number)):
                 continue  # not a number: multipleOf does not apply (types are checked above)
             number: Any = value
             if isinstance(step, float):
