@@ -133,13 +133,15 @@ class TapEpicorKinetic(Tap):
             th.IntegerType(minimum=1),
             default=1,
             description=(
-                "Pages of one stream fetched at once (records and state stay in order). Every "
-                "Epicor REST call claims a license seat while it runs, and when the WebService "
-                "seats run out Epicor fails calls or slows them down for every integration, so "
-                "the default keeps one seat. Raise it (e.g. 4) when pages are slow and the "
-                "license pool has room: with 100 ms per page, 4 gives about 3.7x the rows per "
-                "second. On 429 or a LicenseAccessException the tap halves the number in use "
-                "and grows it back by one after 20 clean answers."
+                "Requests in flight at once for the pages of a stream (records and state stay "
+                "in order). Every Epicor REST call claims a license seat while it runs, and "
+                "when the WebService seats run out Epicor fails calls or slows them down for "
+                "every integration, so the default keeps one seat; even then the next page is "
+                "requested while the current one is turned into records. Raise it (e.g. 4) "
+                "when pages are slow and the license pool has room: with 100 ms per page of "
+                "100 invoice headers, 4 gives about 3.7x the rows per second. On 429 or a "
+                "LicenseAccessException the tap halves the number in use and grows it back by "
+                "one after 20 clean answers."
             ),
         ),
         th.Property(
