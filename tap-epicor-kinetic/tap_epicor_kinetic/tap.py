@@ -41,6 +41,18 @@ class TapEpicorKinetic(Tap):
     # msgspec encodes records several times faster than the default writer (benchmarks/).
     message_writer_class = FastWriter
 
+    @classmethod
+    @override
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
+        # A refused credential, an exhausted retry budget or a bad setting is an expected
+        # failure whose message names the setting and the fix: say it once, exit 1, and keep
+        # tracebacks for what is a bug.
+        try:
+            super().invoke(*args, **kwargs)
+        except FatalAPIError as exc:
+            cls.logger.error("%s", exc)
+            raise SystemExit(1) from None
+
     config_jsonschema = th.PropertiesList(
         th.Property(
             "base_url",
