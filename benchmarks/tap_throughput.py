@@ -1,7 +1,7 @@
 """Tap records per second vs a minimal requests script on the same pages, and under latency.
 
 Run: `uv run python benchmarks/tap_throughput.py [--invoices 10000] [--repeats 3]
-[--latency-ms 100] [--latency-invoices 5000] [--max-concurrent-requests N]`.
+[--latency-ms 100] [--latency-invoices 20000] [--max-concurrent-requests N]`.
 
 An emulator subprocess (EPIC06; databases cached in .sandbox/epicor-bench) serves AP invoices
 with lines and GL allocations (children through `$expand`, as the tap reads them).
@@ -194,7 +194,7 @@ def main() -> None:
     parser.add_argument("--invoices", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--latency-ms", type=int, default=100)
-    parser.add_argument("--latency-invoices", type=int, default=5_000)
+    parser.add_argument("--latency-invoices", type=int, default=20_000)
     parser.add_argument("--latency-page-size", type=int, default=100)
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--max-concurrent-requests", type=int, default=None)
