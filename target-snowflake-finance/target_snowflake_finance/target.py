@@ -15,10 +15,10 @@ from typing_extensions import override
 
 from target_snowflake_finance.audit import AUDIT_COLUMNS, REJECT_COLUMNS, create_table_sql
 from target_snowflake_finance.connector import Session
-from target_snowflake_finance.errors import TargetConfigError
-from target_snowflake_finance.naming import COLUMN_CASES, config_identifier, quote
+from target_snowflake_finance.errors import BatchLoadError, TargetConfigError
+from target_snowflake_finance.naming import COLUMN_CASES, NamingError, config_identifier, quote
 from target_snowflake_finance.reader import BulkMessageReader
-from target_snowflake_finance.sinks import SnowflakeSink
+from target_snowflake_finance.sinks import InvalidRecordError, SnowflakeSink
 from target_snowflake_finance.types import TIMESTAMP_TYPES
 
 STAGE_NAME = "TARGET_SNOWFLAKE_FINANCE_STAGE"
@@ -228,6 +228,18 @@ class TargetSnowflakeFinance(Target):
     # msgspec parses lines ~5x faster than json (numbers still as Decimal); a profile showed
     # JSON parsing as the largest cost left once validation is fast (benchmarks/RESULTS.md).
     message_reader_class = BulkMessageReader
+
+    @classmethod
+    @override
+    def invoke(cls, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        # A setting to fix, an invalid record under on_invalid_record=fail or a batch that
+        # failed after its retries (dead-lettered) is an expected failure whose message says
+        # what to do: say it once and exit 1; tracebacks stay for what is a bug.
+        try:
+            super().invoke(*args, **kwargs)
+        except (TargetConfigError, BatchLoadError, InvalidRecordError, NamingError) as exc:
+            cls.logger.error("%s", exc)
+            raise SystemExit(1) from None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.load_id = str(uuid.uuid4())

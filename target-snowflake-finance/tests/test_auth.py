@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +131,27 @@ def test_pat_without_token_names_the_setting(config, run_target, singer) -> None
     config.update(auth_method="pat")
     with pytest.raises(TargetConfigError, match="`token`"):
         load_one(run_target, singer, config)
+
+
+def test_cli_names_a_wrong_passphrase_once_without_a_traceback(config, tmp_path, singer) -> None:
+    # An expected failure (a setting to fix) reads as one message and exit 1, as in the tap.
+    config["private_key_passphrase"] = "not-the-passphrase"
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    done = subprocess.run(
+        [sys.executable, "-m", "target_snowflake_finance.target", "--config", str(path)],
+        input=singer.lines(
+            [
+                singer.schema("payments", {"Id": {"type": "integer"}}, ["Id"]),
+                singer.record("payments", {"Id": 1}),
+            ]
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "private_key_passphrase" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "not-the-passphrase" not in done.stderr
