@@ -640,9 +640,15 @@ class SnowflakeSink(BatchSink):
         on = " AND ".join(f"t.{k} = s.{k}" for k in sorted(keys))
         updates = ", ".join(f"{c} = s.{c}" for c in cols if c not in keys)
         inserts = ", ".join(f"s.{c}" for c in cols)
+        # A row already extracted later than this batch's copy stays: replaying an old
+        # dead-letter batch after newer runs must not bring back older versions.
+        newer = ""
+        if "_sdc_extracted_at" in self.columns:
+            at = quote(self.columns["_sdc_extracted_at"])
+            newer = f"AND (s.{at} IS NULL OR t.{at} IS NULL OR s.{at} >= t.{at}) "
         return (
             f"MERGE INTO {self.table_ref} t USING ({self._source_select(dedupe=True)}) s ON {on} "
-            + (f"WHEN MATCHED THEN UPDATE SET {updates} " if updates else "")
+            + (f"WHEN MATCHED {newer}THEN UPDATE SET {updates} " if updates else "")
             + f"WHEN NOT MATCHED THEN INSERT ({', '.join(cols)}) VALUES ({inserts})"
         )
 

@@ -93,6 +93,40 @@ def test_upsert_lands_decimals_exactly_and_last_record_wins(
     assert "SEQ8" not in merge
 
 
+def test_an_older_extraction_never_overwrites_a_newer_row(
+    config, run_target, singer, table_rows
+) -> None:
+    # Replaying an old dead-letter batch after newer runs (or any late batch) must not bring
+    # back older versions: a matched row is updated only by a copy extracted no earlier.
+    schema = singer.schema("ap_invoices", INVOICE_PROPS, ["Company", "InvoiceNum"], "UpdatedOn")
+
+    def extracted(at: str, number: str, amount: str) -> dict[str, Any]:
+        return {**singer.record("ap_invoices", invoice(number, amount)), "time_extracted": at}
+
+    run_target(config, [schema, extracted("2026-11-01T08:00:00+00:00", "1", "1.000")])
+    run_target(config, [schema, extracted("2026-11-02T08:00:00+00:00", "1", "2.000")])
+    # The first version again, as a replay of its batch would load it, plus a new row.
+    run_target(
+        config,
+        [
+            schema,
+            extracted("2026-11-01T08:00:00+00:00", "1", "1.000"),
+            extracted("2026-11-01T08:00:00+00:00", "2", "5.000"),
+        ],
+    )
+    assert table_rows("AP_INVOICES", "INVOICENUM, CAST(INVOICEAMT AS VARCHAR)") == [
+        ("1", "2.000"),
+        ("2", "5.000"),
+    ]
+    # The same extraction time (a rerun) and a newer one still update.
+    run_target(config, [schema, extracted("2026-11-02T08:00:00+00:00", "1", "3.000")])
+    run_target(config, [schema, extracted("2026-11-03T08:00:00+00:00", "2", "6.000")])
+    assert table_rows("AP_INVOICES", "INVOICENUM, CAST(INVOICEAMT AS VARCHAR)") == [
+        ("1", "3.000"),
+        ("2", "6.000"),
+    ]
+
+
 def test_one_batch_is_put_copied_merged_and_audited_in_one_transaction(
     config, run_target, singer, sql_sent
 ) -> None:
