@@ -293,12 +293,8 @@ class EpicorStream(RESTStream[t.Any]):
             super()._write_record_message(record)
             return
         extracted = self._extracted_at or utc_now()
-        for stream_map in self.stream_maps:
-            mapped = stream_map.transform(record)
-            if mapped is not None:
-                writer.write_record(
-                    stream_map.stream_alias, mapped, self._stream_version, extracted
-                )
+        for alias, mapped in self._mapped(record):
+            writer.write_record(alias, mapped, self._stream_version, extracted)
         self.state_manager.is_flushed = False
 
     @override
@@ -307,15 +303,17 @@ class EpicorStream(RESTStream[t.Any]):
         # tap's CPU in a profile, benchmarks/RESULTS.md); to_record already emits selected
         # fields only, and TYPE_CONFORMANCE_LEVEL is NONE. Stream maps still apply.
         extracted = self._extracted_at or utc_now()
+        for alias, mapped in self._mapped(record):
+            yield RecordMessage(
+                stream=alias, record=mapped, version=self._stream_version, time_extracted=extracted
+            )
+
+    def _mapped(self, record: dict[str, t.Any]) -> t.Iterator[tuple[str, dict[str, t.Any]]]:
+        """(stream alias, record) for each stream map that keeps the record."""
         for stream_map in self.stream_maps:
             mapped = stream_map.transform(record)
             if mapped is not None:
-                yield RecordMessage(
-                    stream=stream_map.stream_alias,
-                    record=mapped,
-                    version=self._stream_version,
-                    time_extracted=extracted,
-                )
+                yield stream_map.stream_alias, mapped
 
     def position(self, row: dict[str, t.Any]) -> Position:
         """Where a raw row sits in the keyset ordering."""
@@ -529,35 +527,6 @@ class EpicorStream(RESTStream[t.Any]):
                 self.logger.info("Stream '%s' (%s): nothing new.", self.name, company)
             return upper
 
-        yield from self._pipelined_pages(
-            url=url,
-            lower=lower,
-            bound=bound if self.replication_key else None,
-            order_columns=order_columns,
-            select=select,
-            expand=expand,
-            orderby=orderby,
-            context=context,
-        )
-
-    def _pipelined_pages(
-        self,
-        *,
-        url: str,
-        lower: str | None,
-        bound: t.Callable[[], Position | None] | None,
-        order_columns: list[str],
-        select: list[str],
-        expand: str | None,
-        orderby: str,
-        context: Context | None,
-    ) -> t.Iterator[list[dict[str, t.Any]]]:
-        """Pages through prefetch: up to max_concurrent_requests in flight (see prefetched_pages).
-
-        With the default of 1 it is still one request at a time, but the next page is asked for
-        as soon as the current one arrives, while the current one is turned into records.
-        """
-
         def window(anchor: Position | None) -> str | None:
             # No upper bound in the filter: it is fetched alongside the first page, and the
             # pages past it are cut by prefetched_pages.
@@ -575,12 +544,14 @@ class EpicorStream(RESTStream[t.Any]):
                 params["$expand"] = expand
             return list(self._get(url, params, context).get("value") or [])
 
+        # Up to max_concurrent_requests in flight; with the default of 1 it is still one request
+        # at a time, but the next page is asked for as soon as the current one arrives.
         try:
             yield from prefetched_pages(
                 fetch,
                 self.position,
                 window,
-                bound=bound,
+                bound=bound if self.replication_key else None,
                 page_size=self._tap.page_size,
                 limit=self._tap.request_limit,
             )

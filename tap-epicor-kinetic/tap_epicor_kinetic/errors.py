@@ -10,12 +10,11 @@ from urllib.parse import unquote, urlsplit
 
 import msgspec
 import requests
+from singer_sdk.contrib.msgspec import decoder as msgspec_decoder
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 # A 400 whose body names these is license-pool exhaustion, which clears by itself (reference §4.3).
 _LICENSE_MARKERS = ("LicenseAccessException", "Maximum users exceeded")
-# Decoders hold no per-call state: one is shared by the page-fetching threads.
-_DECODER = msgspec.json.Decoder(float_hook=decimal.Decimal)
 _RETRY_STATUSES = {
     HTTPStatus.REQUEST_TIMEOUT,
     HTTPStatus.TOO_MANY_REQUESTS,
@@ -125,9 +124,9 @@ def json_body(response: requests.Response, *, what: str) -> t.Any:
     the retries the message says what came back instead of a JSON parser's traceback.
     """
     try:
-        # msgspec parses a page several times faster than requests' json; float_hook keeps
-        # every non-integral number an exact Decimal, as parse_float=Decimal does.
-        return _DECODER.decode(response.content)
+        # The SDK's msgspec decoder parses a page several times faster than requests' json; its
+        # float_hook keeps every non-integral number an exact Decimal, as parse_float=Decimal.
+        return msgspec_decoder.decode(response.content)
     except msgspec.DecodeError:
         pass
     try:
