@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -26,8 +27,6 @@ DEFAULT_WAREHOUSE = "SANDBOX_WH"
 # (reference/snowflake-loading.md §6.2, §6.4). Matched case-insensitively from the start.
 NOP_REGEXES = [
     r"^\s*ALTER\s+SESSION\b",
-    r"^\s*REMOVE\s+@",
-    r"^\s*RM\s+@",
     r"^\s*DROP\s+STAGE\b",
     r"^\s*DROP\s+FILE\s+FORMAT\b",
     r"^\s*ALTER\s+USER\b",
@@ -47,6 +46,12 @@ _ALTER_RE = re.compile(
 _USE_RE = re.compile(rf"^\s*USE\s+WAREHOUSE\s+{_NAME}\s*;?\s*$", re.I)
 _DROP_RE = re.compile(rf"^\s*DROP\s+WAREHOUSE\s+(IF\s+EXISTS\s+)?{_NAME}\s*;?\s*$", re.I)
 _BOOL_PROP_RE = r"{prop}\s*=\s*(TRUE|FALSE)"
+_REMOVE_RE = re.compile(
+    r"^\s*(?:REMOVE|RM)\s+'?@((?:\"(?:[^\"]|\"\")+\"|[^\s/'\".]+)(?:\.(?:\"(?:[^\"]|\"\")+\"|[^\s/'\".]+)){0,2})"
+    r"(/[^\s']*)?'?(?:\s+PATTERN\s*=\s*'((?:[^']|'')*)')?\s*;?\s*$",
+    re.I,
+)
+_IDENT_RE = re.compile(r'"(?:[^"]|"")+"|[^."]+')
 
 logger = logging.getLogger("finance_sandbox.snowflake")
 
@@ -250,6 +255,54 @@ class WarehouseLayer:
         return _ok_sql()
 
 
+def remove_stage_files(
+    sql: str,
+    bucket: Path,
+    database: str | None,
+    schema: str | None,
+    stage_exists: Callable[[str, str, str], bool],
+) -> str | None:
+    """`REMOVE @stage[/path] [PATTERN = '…']` as Snowflake does it: the files go (None if not one).
+
+    fakesnow has no REMOVE (reference §6.2), so a loader's clean-up was never tested: the
+    staged files (finance data) stayed and LIST kept showing them. Answers with Snowflake's
+    output, one row per removed file (`name`, `result`).
+    """
+    match = _REMOVE_RE.match(sql)
+    if match is None:
+        return None
+    named = [normalise_name(p) for p in _IDENT_RE.findall(match.group(1))]
+    parts = [*([database, schema][: 3 - len(named)]), *named]
+    if len(parts) != 3 or None in parts:
+        raise WarehouseError("001003", "SQL compilation error:\nsyntax error in REMOVE.", "42000")
+    db, sch, stage = (str(p) for p in parts)
+    root = bucket / db / sch / stage
+    if not stage_exists(db, sch, stage):
+        raise WarehouseError(
+            "002003",
+            f"SQL compilation error:\nStage '{db}.{sch}.{stage}' does not exist or not authorized.",
+            "02000",
+        )
+    prefix = (match.group(2) or "/").lstrip("/")
+    pattern = re.compile(match.group(3).replace("''", "'")) if match.group(3) else None
+    removed = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):  # none before the first PUT
+        relative = path.relative_to(root).as_posix()
+        name = f"{stage.lower()}/{relative}"
+        if not relative.startswith(prefix) or (pattern and not pattern.fullmatch(name)):
+            continue
+        path.unlink()
+        removed.append(name)
+    for directory in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
+        if not any(directory.iterdir()):
+            directory.rmdir()
+    if not removed:
+        return "SELECT '' AS \"name\", '' AS \"result\" WHERE 1 = 0"
+    return " UNION ALL ".join(
+        f'SELECT {_sql_str(n)} AS "name", \'removed\' AS "result"' for n in removed
+    )
+
+
 def _patch_fakesnow() -> None:
     """Let CREATE TABLE run inside a transaction that has already written data.
 
@@ -337,6 +390,14 @@ FAULT_MESSAGES = {
         "57014",
         "Statement reached its statement or warehouse timeout of 60 second(s) and was canceled.",
     ),
+    "000604": ("57014", "SQL execution canceled"),
+    "000625": (
+        "57014",
+        "Statement '01b2c3d4-0000-0000-0000-000000000001' has locked table 'T' in transaction "
+        "1700000000000000000 and this lock has not yet been released. Your statement "
+        "'01b2c3d4-0000-0000-0000-000000000002' was aborted because the number of waiters for "
+        "this lock exceeds the 20 statements limit.",
+    ),
 }
 
 
@@ -345,13 +406,16 @@ class Fault:
     """Answer the next `times` statements matching `match` with Snowflake error `code`.
 
     With `delay_s`, the statement is held that long first: a test can then kill a loader while
-    a given statement is in flight (the held statement is never executed).
+    a given statement is in flight (the held statement is never executed). With `after`, the
+    statement runs first and only its answer is replaced by the error: a COMMIT whose response
+    was lost, so the client cannot know that it took effect.
     """
 
     match: re.Pattern[str]
     times: int
     code: str
     delay_s: float = 0.0
+    after: bool = False
     taken: int = 0
 
 
@@ -362,13 +426,15 @@ class FaultInjector:
         self._lock = threading.Lock()
         self.faults: list[Fault] = []
 
-    def add(self, match: str, times: int, code: str, delay_s: float = 0.0) -> None:
+    def add(
+        self, match: str, times: int, code: str, delay_s: float = 0.0, after: bool = False
+    ) -> None:
         if code not in FAULT_MESSAGES:
             raise ValueError(f"unknown fault code {code!r}; known: {sorted(FAULT_MESSAGES)}")
         if delay_s < 0:
             raise ValueError("delay_s must be >= 0")
         with self._lock:
-            self.faults.append(Fault(re.compile(match, re.I | re.S), times, code, delay_s))
+            self.faults.append(Fault(re.compile(match, re.I | re.S), times, code, delay_s, after))
 
     def describe(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -378,6 +444,7 @@ class FaultInjector:
                     "times": f.times,
                     "code": f.code,
                     "delay_s": f.delay_s,
+                    "after": f.after,
                     "taken": f.taken,
                 }
                 for f in self.faults
@@ -387,8 +454,8 @@ class FaultInjector:
         with self._lock:
             self.faults.clear()
 
-    def take(self, sql: str, warehouse: str | None) -> tuple[WarehouseError | None, float]:
-        """The error to answer `sql` with (or None), and how long to hold it first."""
+    def take(self, sql: str, warehouse: str | None) -> tuple[WarehouseError | None, Fault | None]:
+        """The error to answer `sql` with (or None), and the fault that chose it."""
         with self._lock:
             for fault in self.faults:
                 if fault.times > 0 and fault.match.search(sql):
@@ -396,8 +463,8 @@ class FaultInjector:
                     fault.taken += 1
                     sqlstate, template = FAULT_MESSAGES[fault.code]
                     message = template.format(warehouse=warehouse or "SANDBOX_WH")
-                    return WarehouseError(fault.code, message, sqlstate), fault.delay_s
-        return None, 0.0
+                    return WarehouseError(fault.code, message, sqlstate), fault
+        return None, None
 
 
 class SessionTracker:
@@ -520,6 +587,18 @@ def build_app(
     faults = FaultInjector()
     tracker = SessionTracker(idle_transaction_timeout)
 
+    def stage_exists(database: str, schema: str, stage: str) -> bool:
+        cur = fs_server.shared_fs.duck_conn.cursor()
+        try:
+            cur.execute(
+                "SELECT 1 FROM _fs_global._fs_information_schema._fs_stages "
+                "WHERE database_name = ? AND schema_name = ? AND name = ?",
+                [database, schema, stage],
+            )
+            return cur.fetchone() is not None
+        finally:
+            cur.close()
+
     async def login(request: Request) -> Response:
         response = await fs_server.login_request(request)
         warehouse = request.query_params.get("warehouse")
@@ -538,22 +617,24 @@ def build_app(
         payload = json.loads(gzip.decompress(body) if gzipped else body)
         token = fs_server.to_token(request) if request.headers.get("Authorization") else ""
         sql = payload.get("sqlText", "")
-        fault, delay = faults.take(sql, layer.session_warehouse.get(token))
-        if delay:
-            await asyncio.sleep(delay)
+        error, fault = faults.take(sql, layer.session_warehouse.get(token))
+        if fault is not None and fault.delay_s:
+            await asyncio.sleep(fault.delay_s)
         try:
-            if fault is not None:
-                raise fault
+            if error is not None and not fault.after:  # type: ignore[union-attr]
+                raise error
             replacement = layer.rewrite(token, sql)
+            if replacement is None:
+                conn = fs_server.sessions.get(token)
+                replacement = remove_stage_files(
+                    sql,
+                    Path(fs_stage.LOCAL_BUCKET_PATH),
+                    getattr(conn, "database", None),
+                    getattr(conn, "schema", None),
+                    stage_exists,
+                )
         except WarehouseError as e:
-            return JSONResponse(
-                {
-                    "data": {"errorCode": e.code, "sqlState": e.sqlstate},
-                    "code": e.code,
-                    "message": e.message,
-                    "success": False,
-                }
-            )
+            return _error_response(e)
         if replacement is not None:
             payload["sqlText"] = replacement
             raw = json.dumps(payload).encode()
@@ -561,9 +642,11 @@ def build_app(
         tracker.note_sql(token, sql)
         tracker.start(token)
         try:
-            return await fs_server.query_request(request)
+            response = await fs_server.query_request(request)
         finally:
             tracker.end(token)
+        # An `after` fault: the statement ran, but the client is told it failed.
+        return _error_response(error) if error is not None else response
 
     async def abort_idle(request: Request) -> Response:
         body = await request.json() if await request.body() else {}
@@ -579,6 +662,7 @@ def build_app(
                 int(body.get("times", 1)),
                 str(body["code"]),
                 float(body.get("delay_s", 0)),
+                bool(body.get("after", False)),
             )
         except (KeyError, ValueError, TypeError, re.error) as e:
             return JSONResponse({"error": str(e)}, status_code=400)
@@ -617,6 +701,19 @@ def build_app(
         *(r for r in fs_server.routes if getattr(r, "path", None) not in own),
     ]
     return Starlette(routes=routes), tracker
+
+
+def _error_response(error: WarehouseError) -> Any:
+    from starlette.responses import JSONResponse
+
+    return JSONResponse(
+        {
+            "data": {"errorCode": error.code, "sqlState": error.sqlstate},
+            "code": error.code,
+            "message": error.message,
+            "success": False,
+        }
+    )
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -168,3 +168,45 @@ def test_transaction_left_open_by_a_vanished_client_is_rolled_back(
         later.cursor().execute("UPDATE T SET V = 'rerun' WHERE ID = 1")
         assert later.cursor().execute("SELECT V FROM T").fetchall() == [("rerun",)]
     gone.close()
+
+
+def test_remove_deletes_staged_files_and_list_shows_it(
+    snowflake_sandbox: SnowflakeSandbox, tmp_path: Path
+) -> None:
+    schema = snowflake_sandbox.unique_schema()
+    data = tmp_path / "one.parquet"
+    data.write_bytes(b"PAR1")
+    with snowflake_sandbox.connect(schema=schema) as conn:
+        cur = conn.cursor()
+        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        cur.execute("CREATE STAGE ST")
+        for prefix in ("run1/a", "run1/b", "run2/a"):
+            cur.execute(f"PUT 'file://{data}' @ST/{prefix}/ AUTO_COMPRESS=FALSE")
+        removed = cur.execute(f'REMOVE @"SANDBOX_DB"."{schema}"."ST"/run1/').fetchall()
+        assert sorted(removed) == [
+            ("st/run1/a/one.parquet", "removed"),
+            ("st/run1/b/one.parquet", "removed"),
+        ]
+        assert [r[0] for r in cur.execute("LIST @ST").fetchall()] == ["st/run2/a/one.parquet"]
+        assert cur.execute("REMOVE @ST/nothing/").fetchall() == []
+        with pytest.raises(snowflake.connector.errors.ProgrammingError) as excinfo:
+            cur.execute("REMOVE @NO_SUCH_STAGE")
+        assert excinfo.value.errno == 2003
+
+
+def test_an_after_fault_runs_the_statement_and_loses_its_answer(
+    snowflake_sandbox: SnowflakeSandbox,
+) -> None:
+    schema = snowflake_sandbox.unique_schema()
+    with snowflake_sandbox.connect(schema=schema) as conn:
+        cur = conn.cursor()
+        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        cur.execute("CREATE TABLE T (ID NUMBER(38,0))")
+        snowflake_sandbox.fail_next(r"^COMMIT", code="390114", after=True)
+        cur.execute("BEGIN")
+        cur.execute("INSERT INTO T VALUES (1)")
+        with pytest.raises(snowflake.connector.errors.Error) as excinfo:
+            cur.execute("COMMIT")
+        assert excinfo.value.errno == 390114
+    with snowflake_sandbox.connect(schema=schema) as other:
+        assert other.cursor().execute("SELECT ID FROM T").fetchall() == [(1,)]

@@ -122,6 +122,14 @@ def insert_audit_sql(table_ref: str) -> str:
     return f"INSERT INTO {table_ref} ({cols}) SELECT {values}"
 
 
+def committed_sql(table_ref: str) -> str:
+    """Whether a batch's audit row says committed: it is written in the batch's transaction."""
+    return (
+        f'SELECT COUNT(*) FROM {table_ref} WHERE "LOAD_ID" = %(load_id)s '
+        f'AND "BATCH_ID" = %(batch_id)s AND "STATUS" = \'{STATUS_COMMITTED}\''
+    )
+
+
 def record_json(record: Mapping[str, Any]) -> str:
     """A record as JSON text: decimals exact, datetimes ISO 8601."""
     return dumps_variant(dict(record)) or "{}"

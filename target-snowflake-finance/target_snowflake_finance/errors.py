@@ -23,6 +23,9 @@ ID_TOKEN_EXPIRED = 390110
 # restarted, or dropped the session). A fresh login is the fix, like an expired token.
 SESSION_REJECTED = 290401
 STATEMENT_TIMEOUT = 630
+STATEMENT_CANCELED = 604
+# Too many statements waiting for a table lock (another loader's transaction holds it).
+LOCK_WAITERS_EXCEEDED = 625
 
 _HTTP_TRANSIENT = (
     sf_errors.ServiceUnavailableError,
@@ -75,6 +78,10 @@ def classify(exc: BaseException) -> Classification:
             return Classification(True, True, f"session no longer valid ({errno}: HTTP 401)")
         if errno == STATEMENT_TIMEOUT:
             return Classification(True, False, "statement timed out (000630)")
+        if errno == STATEMENT_CANCELED:
+            return Classification(True, False, "statement canceled (000604)")
+        if errno == LOCK_WAITERS_EXCEEDED:
+            return Classification(True, False, "table locked by another transaction (000625)")
         if isinstance(exc, _HTTP_TRANSIENT):
             return Classification(True, True, f"Snowflake unavailable ({type(exc).__name__})")
         if isinstance(exc, sf_errors.OperationalError | sf_errors.InterfaceError):

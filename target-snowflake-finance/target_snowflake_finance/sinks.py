@@ -26,6 +26,7 @@ from target_snowflake_finance.audit import (
     STATUS_COMMITTED,
     STATUS_FAILED,
     BatchAudit,
+    committed_sql,
     insert_audit_sql,
     record_json,
     write_dead_letter,
@@ -482,6 +483,8 @@ class SnowflakeSink(BatchSink):
         audit.rows_rejected = len(rejects)
 
         def attempt(n: int) -> int:
+            if n > 1 and self._committed_before(audit):
+                return loadable
             audit.attempts = n
             return self._load_attempt(data_file, rejects_file, audit, n, loadable)
 
@@ -544,6 +547,28 @@ class SnowflakeSink(BatchSink):
         path = self._workdir / f"{batch_id}-rejects.parquet"
         pq.write_table(table, path)
         return path
+
+    def _committed_before(self, audit: BatchAudit) -> bool:
+        """Did an earlier attempt commit although it failed as far as we saw (lost COMMIT reply)?
+
+        The audit row is written in the batch's own transaction, so it is there exactly when the
+        rows, rejects and the overwrite's DELETE are: a retry would load the batch twice.
+        """
+        rows = self.session.execute(
+            committed_sql(self._target.audit_ref),
+            {"load_id": self.load_id, "batch_id": audit.batch_id},
+        )
+        if not rows or not int(rows[0][0] or 0):
+            return False
+        self.logger.warning(
+            "Batch %s of %s committed although its last attempt reported a failure: not "
+            "loading it again",
+            audit.batch_id,
+            self.stream_name,
+        )
+        # That attempt's overwrite happened: later batches of the run must not replace it.
+        self._target.claim_overwrite(self.table_ref, self.load_method)
+        return True
 
     def _prepare_retry(self, exc: BaseException, verdict: Classification, attempt: int) -> None:
         self.session.rollback_quietly()

@@ -80,7 +80,7 @@ def test_every_row_has_metadata_and_each_batch_one_audit_row(
     assert rows == [(next(iter(load_ids)), True, True, True, True)] * 5
 
 
-@pytest.mark.parametrize("code", ["390114", "000608"])
+@pytest.mark.parametrize("code", ["390114", "000608", "000625", "000604"])
 def test_transient_failure_is_retried_and_the_batch_lands_once(
     config, run_target, singer, table_rows, snowflake_sandbox, schema_name, sql_sent, code
 ) -> None:

@@ -154,18 +154,30 @@ class SnowflakeSandbox:
                 cur.close()
 
     def fail_next(
-        self, match: str, times: int = 1, code: str = "000608", delay_s: float = 0.0
+        self,
+        match: str,
+        times: int = 1,
+        code: str = "000608",
+        delay_s: float = 0.0,
+        after: bool = False,
     ) -> None:
         """Answer the next `times` statements matching regex `match` with Snowflake error `code`.
 
-        Codes: 000608 (warehouse suspended), 000606 (no warehouse), 390114 (token expired),
-        000630 (statement timeout). `delay_s` holds each matching statement that long first.
+        Codes: see `finance_sandbox.snowflake.FAULT_MESSAGES`. `delay_s` holds each matching
+        statement that long first. `after=True` runs the statement and then answers with the
+        error (e.g. a COMMIT that took effect but whose response was lost).
         """
         import requests
 
         response = requests.post(
             f"http://{self.host}:{self.port}/_sandbox/faults",
-            json={"match": match, "times": times, "code": code, "delay_s": delay_s},
+            json={
+                "match": match,
+                "times": times,
+                "code": code,
+                "delay_s": delay_s,
+                "after": after,
+            },
             timeout=10,
         )
         response.raise_for_status()
