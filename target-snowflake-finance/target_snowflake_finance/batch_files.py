@@ -60,7 +60,7 @@ def _plain(value: Any) -> Any:
 
 
 def _jsonl_records(file: IO[bytes], compression: str | None) -> Iterator[dict[str, Any]]:
-    stream: IO[bytes] = gzip.GzipFile(fileobj=file, mode="rb") if compression else file
+    stream: Any = gzip.GzipFile(fileobj=file, mode="rb") if compression else file
     for number, line in enumerate(stream, start=1):
         if not line.strip():
             continue
