@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gzip
+import itertools
 import json
 import logging
 import re
@@ -399,6 +400,9 @@ FAULT_MESSAGES = {
         "this lock exceeds the 20 statements limit.",
     ),
 }
+_CANCEL_ALL_RE = re.compile(
+    r"^\s*SELECT\s+SYSTEM\$CANCEL_ALL_QUERIES\s*\(\s*(\d+)\s*\)\s*;?\s*$", re.I
+)
 
 
 @dataclass
@@ -417,6 +421,7 @@ class Fault:
     delay_s: float = 0.0
     after: bool = False
     taken: int = 0
+    cancelled: int = 0
 
 
 class FaultInjector:
@@ -446,6 +451,7 @@ class FaultInjector:
                     "delay_s": f.delay_s,
                     "after": f.after,
                     "taken": f.taken,
+                    "cancelled": f.cancelled,
                 }
                 for f in self.faults
             ]
@@ -465,6 +471,50 @@ class FaultInjector:
                     message = template.format(warehouse=warehouse or "SANDBOX_WH")
                     return WarehouseError(fault.code, message, sqlstate), fault
         return None, None
+
+
+class HeldStatements:
+    """Statements held in flight, so that a client can cancel them as it would in Snowflake.
+
+    Snowflake cancels a running statement on the connector's abort request (by request id, what
+    the connector sends on Ctrl-C or a client timeout) or on `SYSTEM$CANCEL_ALL_QUERIES(<session
+    id>)`, and answers it with 000604. fakesnow knows no session ids and ignores abort requests,
+    so a loader's cancel path could not be tested. Runs on the server's event loop only.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[asyncio.Event, tuple[str, str | None]] = {}
+        self._ids = itertools.count(1_000_001)
+        self.session_ids: dict[int, str] = {}
+
+    def new_session(self, token: str) -> int:
+        session_id = next(self._ids)
+        self.session_ids[session_id] = token
+        return session_id
+
+    async def hold(self, token: str, request_id: str | None, seconds: float) -> bool:
+        """Wait `seconds`; True if the statement was cancelled meanwhile."""
+        event = asyncio.Event()
+        self._held[event] = (token, request_id)
+        try:
+            await asyncio.wait_for(event.wait(), seconds)
+        except TimeoutError:
+            return False
+        finally:
+            del self._held[event]
+        return True
+
+    def cancel(self, *, session_id: int | None = None, request_id: str | None = None) -> int:
+        token = self.session_ids.get(session_id) if session_id is not None else None
+        hits = [
+            event
+            for event, (held_token, held_request) in self._held.items()
+            if (token is not None and held_token == token)
+            or (request_id is not None and held_request == request_id)
+        ]
+        for event in hits:
+            event.set()
+        return len(hits)
 
 
 class SessionTracker:
@@ -585,6 +635,7 @@ def build_app(
         restore_stages(fs_server.shared_fs, data_dir / "stages")
     layer = WarehouseLayer(WarehouseRegistry(registry_path))
     faults = FaultInjector()
+    held = HeldStatements()
     tracker = SessionTracker(idle_transaction_timeout)
 
     def stage_exists(database: str, schema: str, stage: str) -> bool:
@@ -609,6 +660,8 @@ def build_app(
             if name:
                 layer.registry.get_or_create(name)
             layer.session_warehouse[token] = name
+            payload["data"]["sessionId"] = held.new_session(token)
+            return JSONResponse(payload)
         return response
 
     async def query(request: Request) -> Response:
@@ -618,12 +671,24 @@ def build_app(
         token = fs_server.to_token(request) if request.headers.get("Authorization") else ""
         sql = payload.get("sqlText", "")
         error, fault = faults.take(sql, layer.session_warehouse.get(token))
+        after = fault is not None and fault.after
         if fault is not None and fault.delay_s:
-            await asyncio.sleep(fault.delay_s)
+            request_id = request.query_params.get("requestId")
+            if await held.hold(token, request_id, fault.delay_s):
+                fault.cancelled += 1  # answered as Snowflake answers a cancelled statement
+                sqlstate, message = FAULT_MESSAGES["000604"]
+                error, after = WarehouseError("000604", message, sqlstate), False
         try:
-            if error is not None and not fault.after:  # type: ignore[union-attr]
+            if error is not None and not after:
                 raise error
-            replacement = layer.rewrite(token, sql)
+            if cancel_all := _CANCEL_ALL_RE.match(sql):
+                session_id = int(cancel_all.group(1))
+                count = held.cancel(session_id=session_id)
+                replacement: str | None = (
+                    f"SELECT '{count} cancelled.' AS \"SYSTEM$CANCEL_ALL_QUERIES({session_id})\""
+                )
+            else:
+                replacement = layer.rewrite(token, sql)
             if replacement is None:
                 conn = fs_server.sessions.get(token)
                 replacement = remove_stage_files(
@@ -647,6 +712,15 @@ def build_app(
             tracker.end(token)
         # An `after` fault: the statement ran, but the client is told it failed.
         return _error_response(error) if error is not None else response
+
+    async def abort_request(request: Request) -> Response:
+        """The connector's cancel of one running statement (by its request id)."""
+        body = await request.body()
+        if request.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        request_id = json.loads(body or b"{}").get("requestId")
+        held.cancel(request_id=str(request_id) if request_id else None)
+        return JSONResponse({"data": None, "success": True})
 
     async def abort_idle(request: Request) -> Response:
         body = await request.json() if await request.body() else {}
@@ -688,7 +762,12 @@ def build_app(
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok", "sessions": len(fs_server.sessions)})
 
-    own = {"/session/v1/login-request", "/queries/v1/query-request", "/session"}
+    own = {
+        "/session/v1/login-request",
+        "/queries/v1/query-request",
+        "/queries/v1/abort-request",
+        "/session",
+    }
     routes = [
         Route("/_sandbox/health", health, methods=["GET"]),
         Route("/_sandbox/faults", add_fault, methods=["POST"]),
@@ -697,6 +776,7 @@ def build_app(
         Route("/_sandbox/sessions/abort-idle", abort_idle, methods=["POST"]),
         Route("/session/v1/login-request", login, methods=["POST"]),
         Route("/queries/v1/query-request", query, methods=["POST"]),
+        Route("/queries/v1/abort-request", abort_request, methods=["POST"]),
         Route("/session", session, methods=["POST"]),
         *(r for r in fs_server.routes if getattr(r, "path", None) not in own),
     ]

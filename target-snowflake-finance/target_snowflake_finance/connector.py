@@ -12,6 +12,7 @@ import snowflake.connector
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from target_snowflake_finance import shutdown
 from target_snowflake_finance.errors import TargetConfigError, classify
 from target_snowflake_finance.naming import config_identifier, qualified, quote
 from target_snowflake_finance.types import ColumnType, parse_existing
@@ -126,7 +127,7 @@ def connect_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
 class Session:
     """One Snowflake connection; every statement goes through `execute` and the SQL log."""
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    def __init__(self, config: Mapping[str, Any], *, track: bool = True) -> None:
         self._config = config
         self._kwargs = connect_kwargs(config)
         self._conn: Any = None
@@ -134,6 +135,14 @@ class Session:
         self.last_description: Any = None
         self.database = config_identifier(str(config["database"]))
         self.schema = config_identifier(str(config.get("schema") or "PUBLIC"))
+        self.busy = False  # a statement is in flight (a stop signal cancels it)
+        if track:
+            shutdown.register(self)
+
+    @property
+    def session_id(self) -> int | None:
+        """Snowflake's id of the open session (what SYSTEM$CANCEL_ALL_QUERIES takes)."""
+        return getattr(self._conn, "session_id", None) if self._conn is not None else None
 
     def connection(self) -> Any:
         if self._conn is None or self._conn.is_closed():
@@ -150,19 +159,29 @@ class Session:
                     logger.debug("closing the old connection failed: %s", classify(e).reason)
             self._conn = None
 
-    def execute(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
-        """Run one statement and return its rows."""
+    def execute(
+        self, sql: str, params: Any = None, *, force: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """Run one statement and return its rows (once stopping, only ROLLBACK or `force`)."""
+        if not force:
+            shutdown.check(sql)
         with self._lock:
             sql_logger.debug("%s", sql)
             cur = self.connection().cursor()
             try:
+                self.busy = True
                 cur.execute(sql, params)
                 self.last_description = cur.description
                 try:
                     return list(cur.fetchall())
                 except snowflake.connector.errors.InterfaceError:
                     return []
+            except Exception as e:
+                # Cancelled by a stop signal: not a failure to retry or dead-letter.
+                shutdown.check(sql, cause=e)
+                raise
             finally:
+                self.busy = False
                 cur.close()
 
     def rollback_quietly(self) -> None:

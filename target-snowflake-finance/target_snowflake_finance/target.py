@@ -14,6 +14,7 @@ from singer_sdk.helpers.capabilities import PluginCapabilities
 from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
 
+from target_snowflake_finance import shutdown
 from target_snowflake_finance.audit import AUDIT_COLUMNS, REJECT_COLUMNS, create_table_sql
 from target_snowflake_finance.batch_files import BatchInputError, read_records
 from target_snowflake_finance.connector import Session
@@ -249,6 +250,13 @@ class TargetSnowflakeFinance(Target):
         ) as exc:
             cls.logger.error("%s", exc)
             raise SystemExit(1) from None
+        except (shutdown.Terminated, KeyboardInterrupt) as exc:
+            raise SystemExit(shutdown.finish(exc)) from None
+
+    @override
+    def _setup_signal_handlers(self) -> None:
+        # Not the SDK's handler: it drains every sink again from inside the signal handler.
+        shutdown.install(self.config)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.load_id = str(uuid.uuid4())
@@ -444,6 +452,8 @@ class TargetSnowflakeFinance(Target):
 
     @override
     def _write_state_message(self, state: dict) -> None:
+        if shutdown.STOPPING.is_set():  # nothing is committed after a stop signal
+            return
         self._batches_since_state = 0
         super()._write_state_message(state)
 
