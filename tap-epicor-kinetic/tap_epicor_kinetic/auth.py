@@ -18,6 +18,7 @@ from tap_epicor_kinetic.errors import (
     check_response,
     error_message,
     is_license_exhaustion,
+    json_body,
 )
 from tap_epicor_kinetic.retry import RetryPolicy, call_with_retries
 
@@ -136,10 +137,14 @@ class EpicorAuthenticator(AuthBase):
             if self.credentials.method == "token"
             else "OAuth2 token endpoint"
         )
-        response = call_with_retries(
-            self._token_request, policy=self._policy, what=what, logger=self._logger
-        )
-        body = response.json()
+
+        def fetch() -> t.Any:
+            # Parsed inside the retries: a proxy's HTML page is as passing as a 503.
+            return json_body(self._token_request(), what=what)
+
+        body = call_with_retries(fetch, policy=self._policy, what=what, logger=self._logger)
+        if not isinstance(body, dict):
+            body = {}
         if self.credentials.method == "token":
             token, ttl = body.get("AccessToken"), body.get("ExpiresIn")
         else:

@@ -10,6 +10,7 @@ from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from singer_sdk.helpers.types import Context
 
 from tap_epicor_kinetic.client import EpicorStream
+from tap_epicor_kinetic.errors import collection_rows
 from tap_epicor_kinetic.odata import Property, encode_query
 from tap_epicor_kinetic.schema import property_for_edm
 from tap_epicor_kinetic.timeutil import looks_like_datetime
@@ -121,8 +122,14 @@ class BaqStream(EpicorStream):
         url = f"{tap.company_root(tap.companies[0])}/{self.baq_service}/Data"
         query = encode_query({"$top": SAMPLE_ROWS})
         what = f"Stream '{self._definition_name}' (BAQ {self.baq_id}, reading its columns)"
-        response = tap.get_url(f"{url}?{query}", accept="application/json", what=what)
-        rows = response.json(parse_float=decimal.Decimal).get("value") or []
+        sample: list[dict[str, t.Any]] = []
+        tap.get_url(
+            f"{url}?{query}",
+            accept="application/json",
+            what=what,
+            check=lambda response: sample.extend(collection_rows(response, what=what)),
+        )
+        rows = sample
         columns: dict[str, list[t.Any]] = {}
         for row in rows:
             for name, value in row.items():
@@ -167,7 +174,7 @@ class BaqStream(EpicorStream):
             params: dict[str, t.Any] = {"$top": self._tap.page_size}
             if skip:
                 params["$skip"] = skip
-            rows = self._get(url, params, context).get("value") or []
+            rows = self._get(url, params, context)
             if not rows:
                 return
             yield rows

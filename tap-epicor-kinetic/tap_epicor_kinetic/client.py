@@ -22,11 +22,16 @@ from singer_sdk.helpers.types import Context
 from singer_sdk.singerlib import RecordMessage
 
 from tap_epicor_kinetic import odata
-from tap_epicor_kinetic.errors import check_response, is_license_exhaustion, json_body
+from tap_epicor_kinetic.errors import (
+    check_response,
+    collection_problem,
+    collection_rows,
+    is_license_exhaustion,
+)
 from tap_epicor_kinetic.odata import Scalar
 from tap_epicor_kinetic.output import FastWriter
 from tap_epicor_kinetic.prefetch import OutOfOrderError, prefetched_pages
-from tap_epicor_kinetic.records import RecordPlan
+from tap_epicor_kinetic.records import ConversionError, RecordPlan
 from tap_epicor_kinetic.retry import call_with_retries
 from tap_epicor_kinetic.schema import property_for_edm
 from tap_epicor_kinetic.timeutil import (
@@ -281,8 +286,32 @@ class EpicorStream(RESTStream[t.Any]):
         )
 
     def to_record(self, row: dict[str, t.Any]) -> dict[str, t.Any]:
-        """One OData row → one record of the selected fields: renamed, decimal text, offsets."""
-        return self._record_plan.apply(row)
+        """One OData row → one record of the selected fields: renamed, decimal text, offsets.
+
+        A value that cannot be converted exactly stops the run naming the row and field: the
+        tap has no quarantine, and a truncated amount or key would load a wrong row silently.
+        """
+        try:
+            return self._record_plan.apply(row)
+        except ConversionError as exc:
+            keys = ", ".join(
+                f"{key}={row.get(self.odata_name(key))}" for key in self.primary_keys or []
+            )
+            field = exc.field or "a field"
+            msg = (
+                f"Stream '{self.name}': row {keys or '(no key)'}: {field} {exc.reason}, which "
+                f"the schema declares as {self._declared(exc.field)}; the tap does not round or "
+                "guess, so it stopped before this row. Fix the value in Epicor, or deselect "
+                f"the field ({self.name}.{field}) in the catalog."
+            )
+            raise FatalAPIError(msg) from None
+
+    def _declared(self, field: str) -> str:
+        prop = self.schema["properties"].get(field, {})
+        if prop.get("format") in {"x-singer.decimal", "singer.decimal"}:
+            return "an exact decimal"
+        types = [t_ for t_ in t.cast("list[str]", prop.get("type") or []) if t_ != "null"]
+        return prop.get("format") or " or ".join(types) or "its type"
 
     @override
     def _write_record_message(self, record: dict[str, t.Any]) -> None:
@@ -458,12 +487,18 @@ class EpicorStream(RESTStream[t.Any]):
 
     # --- Paging ------------------------------------------------------------------------------
 
-    def _get(self, url: str, params: dict[str, t.Any], context: Context | None) -> t.Any:
-        """GET with the shared retry policy; the body parsed with Decimal for every number."""
+    def _get(
+        self, url: str, params: dict[str, t.Any], context: Context | None
+    ) -> list[dict[str, t.Any]]:
+        """GET with the shared retry policy: the rows of the answer, numbers as Decimal.
+
+        An answer that is not a list of rows (with well-formed expanded children) is retried
+        as a server fault.
+        """
 
         limit = self._tap.request_limit
 
-        def send() -> t.Any:
+        def send() -> list[dict[str, t.Any]]:
             prepared = self.build_prepared_request(
                 method="GET",
                 url=f"{url}?{odata.encode_query(params)}" if params else url,
@@ -480,13 +515,32 @@ class EpicorStream(RESTStream[t.Any]):
                         f"Stream '{self.name}': Epicor is throttling (HTTP {failed.status_code})"
                     )
                 raise
-            body = json_body(response, what=f"Stream '{self.name}'")
+            rows = collection_rows(
+                response, what=f"Stream '{self.name}'", check=self._children_problem
+            )
             limit.succeeded()
-            return body
+            return rows
 
         return call_with_retries(
             send, policy=self._tap.retry_policy, what=f"Stream '{self.name}'", logger=self.logger
         )
+
+    def _children_problem(self, rows: list[dict[str, t.Any]]) -> str | None:
+        """Why the expanded children of `rows` are not lists of rows; None when they are."""
+        for child in self._active_children():
+            nested: list[dict[str, t.Any]] = []
+            for index, row in enumerate(rows):
+                children = row.get(child.entity_set)
+                if children is None:
+                    continue
+                problem = collection_problem({"value": children})
+                if problem is not None:
+                    return f"{child.entity_set} of row {index + 1}: {problem}"
+                nested.extend(children)
+            problem = child._children_problem(nested) if nested else None
+            if problem is not None:
+                return problem
+        return None
 
     def _upper_bound(self, url: str, lower: str | None, context: Context | None) -> Position | None:
         """The last row in the ordering when the sync starts; the window ends there."""
@@ -498,7 +552,7 @@ class EpicorStream(RESTStream[t.Any]):
         }
         if lower:
             params["$filter"] = lower
-        rows = self._get(url, params, context).get("value") or []
+        rows = self._get(url, params, context)
         return self.position(rows[0]) if rows else None
 
     def page_rows(
@@ -542,7 +596,7 @@ class EpicorStream(RESTStream[t.Any]):
             params["$top"] = top
             if expand:
                 params["$expand"] = expand
-            return list(self._get(url, params, context).get("value") or [])
+            return self._get(url, params, context)
 
         # Up to max_concurrent_requests in flight; with the default of 1 it is still one request
         # at a time, but the next page is asked for as soon as the current one arrives.

@@ -117,6 +117,12 @@ def check_response(response: requests.Response, *, what: str) -> None:
     raise FatalAPIError(described)
 
 
+def _not_json(name: str) -> t.NoReturn:
+    """`NaN` / `Infinity` are not JSON (Python's parser accepts them; no amount may be one)."""
+    msg = f"{name} is not a JSON value"
+    raise ValueError(msg)
+
+
 def json_body(response: requests.Response, *, what: str) -> t.Any:
     """The response's JSON (numbers as Decimal); a body that is not JSON is retriable.
 
@@ -129,10 +135,16 @@ def json_body(response: requests.Response, *, what: str) -> t.Any:
         return msgspec_decoder.decode(response.content)
     except msgspec.DecodeError:
         pass
+    except RecursionError:
+        msg = (
+            f"{what}: HTTP {response.status_code} for {describe_request(response)} is JSON "
+            "nested too deeply to be an OData answer"
+        )
+        raise RetriableAPIError(msg, response) from None
     try:
         # Not UTF-8 JSON (another declared encoding, a BOM): let requests work out the text.
-        return response.json(parse_float=decimal.Decimal)
-    except ValueError as exc:
+        return response.json(parse_float=decimal.Decimal, parse_constant=_not_json)
+    except (ValueError, RecursionError) as exc:
         kind = response.headers.get("Content-Type") or "no content type"
         text = response.text
         title = re.search(r"<title>(.*?)</title>", text, re.I | re.S)
@@ -142,3 +154,54 @@ def json_body(response: requests.Response, *, what: str) -> t.Any:
             f"({kind}; {'an HTML page: ' if title else ''}{head!r}): {exc}"
         )
         raise RetriableAPIError(msg, response) from None
+
+
+def _shape(value: t.Any) -> str:
+    """What a JSON value is, for a message (`a str`, `a list`, `null`)."""
+    if value is None:
+        return "null"
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    return names.get(type(value), "a number")
+
+
+def collection_problem(body: t.Any) -> str | None:
+    """Why `body` is not an OData collection (`{"value": [ {row}, … ]}`); None when it is."""
+    if not isinstance(body, dict):
+        return f"the body is {_shape(body)}, not an object"
+    if "value" not in body:
+        inner = body.get("error")
+        if isinstance(inner, dict) and inner.get("message"):
+            return f"an OData error instead of rows: {str(inner['message'])[:300]}"
+        return "the body has no 'value' (the list of rows)"
+    rows = body["value"]
+    if not isinstance(rows, list):
+        return f"'value' is {_shape(rows)}, not a list of rows"
+    for index, row in enumerate(rows):
+        if type(row) is not dict:
+            return f"row {index + 1} of 'value' is {_shape(row)}, not an object"
+    return None
+
+
+def collection_rows(
+    response: requests.Response,
+    *,
+    what: str,
+    check: t.Callable[[list[dict[str, t.Any]]], str | None] | None = None,
+) -> list[dict[str, t.Any]]:
+    """The rows of an OData collection answer; anything else is a (retriable) server fault.
+
+    A 200 without a `value` list (an error body, a proxy's `{}`) must never read as an empty
+    set: that would end paging early and save a bookmark past rows never read. `check` names
+    a problem inside the rows (e.g. expanded children that are not lists of rows).
+    """
+    body = json_body(response, what=what)
+    problem = collection_problem(body)
+    if problem is None and check is not None:
+        problem = check(body["value"])
+    if problem is None:
+        return t.cast("list[dict[str, t.Any]]", body["value"])
+    msg = (
+        f"{what}: HTTP {response.status_code} for {describe_request(response)} is not a list "
+        f"of rows ({problem})"
+    )
+    raise RetriableAPIError(msg, response)

@@ -22,9 +22,35 @@ _Decimal = decimal.Decimal
 DECIMAL_FORMATS = frozenset({"x-singer.decimal", "singer.decimal"})
 
 
+class ConversionError(ValueError):
+    """A value that cannot become its field's type exactly (the record would be wrong)."""
+
+    def __init__(self, reason: str, field: str = "") -> None:
+        """`reason` says what was served; `field` is filled in by the plan."""
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+
+
+def _number(value: t.Any) -> decimal.Decimal:
+    """A finite Decimal from a JSON number or numeric text; anything else is refused."""
+    if type(value) is _Decimal or (type(value) is int):
+        number = _Decimal(value)
+    elif type(value) is str:
+        try:
+            number = _Decimal(value.strip())
+        except decimal.InvalidOperation:
+            raise ConversionError(f"{value[:40]!r} is not a number") from None
+    else:
+        raise ConversionError(f"{str(value)[:40]!r} ({type(value).__name__}) is not a number")
+    if not number.is_finite():
+        raise ConversionError(f"{value!r} is not a finite number")
+    return number
+
+
 def decimal_text(value: t.Any) -> str | None:
     """Exact decimal text (no exponent); the value never passes through a float."""
-    if type(value) is _Decimal:
+    if type(value) is _Decimal and value.is_finite():
         text = str(value)  # three times faster than format(); exponents are rare
         return text if "E" not in text else format(value, "f")
     if value is None:
@@ -32,15 +58,22 @@ def decimal_text(value: t.Any) -> str | None:
     if isinstance(value, float):
         msg = "a float reached the decimal converter; responses must be parsed with Decimal"
         raise TypeError(msg)
-    number = value if isinstance(value, _Decimal) else _Decimal(str(value))
-    return format(number, "f")
+    return format(_number(value), "f")
 
 
 def integer(value: t.Any) -> int | None:
-    """An integer column: ints pass, Epicor's empty string is null, numeric text is parsed."""
+    """An integer column: ints pass, Epicor's empty string is null, whole numbers are exact.
+
+    `2024.9` or `"abc"` is refused rather than truncated or guessed.
+    """
     if type(value) is int:
         return value
-    return None if value is None or value == "" else int(value)
+    if value is None or value == "":
+        return None
+    number = _number(value)
+    if number != number.to_integral_value():
+        raise ConversionError(f"{value} is not a whole number")
+    return int(number)
 
 
 def date_time(zone: dt.tzinfo) -> Converter:
@@ -120,12 +153,39 @@ class RecordPlan:
         return cls(tuple(copied), tuple(decimals), tuple(integers), tuple(converted))
 
     def apply(self, row: Row) -> dict[str, t.Any]:
-        """One OData row → one record (a column the row lacks is left out, not nulled)."""
+        """One OData row → one record (a column the row lacks is left out, not nulled).
+
+        Raises ConversionError naming the field when a value cannot be converted exactly.
+        """
+        try:
+            return self._apply(row)
+        except (ConversionError, ValueError, decimal.InvalidOperation) as exc:
+            # Off the hot path: convert field by field to name the one at fault.
+            raise self._explain(row, exc) from None
+
+    def _explain(self, row: Row, exc: Exception) -> ConversionError:
+        checks: list[tuple[str, str, Converter]] = [
+            *((c, n, decimal_text) for c, n in self.decimals),
+            *((c, n, integer) for c, n in self.integers),
+            *self.converted,
+        ]
+        for column, name, convert in checks:
+            if column not in row:
+                continue
+            try:
+                convert(row[column])
+            except (ValueError, decimal.InvalidOperation) as failed:
+                reason = failed.reason if isinstance(failed, ConversionError) else str(failed)
+                return ConversionError(reason, name)
+        return ConversionError(str(exc))
+
+    def _apply(self, row: Row) -> dict[str, t.Any]:
         record = {name: row[column] for column, name in self.copied if column in row}
         for column, name in self.decimals:
             if column in row:
                 value = row[column]
                 if type(value) is _Decimal:
+                    # Never NaN or Infinity: JSON has neither and json_body refuses them.
                     text = str(value)
                     record[name] = text if "E" not in text else format(value, "f")
                 else:

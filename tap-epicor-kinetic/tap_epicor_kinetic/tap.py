@@ -25,6 +25,7 @@ from tap_epicor_kinetic.retry import RetryPolicy, call_with_retries
 from tap_epicor_kinetic.schema import add_ud_fields, bundled_schema, restore_decimal_facets
 from tap_epicor_kinetic.streams import STREAM_TYPES
 from tap_epicor_kinetic.timeutil import load_zone, parse_start_date
+from tap_epicor_kinetic.transport import OriginError, OriginSession
 
 try:
     from typing import override  # type: ignore[attr-defined]
@@ -316,7 +317,7 @@ class TapEpicorKinetic(Tap):
     @cached_property
     def http_session(self) -> requests.Session:
         """One session (connection pool, TLS settings) for every data request of the run."""
-        session = self._new_session()
+        session = self._new_session("base_url")
         if session.verify is False:
             self.logger.warning(
                 "verify_ssl is off: the server's TLS certificate is not checked. "
@@ -324,9 +325,12 @@ class TapEpicorKinetic(Tap):
             )
         return session
 
-    def _new_session(self) -> requests.Session:
-        """A session with the TLS settings; token requests get their own, unauthenticated one."""
-        session = requests.Session()
+    def _new_session(self, setting: str) -> OriginSession:
+        """A session for the address in `setting`, with the TLS settings.
+
+        Token requests get their own, unauthenticated one.
+        """
+        session = OriginSession(setting)
         if self.max_concurrent_requests > 10:
             adapter = requests.adapters.HTTPAdapter(pool_maxsize=self.max_concurrent_requests)
             session.mount("https://", adapter)
@@ -341,8 +345,9 @@ class TapEpicorKinetic(Tap):
     @cached_property
     def authenticator(self) -> EpicorAuthenticator:
         """The one authenticator every stream shares (one token, refreshed for all)."""
+        method = str(self.config.get("auth_method") or "basic")
         credentials = Credentials(
-            method=str(self.config.get("auth_method") or "basic"),
+            method=method,
             base_url=str(self.config.get("base_url") or ""),
             api_key=self.config.get("api_key"),
             username=self.config.get("username"),
@@ -358,7 +363,7 @@ class TapEpicorKinetic(Tap):
             raise ConfigValidationError(str(exc), errors=[str(exc)]) from exc
         return EpicorAuthenticator(
             credentials,
-            session=self._new_session(),
+            session=self._new_session("token_url" if method == "oauth2" else "base_url"),
             timeout=float(self.config.get("request_timeout", 120)),
             policy=self.retry_policy,
             logger=self.logger,
@@ -380,8 +385,18 @@ class TapEpicorKinetic(Tap):
             raise ConfigValidationError(msg, errors=[msg])
         return f"{base}/api/v2/odata/{quote(company, safe='')}"
 
-    def get_url(self, url: str, *, accept: str, what: str) -> requests.Response:
-        """GET outside a stream ($metadata, BAQ samples): shared auth, TLS and retries."""
+    def get_url(
+        self,
+        url: str,
+        *,
+        accept: str,
+        what: str,
+        check: t.Callable[[requests.Response], object] | None = None,
+    ) -> requests.Response:
+        """GET outside a stream ($metadata, BAQ samples): shared auth, TLS and retries.
+
+        `check` reads the body inside the retry loop (a RetriableAPIError from it is retried).
+        """
 
         def send() -> requests.Response:
             request = requests.Request("GET", url, headers={"Accept": accept})
@@ -390,6 +405,8 @@ class TapEpicorKinetic(Tap):
                 prepared, timeout=float(self.config.get("request_timeout", 120))
             )
             check_response(response, what=what)
+            if check is not None:
+                check(response)
             return response
 
         return call_with_retries(send, policy=self.retry_policy, what=what, logger=self.logger)
@@ -406,7 +423,7 @@ class TapEpicorKinetic(Tap):
         try:
             response = self.get_url(url, accept="application/xml", what=what)
             meta = odata.parse_metadata(response.content)
-        except (EpicorAuthError, RetriesExhaustedError):
+        except (EpicorAuthError, RetriesExhaustedError, OriginError):
             raise
         except (FatalAPIError, ValueError) as exc:
             self.logger.warning(

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
+import pytest
 import requests
+from finance_sandbox.testing.hostile import Forward, HostileServer, Reply, Seen
 from tap_epicor_kinetic import odata
 
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3,6}[+-]\d{2}:\d{2}$")
@@ -131,3 +135,58 @@ def test_records_keep_every_digit_whatever_shape_the_json_number_has() -> None:
     ):
         response._content = body
         assert json_body(response, what="test")["value"] == [{"Amt": decimal.Decimal("1.10")}]
+
+
+# Values that cannot be converted exactly: a page of vendors rewritten by a proxy (real HTTP).
+UNCONVERTIBLE = {
+    # case: (column, served value as JSON text, what the message must name)
+    "fraction-in-integer-column": ("CountryNum", "2024.9", "CountryNum"),
+    "fractional-key": ("VendorNum", "{victim}.5", "VendorNum"),
+    "text-in-integer-column": ("PMUID", '"abc"', "PMUID"),
+    "text-in-number-column": ("MinOrderValue", '"abc"', "MinOrderValue"),
+    "boolean-in-integer-column": ("CountryNum", "true", "CountryNum"),
+    "infinity-text-in-number-column": ("MinOrderValue", '"Infinity"', "MinOrderValue"),
+}
+
+
+@pytest.mark.parametrize("case", list(UNCONVERTIBLE))
+def test_a_value_that_cannot_be_converted_exactly_fails_naming_stream_key_and_field(
+    epicor_sandbox: Any, tap_runner: Any, tmp_path: Path, case: str
+) -> None:
+    column, served, field = UNCONVERTIBLE[case]
+    victim = sorted(v["VendorNum"] for v in epicor_sandbox.truth("vendors"))[3]
+
+    def respond(seen: Seen, forward: Forward) -> Reply:
+        reply = forward()
+        if "/Erp.BO.VendorSvc/Vendors?" in seen.path and reply.status == 200:
+            text = reply.body.decode()
+            marker = f'"VendorNum":{victim},'
+            if marker not in text.replace(" ", ""):
+                return reply
+            body = json.loads(text)
+            for row in body["value"]:
+                if row.get("VendorNum") == victim:
+                    row[column] = "__SERVED__"
+            value = served.format(victim=victim)
+            reply.body = json.dumps(body).replace('"__SERVED__"', value).encode()
+        return reply
+
+    with HostileServer(respond, upstream=epicor_sandbox.root) as proxy:
+        config = epicor_sandbox.tap_config(base_url=f"{proxy.url}/EpicorSandbox")
+        catalog = tap_runner.select_only(epicor_sandbox.tap_config(), {"vendors"})
+        (tmp_path / "catalog.json").write_text(json.dumps(catalog))
+        run = tap_runner.run_cli(tmp_path, config, "--catalog", str(tmp_path / "catalog.json"))
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    last = run.stderr.strip().splitlines()[-1]
+    assert "Stream 'vendors'" in last
+    assert field in last
+    key = f"{victim}.5" if case == "fractional-key" else str(victim)
+    assert f"VendorNum={key}" in last
+    emitted = [
+        json.loads(line)["record"]
+        for line in run.stdout.splitlines()
+        if line.startswith('{"type":"RECORD"')
+    ]
+    # Nothing truncated: the row is not emitted with a rounded value or under a rounded key.
+    assert all(r["VendorNum"] != victim for r in emitted)
