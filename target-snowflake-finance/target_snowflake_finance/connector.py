@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from target_snowflake_finance import shutdown
-from target_snowflake_finance.errors import TargetConfigError, classify
+from target_snowflake_finance.errors import ConnectError, TargetConfigError, classify
 from target_snowflake_finance.naming import config_identifier, qualified, quote
 from target_snowflake_finance.types import ColumnType, parse_existing
 
@@ -124,6 +124,38 @@ def connect_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
+# Login refusals (reference §1.3): the settings are wrong, retrying cannot help.
+_AUTH_ERRNOS = {390100, 390101, 390102, 390144, 394304, 394303, 390432, 390201, 390189}
+
+
+def connect_failure(kwargs: Mapping[str, Any], exc: BaseException) -> ConnectError:
+    """One line for a failed login: where it went, why, and which setting to look at."""
+    if kwargs.get("host"):
+        where = f"host {kwargs['host']}" + (f":{kwargs['port']}" if kwargs.get("port") else "")
+        settings = "`host`/`port`"
+    else:
+        where = f"account {kwargs['account']} ({kwargs['account']}.snowflakecomputing.com)"
+        settings = "`account`"
+    root: BaseException = exc
+    while root.__cause__ is not None or root.__context__ is not None:
+        root = root.__cause__ or root.__context__  # type: ignore[assignment]
+    errno = getattr(exc, "errno", None)
+    if errno in _AUTH_ERRNOS or isinstance(exc, snowflake.connector.errors.ProgrammingError):
+        message = str(getattr(exc, "raw_msg", None) or exc).strip().splitlines()[0]
+        return ConnectError(
+            f"Snowflake at {where} refused the login of user {kwargs.get('user')} ({errno}: "
+            f"{message}); check `user`, `role` and the key or token of `auth_method`",
+            transient=False,
+        )
+    cause = root.strerror if isinstance(root, OSError) and root.strerror else str(root)
+    cause = cause.splitlines()[0][:300] if cause else type(root).__name__
+    return ConnectError(
+        f"cannot reach Snowflake at {where}: {cause}; check {settings} and the network "
+        "(proxy, firewall, private link)",
+        transient=True,
+    )
+
+
 class Session:
     """One Snowflake connection; every statement goes through `execute` and the SQL log."""
 
@@ -146,7 +178,10 @@ class Session:
 
     def connection(self) -> Any:
         if self._conn is None or self._conn.is_closed():
-            self._conn = snowflake.connector.connect(**self._kwargs)
+            try:
+                self._conn = snowflake.connector.connect(**self._kwargs)
+            except (snowflake.connector.errors.Error, OSError) as e:
+                raise connect_failure(self._kwargs, e) from None
         return self._conn
 
     def reconnect(self) -> None:

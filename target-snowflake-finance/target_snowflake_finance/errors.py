@@ -43,6 +43,17 @@ class TargetConfigError(Exception):
     """A setting is wrong or missing; the message names it and the fix."""
 
 
+class ConnectError(TargetConfigError):
+    """No session: Snowflake could not be reached, or refused the login. One line, no traceback.
+
+    `transient` when the network failed (a retry mid-run may succeed); a refused login is not.
+    """
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
 class BatchLoadError(Exception):
     """A batch could not be loaded after its retries."""
 
@@ -60,6 +71,8 @@ class Classification:
 def classify(exc: BaseException) -> Classification:
     """Sort a failure: retry on this connection, retry on a fresh one, or fail (reference §3)."""
     errno = getattr(exc, "errno", None)
+    if isinstance(exc, ConnectError):
+        return Classification(exc.transient, True, str(exc))
     if isinstance(exc, sf_errors.Error):
         if errno == WAREHOUSE_SUSPENDED:
             return Classification(

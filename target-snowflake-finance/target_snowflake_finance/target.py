@@ -429,6 +429,9 @@ class TargetSnowflakeFinance(Target):
 
     @override
     def process_endofpipe(self) -> None:
+        # Even with no input, a wrong key, account, warehouse or grant fails this run, not the
+        # first one that gets data.
+        self.start()
         super().process_endofpipe()
         if self._control is not None:
             self._control.close()
@@ -446,6 +449,7 @@ class TargetSnowflakeFinance(Target):
         full batch was committed since the last emitted state, drain everything now so the state
         that just arrived is covered and can be emitted.
         """
+        self.start()  # no state passes through before the checks
         super()._process_state_message(message_dict)
         if self._batches_since_state > 0:
             self.drain_all()
