@@ -614,6 +614,8 @@ def build_app(
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
+    from finance_sandbox.snowflake_streams import StreamCatalog
+
     _patch_fakesnow()
     _patch_fakesnow_quoting()
     registry_path = None
@@ -649,6 +651,20 @@ def build_app(
             return cur.fetchone() is not None
         finally:
             cur.close()
+
+    def table_exists(database: str, schema: str, table: str) -> bool:
+        cur = fs_server.shared_fs.duck_conn.cursor()
+        try:
+            cur.execute(
+                "SELECT 1 FROM information_schema.tables "
+                "WHERE table_catalog = ? AND table_schema = ? AND table_name = ?",
+                [database, schema, table],
+            )
+            return cur.fetchone() is not None
+        finally:
+            cur.close()
+
+    streams = StreamCatalog(data_dir / "streams.json" if data_dir else None, table_exists)
 
     async def login(request: Request) -> Response:
         response = await fs_server.login_request(request)
@@ -689,8 +705,12 @@ def build_app(
                 )
             else:
                 replacement = layer.rewrite(token, sql)
+            conn = fs_server.sessions.get(token)
             if replacement is None:
-                conn = fs_server.sessions.get(token)
+                replacement = streams.rewrite(
+                    sql, getattr(conn, "database", None), getattr(conn, "schema", None)
+                )
+            if replacement is None:
                 replacement = remove_stage_files(
                     sql,
                     Path(fs_stage.LOCAL_BUCKET_PATH),

@@ -54,6 +54,7 @@ from target_snowflake_finance.naming import (
     config_identifier,
     quote,
 )
+from target_snowflake_finance.streams import ensure_stream
 from target_snowflake_finance.types import (
     ColumnType,
     check_value,
@@ -167,6 +168,8 @@ class SnowflakeSink(BatchSink):
     def setup(self) -> None:
         """Check or prepare the table before any of this stream's data moves."""
         self._prepare_table()
+        if self.config.get("create_streams"):
+            ensure_stream(self.session, self.table)
         staging_cols = ", ".join(
             f"{quote(self._staged(i))} {self.types[f].staging_sql}"
             for i, f in enumerate(self.fields)

@@ -142,6 +142,15 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "create_streams",
+        th.BooleanType,
+        default=False,
+        description=(
+            "Create a Snowflake STREAM `<TABLE>_STREAM` on each loaded table (downstream change "
+            "capture); needs CREATE STREAM on the schema."
+        ),
+    ),
+    th.Property(
         "column_case",
         th.StringType,
         default="upper",
