@@ -118,7 +118,10 @@ def setting_kind(prop: dict[str, Any]) -> str:
     for json_type, kind in (
         ("boolean", "boolean"),
         ("integer", "integer"),
-        ("number", "decimal"),
+        # Not `decimal`: Meltano 4.4.1 reads a decimal setting from an environment variable as
+        # Decimal and then fails to write the plugin's JSON config ("Decimal is not JSON
+        # serializable"). The plugins still accept fractions from a config file or meltano.yml.
+        ("number", "integer"),
         ("array", "array"),
         ("object", "object"),
     ):
@@ -132,16 +135,14 @@ def setting_kind(prop: dict[str, Any]) -> str:
 Flat = list[tuple[str, dict[str, Any]]]
 
 
-def flatten_settings(properties: dict[str, Any], prefix: str = "") -> Flat:
-    """Settings as `--about --format=markdown` lists them: nested objects as dotted names."""
-    out: Flat = []
-    for key, prop in properties.items():
-        name = f"{prefix}{key}"
-        out.append((name, prop))
-        nested = prop.get("properties")
-        if isinstance(nested, dict) and nested:
-            out.extend(flatten_settings(nested, f"{name}."))
-    return out
+def top_level_settings(properties: dict[str, Any]) -> Flat:
+    """One Hub setting per top-level property; nested objects stay one `object` setting.
+
+    Meltano passes a dotted setting nobody set (`batch_config.encoding.format`) as a nested null,
+    which the SDK's structures read as a value: a failed validation for `batch_config`, "drop
+    every stream" for `stream_maps.__else__`. A whole object set by the user passes as it is.
+    """
+    return list(properties.items())
 
 
 def hub_setting(name: str, prop: dict[str, Any]) -> dict[str, Any]:
@@ -153,7 +154,10 @@ def hub_setting(name: str, prop: dict[str, Any]) -> dict[str, Any]:
     if prop.get("description"):
         setting["description"] = prop["description"]
     if prop.get("default") is not None:
-        setting["value"] = prop["default"]
+        default = prop["default"]
+        if setting["kind"] == "integer" and isinstance(default, float) and default.is_integer():
+            default = int(default)
+        setting["value"] = default
     if "enum" in prop:
         setting["options"] = [
             {"label": str(v), "value": str(v)} for v in prop["enum"] if v is not None
@@ -201,7 +205,7 @@ def hub_definition(name: str) -> dict[str, Any]:
         "settings_group_validation", []
     )
     properties = info["settings"].get("properties", {})
-    definition["settings"] = [hub_setting(n, p) for n, p in flatten_settings(properties)]
+    definition["settings"] = [hub_setting(n, p) for n, p in top_level_settings(properties)]
     return definition
 
 

@@ -23,9 +23,11 @@ from tap_epicor_kinetic.output import FastWriter
 from tap_epicor_kinetic.prefetch import AdaptiveLimit
 from tap_epicor_kinetic.retry import RetryPolicy, call_with_retries
 from tap_epicor_kinetic.schema import add_ud_fields, bundled_schema, restore_decimal_facets
+from tap_epicor_kinetic.selection import NothingToExtractError, check_streams_to_extract
 from tap_epicor_kinetic.streams import STREAM_TYPES
 from tap_epicor_kinetic.timeutil import load_zone, parse_start_date
 from tap_epicor_kinetic.transport import OriginError, OriginSession
+from tap_epicor_kinetic.unset_settings import drop_unset_sdk_settings
 
 try:
     from typing import override  # type: ignore[attr-defined]
@@ -42,6 +44,11 @@ class TapEpicorKinetic(Tap):
     # msgspec encodes records several times faster than the default writer (benchmarks/).
     message_writer_class = FastWriter
 
+    def __init__(self, *args: t.Any, config: t.Any = None, **kwargs: t.Any) -> None:
+        if isinstance(config, dict):
+            config = drop_unset_sdk_settings(config, self.logger)
+        super().__init__(*args, config=config, **kwargs)
+
     @classmethod
     @override
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
@@ -50,9 +57,15 @@ class TapEpicorKinetic(Tap):
         # tracebacks for what is a bug.
         try:
             super().invoke(*args, **kwargs)
-        except FatalAPIError as exc:
+        except (FatalAPIError, NothingToExtractError) as exc:
             cls.logger.error("%s", exc)
             raise SystemExit(1) from None
+
+    @override
+    def _set_compatible_replication_methods(self) -> None:
+        # The first thing `sync_all` (final in the SDK) does before it writes any state.
+        check_streams_to_extract(self.streams.values(), self.mapper)
+        super()._set_compatible_replication_methods()
 
     config_jsonschema = th.PropertiesList(
         th.Property(

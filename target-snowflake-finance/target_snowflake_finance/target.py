@@ -19,12 +19,17 @@ from target_snowflake_finance.audit import AUDIT_COLUMNS, REJECT_COLUMNS, create
 from target_snowflake_finance.batch_files import BatchInputError, read_records
 from target_snowflake_finance.connector import Session
 from target_snowflake_finance.errors import BatchLoadError, TargetConfigError
+from target_snowflake_finance.exclusion import ExcludedRecords
 from target_snowflake_finance.naming import COLUMN_CASES, NamingError, config_identifier, quote
 from target_snowflake_finance.reader import BulkMessageReader
 from target_snowflake_finance.sinks import InvalidRecordError, SnowflakeSink
 from target_snowflake_finance.types import TIMESTAMP_TYPES
+from target_snowflake_finance.unset_settings import drop_unset_sdk_settings
 
 STAGE_NAME = "TARGET_SNOWFLAKE_FINANCE_STAGE"
+# The stream `meltano config test target-snowflake-finance` sends (one record): its table is
+# dropped at the end of the run so the test leaves nothing behind.
+MELTANO_TEST_STREAM = "meltano_test_stream"
 # Records between checks of the SDK's max record age (minutes) on the direct record path.
 AGE_CHECK_EVERY = 1000
 
@@ -267,7 +272,9 @@ class TargetSnowflakeFinance(Target):
         # Not the SDK's handler: it drains every sink again from inside the signal handler.
         shutdown.install(self.config)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, config: Any = None, **kwargs: Any) -> None:
+        if isinstance(config, dict):
+            config = drop_unset_sdk_settings(config, self.logger)
         self.load_id = str(uuid.uuid4())
         self._bookmarks: dict[str, str | None] = {}
         self._batches_since_state = 0
@@ -277,7 +284,9 @@ class TargetSnowflakeFinance(Target):
         self._overwrite_lock = threading.Lock()
         self._direct_sinks: dict[str, SnowflakeSink] = {}
         self._unchecked_age = 0
-        super().__init__(*args, **kwargs)
+        self._excluded = ExcludedRecords()
+        self._meltano_test_table: str | None = None
+        super().__init__(*args, config=config, **kwargs)
 
     # Start-up
 
@@ -383,8 +392,10 @@ class TargetSnowflakeFinance(Target):
         self._bookmarks[stream] = bookmarks[0] if bookmarks else None
         super()._process_schema_message(message_dict)
         self._direct_sinks.pop(stream, None)
-        maps = self.mapper.stream_maps.get(stream) or []
         sink = self._sinks_active.get(stream)
+        if stream == MELTANO_TEST_STREAM and isinstance(sink, SnowflakeSink):
+            self._meltano_test_table = sink.table_ref
+        maps = self.mapper.stream_maps.get(stream) or []
         if (
             len(maps) == 1
             and type(maps[0]) is SameRecordTransform
@@ -407,8 +418,10 @@ class TargetSnowflakeFinance(Target):
         """
         sink = self._direct_sinks.get(message_dict.get("stream"))  # type: ignore[arg-type]
         if sink is None or "record" not in message_dict:
+            self._excluded.count(self.mapper, str(message_dict.get("stream")))
             super()._process_record_message(message_dict)
             return
+        self._excluded.passed += 1
         if sink.accept(message_dict):  # the batch is full
             self.logger.info(
                 "Target sink for '%s' is full. Current size is '%s'. Draining...",
@@ -442,7 +455,14 @@ class TargetSnowflakeFinance(Target):
         # first one that gets data.
         self.start()
         super().process_endofpipe()
+        self._excluded.check()
         if self._control is not None:
+            if self._meltano_test_table is not None:
+                self._control.execute(f"DROP TABLE IF EXISTS {self._meltano_test_table}")
+                self.logger.info(
+                    "Meltano's configuration test loaded its record; dropped %s again",
+                    self._meltano_test_table,
+                )
             self._control.close()
 
     # State only after commit
@@ -467,6 +487,7 @@ class TargetSnowflakeFinance(Target):
     def _write_state_message(self, state: dict) -> None:
         if shutdown.STOPPING.is_set():  # nothing is committed after a stop signal
             return
+        self._excluded.check()
         self._batches_since_state = 0
         super()._write_state_message(state)
 
