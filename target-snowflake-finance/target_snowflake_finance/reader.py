@@ -10,6 +10,10 @@ from singer_sdk.contrib.msgspec import MsgSpecReader, decoder
 from typing_extensions import override
 
 
+class SingerInputError(Exception):
+    """A line of input that is not a Singer message; the message names the line and the fix."""
+
+
 class BulkMessageReader(MsgSpecReader):
     """MsgSpecReader's parsing (numbers as Decimal) and errors, for inputs of millions of lines.
 
@@ -31,14 +35,12 @@ class BulkMessageReader(MsgSpecReader):
             file_input if file_input is not None else getattr(sys.stdin, "buffer", sys.stdin)
         )
         decode = decoder.decode
-        for line in lines:
+        for number, line in enumerate(lines, start=1):
             try:
                 message = decode(line)
                 kind = message["type"]
             except Exception:
-                text = line.decode(errors="replace") if isinstance(line, bytes) else line
-                message = self.deserialize_json(text)  # raises the SDK's InvalidInputLine
-                self.assert_line_requires(message, requires={"type"})
+                message = self._parse(number, line)
                 kind = message["type"]
             if callback := callbacks.get(kind):
                 callback(message)
@@ -46,3 +48,35 @@ class BulkMessageReader(MsgSpecReader):
                 self._process_unknown_message(message)
             stats[kind] += 1
         return Counter(**stats)
+
+    @staticmethod
+    def _parse(number: int, line: str | bytes) -> dict[str, t.Any]:
+        """A line the fast path refused: say which line and why, in one sentence.
+
+        Invalid UTF-8 is refused, not replaced by U+FFFD (that would load a different value);
+        the line itself is not quoted, as it may hold a record's data.
+        """
+        where = f"input line {number}"
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise SingerInputError(
+                    f"{where} is not valid UTF-8 (byte 0x{line[e.start]:02x} at offset "
+                    f"{e.start}): the tap must write UTF-8; nothing from this line on was loaded"
+                ) from None
+        if not line.strip():
+            raise SingerInputError(f"{where} is empty: every line must be a Singer message")
+        try:
+            message = decoder.decode(line)
+        except Exception as e:
+            raise SingerInputError(
+                f"{where} is not JSON ({e}): every line must be one Singer message; nothing "
+                "from this line on was loaded"
+            ) from None
+        if not isinstance(message, dict) or "type" not in message:
+            raise SingerInputError(
+                f"{where} is not a Singer message (a JSON object with a 'type'); nothing from "
+                "this line on was loaded"
+            )
+        return message

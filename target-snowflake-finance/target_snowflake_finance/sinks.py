@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from singer_sdk.exceptions import InvalidRecord
+from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord, MissingKeyPropertiesError
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 from typing_extensions import override
@@ -54,6 +54,7 @@ from target_snowflake_finance.naming import (
     config_identifier,
     quote,
 )
+from target_snowflake_finance.reader import SingerInputError
 from target_snowflake_finance.streams import ensure_stream
 from target_snowflake_finance.types import (
     ColumnType,
@@ -181,14 +182,39 @@ class SnowflakeSink(BatchSink):
     @override
     def get_validator(self) -> BaseJSONSchemaValidator | None:
         # The SDK's validator behind a compiled fast path (same verdicts and messages).
-        if not self.validate_schema or self.validate_field_string_format:
-            return super().get_validator()
-        return FastJSONSchemaValidator(self.schema)
+        try:
+            if not self.validate_schema or self.validate_field_string_format:
+                return super().get_validator()
+            return FastJSONSchemaValidator(self.schema)
+        except InvalidJSONSchema as e:
+            cause = e.__cause__
+            where = "/".join(str(p) for p in getattr(cause, "absolute_path", None) or [])
+            detail = getattr(cause, "message", None) or str(e)
+            raise SingerInputError(
+                f"the SCHEMA of stream {self.stream_name!r} is not a valid JSON Schema "
+                f"({detail}{' at ' + where if where else ''}): fix the schema the tap sends"
+            ) from None
+
+    @override
+    def _singer_validate_message(self, record: dict) -> None:
+        missing = [k for k in self.key_fields if k not in record]
+        if missing:
+            raise MissingKeyPropertiesError(
+                f"a record in stream {self.stream_name!r} lacks key properties {missing}: the "
+                f"tap must send every key property ({self.key_fields}) in every record"
+            )
 
     @override
     def _validate_and_parse(self, record: dict) -> dict:
+        """The SDK's validation verdicts, without its traceback per invalid record.
+
+        Timestamps are not parsed here (see `_parse_timestamps_in_record`).
+        """
+        if self._validator is None:
+            return record
         try:
-            return super()._validate_and_parse(record)
+            self._validator.validate(record)
+            return record
         except InvalidRecord as e:
             # Name the field: the SDK's message alone ("'xx…' is too long") does not.
             path = [str(p) for p in getattr(e.__cause__, "absolute_path", None) or []]
@@ -463,6 +489,13 @@ class SnowflakeSink(BatchSink):
         rejects = list(rejects or [])
         arrays, value_rejects = self._columns_for(records, metadata)
         rejects += value_rejects
+        for reject in rejects:
+            self.logger.warning(
+                "quarantined a record of stream %r (key %s): %s",
+                self.stream_name,
+                self._key_text(reject.record),
+                " ".join(reject.reason.split()),
+            )
         low, high = self._key_range(arrays)
         audit = BatchAudit(
             load_id=self.load_id,

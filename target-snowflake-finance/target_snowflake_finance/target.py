@@ -10,6 +10,11 @@ from typing import Any
 
 from singer_sdk import Target
 from singer_sdk import typing as th
+from singer_sdk.exceptions import (
+    InvalidJSONSchema,
+    MissingKeyPropertiesError,
+    RecordsWithoutSchemaException,
+)
 from singer_sdk.helpers.capabilities import PluginCapabilities
 from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
@@ -21,7 +26,7 @@ from target_snowflake_finance.connector import Session
 from target_snowflake_finance.errors import BatchLoadError, TargetConfigError
 from target_snowflake_finance.exclusion import ExcludedRecords
 from target_snowflake_finance.naming import COLUMN_CASES, NamingError, config_identifier, quote
-from target_snowflake_finance.reader import BulkMessageReader
+from target_snowflake_finance.reader import BulkMessageReader, SingerInputError
 from target_snowflake_finance.sinks import InvalidRecordError, SnowflakeSink
 from target_snowflake_finance.types import TIMESTAMP_TYPES
 from target_snowflake_finance.unset_settings import drop_unset_sdk_settings
@@ -250,19 +255,24 @@ class TargetSnowflakeFinance(Target):
     @classmethod
     @override
     def invoke(cls, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        # A setting to fix, an invalid record under on_invalid_record=fail or a batch that
-        # failed after its retries (dead-lettered) is an expected failure whose message says
-        # what to do: say it once and exit 1; tracebacks stay for what is a bug.
+        # A setting to fix, input the tap must fix, an invalid record under
+        # on_invalid_record=fail or a batch that failed after its retries (dead-lettered) is an
+        # expected failure whose message says what to do: say it once, on one line, and exit 1;
+        # tracebacks stay for what is a bug.
         try:
             super().invoke(*args, **kwargs)
         except (
             TargetConfigError,
             BatchLoadError,
             BatchInputError,
+            SingerInputError,
             InvalidRecordError,
             NamingError,
+            RecordsWithoutSchemaException,
+            MissingKeyPropertiesError,
+            InvalidJSONSchema,
         ) as exc:
-            cls.logger.error("%s", exc)
+            cls.logger.error("%s", " ".join(str(exc).split()))
             raise SystemExit(1) from None
         except (shutdown.Terminated, KeyboardInterrupt) as exc:
             raise SystemExit(shutdown.finish(exc)) from None
@@ -386,8 +396,22 @@ class TargetSnowflakeFinance(Target):
         )
 
     @override
+    def _assert_sink_exists(self, stream_name: str) -> None:
+        if not self.sink_exists(stream_name):
+            raise RecordsWithoutSchemaException(
+                f"RECORD for stream {stream_name!r} arrived before its SCHEMA message: the tap "
+                "must send SCHEMA first (or a stream map renamed the stream)"
+            )
+
+    @override
     def _process_schema_message(self, message_dict: dict) -> None:
         stream = message_dict.get("stream", "")
+        schema = message_dict.get("schema")
+        if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+            raise SingerInputError(
+                f"SCHEMA message of stream {stream!r} has no 'properties' object: the tap must "
+                "send a JSON Schema of an object with its fields under 'properties'"
+            )
         bookmarks = message_dict.get("bookmark_properties") or []
         self._bookmarks[stream] = bookmarks[0] if bookmarks else None
         super()._process_schema_message(message_dict)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import simplejson
 
 MAX_PRECISION = 38
@@ -173,16 +174,28 @@ def _to_decimal(value: Any) -> Any:
 
 
 def _check_decimal(value: Any, ctype: ColumnType) -> None:
+    """Refuse a value NUMBER(p,s) cannot hold exactly, from its digits alone.
+
+    (Decimal arithmetic such as quantize fails beyond the context's 28 digits, so a 40-digit
+    amount must be judged without it.)
+    """
     if value is None:
         return
     if not value.is_finite():
         raise UnfitValueError(f"{value} is not a finite number")
     scale = ctype.scale or 0
-    if value != value.quantize(decimal.Decimal(1).scaleb(-scale), rounding=decimal.ROUND_DOWN):
-        raise UnfitValueError(f"{value} has more than {scale} decimal places ({ctype.sql})")
-    digits = len(value.quantize(decimal.Decimal(1), rounding=decimal.ROUND_DOWN).as_tuple().digits)
-    if digits > (ctype.precision or MAX_PRECISION) - scale:
-        raise UnfitValueError(f"{value} has too many digits for {ctype.sql}")
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    if exponent < -scale:
+        extra = -exponent - scale
+        if any(digits[-extra:]):
+            raise UnfitValueError(f"{value} has more than {scale} decimal places ({ctype.sql})")
+    whole = len(digits) + exponent if any(digits) else 0
+    if whole > (ctype.precision or MAX_PRECISION) - scale:
+        raise UnfitValueError(
+            f"{value} has {whole} digits before the decimal point; {ctype.sql} holds "
+            f"{(ctype.precision or MAX_PRECISION) - scale}"
+        )
 
 
 def dumps_variant(value: Any) -> str | None:
@@ -209,16 +222,41 @@ def _to_string(value: Any) -> Any:
 
 
 def _to_timestamp(value: Any) -> Any:
-    if value is None or isinstance(value, dt.datetime):
+    if value is None:
         return value
-    if isinstance(value, dt.date):
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
     if isinstance(value, str):
         try:
-            return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             raise UnfitValueError(f"{value!r} is not an ISO 8601 date-time") from None
-    raise UnfitValueError(f"expected a date-time, got {type(value).__name__}")
+    elif isinstance(value, dt.datetime):
+        parsed = value
+    else:
+        raise UnfitValueError(f"expected a date-time, got {type(value).__name__}")
+    if parsed.tzinfo is None:
+        return parsed
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:
+        raise UnfitValueError(
+            f"{value!r} is outside the years 1 to 9999 once converted to UTC"
+        ) from None
+
+
+# Timestamps travel as UTC microseconds: the instants of 0001-01-01 and 9999-12-31T23:59:59.999999.
+_MIN_US = -62_135_596_800_000_000
+_MAX_US = 253_402_300_799_999_999
+
+
+def _in_range(array: pa.Array) -> pa.Array:
+    """The timestamp column unchanged, or raise if an instant lies outside years 1 to 9999."""
+    bounds = pc.min_max(array.cast(pa.int64()))
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    if low is not None and (low < _MIN_US or high > _MAX_US):
+        raise UnfitValueError("a timestamp outside the years 1 to 9999 in UTC")
+    return array
 
 
 def _to_date(value: Any) -> Any:
@@ -285,13 +323,16 @@ def to_arrow(values: Sequence[Any], ctype: ColumnType) -> pa.Array:
     """
     target = ctype.arrow_type
     if ctype.kind in ("number", "timestamp", "date"):
+        # An instant beyond year 9999 in UTC fits Arrow but no Python datetime and no
+        # Snowflake timestamp: such values go to the per-value path, which refuses them.
+        checked = _in_range if ctype.kind == "timestamp" else (lambda a: a)
         try:
-            return pa.array(values, target)
+            return checked(pa.array(values, target))
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
             pass
         try:
-            return pa.array(values, pa.string()).cast(target)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            return checked(pa.array(values, pa.string()).cast(target))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError):
             pass
     elif ctype.kind in ("string", "boolean"):  # Arrow takes only str / only bool here
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import decimal
 import json
 from decimal import Decimal
 from numbers import Number
@@ -12,6 +13,10 @@ import fastjsonschema
 from singer_sdk.sinks.core import BaseJSONSchemaValidator, JSONSchemaValidator
 from typing_extensions import override
 
+# jsonschema checks `multipleOf` of a Decimal with `%`, which fails (DivisionImpossible) once the
+# quotient has more digits than the context's precision: 28 by default, fewer than a NUMBER(38,s)
+# amount. Whether such a number fits its column is decided when it is converted (types.py).
+_WIDE = decimal.Context(prec=200)
 # Checked before the slow `numbers.Number` ABC; bool is an int but not a JSON Schema number.
 _PLAIN_NUMBERS = (int, float, Decimal)
 
@@ -72,14 +77,18 @@ class FastJSONSchemaValidator(BaseJSONSchemaValidator):
                 return False
         return True
 
+    def _full_validate(self, record: dict[str, Any]) -> None:
+        with decimal.localcontext(_WIDE):
+            self._full.validate(record)
+
     @override
     def validate(self, record: dict[str, Any]) -> None:
         if self._fast is not None:
             try:
                 self._fast(record)
                 if self._steps and not self._multiples_ok(record):
-                    self._full.validate(record)
+                    self._full_validate(record)
             except Exception:
-                self._full.validate(record)
+                self._full_validate(record)
             return
-        self._full.validate(record)
+        self._full_validate(record)

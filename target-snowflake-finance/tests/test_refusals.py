@@ -1,0 +1,115 @@
+"""Input the target refuses: one line naming the stream (or line) and the fix, no traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PROPS: dict[str, Any] = {
+    "Id": {"type": "integer"},
+    "Amount": {
+        "type": ["string", "null"],
+        "format": "x-singer.decimal",
+        "precision": 18,
+        "scale": 2,
+    },
+}
+
+
+def run_cli(config: dict[str, Any], tmp_path: Path, text: str) -> subprocess.CompletedProcess:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return subprocess.run(
+        [sys.executable, "-m", "target_snowflake_finance.target", "--config", str(path)],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "| ERROR" in line or "| CRITICAL" in line]
+
+
+def schema(stream: str, props: Any = None, keys: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "type": "SCHEMA",
+        "stream": stream,
+        "schema": {"type": "object", "properties": PROPS if props is None else props},
+        "key_properties": ["Id"] if keys is None else keys,
+    }
+
+
+def record(stream: str, **values: Any) -> dict[str, Any]:
+    return {"type": "RECORD", "stream": stream, "record": values}
+
+
+REFUSED = {
+    "record-before-schema": ([record("payments", Id=1)], ["'payments'", "SCHEMA"]),
+    "missing-key-property": (
+        [schema("payments"), record("payments", Amount="1.00")],
+        ["'payments'", "Id"],
+    ),
+    "invalid-schema": (
+        [schema("payments", {"Id": {"type": "integr"}})],
+        ["'payments'", "schema"],
+    ),
+    "schema-without-properties": (
+        [
+            {
+                "type": "SCHEMA",
+                "stream": "payments",
+                "schema": {"type": "object"},
+                "key_properties": [],
+            }
+        ],
+        ["'payments'", "properties"],
+    ),
+    "not-json": ([schema("payments")], ["line 2", "JSON"]),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_a_refusal_is_one_line_naming_stream_and_fix(case, config, singer, tmp_path) -> None:
+    messages, needles = REFUSED[case]
+    text = singer.lines(messages) + ("{not json\n" if case == "not-json" else "")
+    text += singer.lines([singer.state({"bookmarks": {"payments": {"x": 1}}})])
+    done = run_cli(config, tmp_path, text)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-4000:]
+    [line] = error_lines(done.stderr)
+    for needle in needles:
+        assert needle in line, line
+    assert "STATE" not in done.stdout
+
+
+def test_a_quarantined_record_logs_one_line_and_the_run_succeeds(config, singer, tmp_path) -> None:
+    config["on_invalid_record"] = "quarantine"
+    done = run_cli(
+        config,
+        tmp_path,
+        singer.lines(
+            [
+                schema("payments"),
+                record("payments", Id=1, Amount="1.00"),
+                record("payments", Id=2, Amount="1.001"),
+                record("payments", Id=3, Amount="not a number"),
+                singer.state({"bookmarks": {"payments": {"x": 1}}}),
+            ]
+        ),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-4000:]
+    quarantined = [line for line in done.stderr.splitlines() if "quarantined" in line]
+    assert len(quarantined) == 2, done.stderr[-3000:]
+    assert "Id=2" in quarantined[0]
+    assert "Id=3" in quarantined[1]
+    assert "Amount" in quarantined[1]
+    assert '"x": 1' in done.stdout
