@@ -123,7 +123,7 @@ TAP_MISSING = {
     "company": ("basic", ["company"]),
     "username": ("basic", ["username"]),
     "password": ("basic", ["password"]),
-    "api_key": ("basic", ["Invalid API Key", "api_key"]),
+    "api_key": ("basic", ["api_key"]),
     "client_id": ("oauth2", ["client_id"]),
     "client_secret": ("oauth2", ["client_secret"]),
 }

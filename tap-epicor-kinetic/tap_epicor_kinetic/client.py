@@ -109,7 +109,7 @@ class EpicorStream(RESTStream[t.Any]):
     @property
     @override
     def url_base(self) -> str:
-        return str(self.config["base_url"]).rstrip("/") + "/api/v2/odata"
+        return self._tap.base_url + "/api/v2/odata"
 
     @property
     def path(self) -> str:  # type: ignore[override]

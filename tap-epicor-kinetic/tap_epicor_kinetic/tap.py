@@ -60,6 +60,37 @@ class TapEpicorKinetic(Tap):
         except (FatalAPIError, NothingToExtractError) as exc:
             cls.logger.error("%s", exc)
             raise SystemExit(1) from None
+        except ConfigValidationError as exc:
+            # The SDK would end with a bare "Config validation failed"; end with what to fix.
+            for error in exc.errors or [str(exc)]:
+                cls.logger.error("Setting error: %s", error)
+            raise SystemExit(1) from None
+
+    @override
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        # Runs when the tap is built to sync (not for --about or an offline --discover): every
+        # setting is checked here, before any request and before any "error while syncing".
+        errors = super()._validate_config(raise_errors=raise_errors)
+        if not raise_errors:
+            return errors
+        checks: list[t.Callable[[], object]] = [
+            lambda: self.companies,
+            lambda: self.base_url if self.config.get("base_url") else None,
+            lambda: self.zone,
+            lambda: self.start_date,
+            lambda: self.page_size,
+            lambda: self.max_concurrent_requests,
+            lambda: self.credentials.validate(),  # noqa: PLW0108 (self.credentials may raise)
+        ]
+        for check in checks:
+            try:
+                check()
+            except (ConfigValidationError, ValueError) as exc:
+                errors.append(str(exc))
+        if errors:
+            errors = list(dict.fromkeys(errors))  # start_date repeats a server_timezone error
+            raise ConfigValidationError("; ".join(errors), errors=errors)
+        return errors
 
     @override
     def _set_compatible_replication_methods(self) -> None:
@@ -75,15 +106,18 @@ class TapEpicorKinetic(Tap):
             title="Base URL",
             description=(
                 "Server root including the instance, e.g. https://erp.example.com/ERP11PROD "
-                "(the tap appends /api/v2/odata/{company}/…)."
+                "(the tap appends /api/v2/odata/{company}/…; a trailing /api/v2 or slash is "
+                "ignored)."
             ),
             examples=["https://erp.example.com/ERP11PROD"],
         ),
         th.Property(
             "company",
             th.StringType,
-            required=True,
-            description="Epicor company ID used in the v2 URL, e.g. EPIC06.",
+            description=(
+                "Epicor company ID used in the v2 URL, e.g. EPIC06 (required unless companies "
+                "is set)."
+            ),
         ),
         th.Property(
             "companies",
@@ -96,6 +130,7 @@ class TapEpicorKinetic(Tap):
         th.Property(
             "api_key",
             th.StringType,
+            required=True,
             secret=True,
             description="REST v2 API key, sent as the x-api-key header on every request.",
         ),
@@ -271,6 +306,22 @@ class TapEpicorKinetic(Tap):
             raise ConfigValidationError(str(exc), errors=[str(exc)]) from exc
 
     @cached_property
+    def base_url(self) -> str:
+        """base_url without a trailing slash or `/api/v2[/odata]` (both easy to paste in)."""
+        base = str(self.config.get("base_url") or "").strip().rstrip("/")
+        for suffix in ("/api/v2/odata", "/api/v2"):
+            if base.lower().endswith(suffix):
+                base = base[: -len(suffix)].rstrip("/")
+        parts = urlsplit(base)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            msg = (
+                f"base_url: {base!r} is not an http(s) URL; use the server root including the "
+                "instance, e.g. https://erp.example.com/ERP11PROD"
+            )
+            raise ConfigValidationError(msg, errors=[msg])
+        return base
+
+    @cached_property
     def companies(self) -> list[str]:
         """Companies to extract: `companies`, else `company`."""
         listed = [str(c) for c in self.config.get("companies") or [] if c]
@@ -358,22 +409,12 @@ class TapEpicorKinetic(Tap):
     @cached_property
     def authenticator(self) -> EpicorAuthenticator:
         """The one authenticator every stream shares (one token, refreshed for all)."""
-        method = str(self.config.get("auth_method") or "basic")
-        credentials = Credentials(
-            method=method,
-            base_url=str(self.config.get("base_url") or ""),
-            api_key=self.config.get("api_key"),
-            username=self.config.get("username"),
-            password=self.config.get("password"),
-            client_id=self.config.get("client_id"),
-            client_secret=self.config.get("client_secret"),
-            token_url=str(self.config.get("token_url") or "https://login.epicor.com/connect/token"),
-            scope=str(self.config.get("scope") or "epicor_erp"),
-        )
+        credentials = self.credentials
         try:
             credentials.validate()
         except ValueError as exc:
             raise ConfigValidationError(str(exc), errors=[str(exc)]) from exc
+        method = credentials.method
         return EpicorAuthenticator(
             credentials,
             session=self._new_session("token_url" if method == "oauth2" else "base_url"),
@@ -383,20 +424,27 @@ class TapEpicorKinetic(Tap):
         )
 
     @cached_property
+    def credentials(self) -> Credentials:
+        """The auth settings."""
+        return Credentials(
+            method=str(self.config.get("auth_method") or "basic"),
+            base_url=self.base_url if self.config.get("base_url") else "",
+            api_key=self.config.get("api_key"),
+            username=self.config.get("username"),
+            password=self.config.get("password"),
+            client_id=self.config.get("client_id"),
+            client_secret=self.config.get("client_secret"),
+            token_url=str(self.config.get("token_url") or "https://login.epicor.com/connect/token"),
+            scope=str(self.config.get("scope") or "epicor_erp"),
+        )
+
+    @cached_property
     def _metadata_cache(self) -> dict[str, odata.ServiceMetadata | None]:
         return {}
 
     def company_root(self, company: str) -> str:
         """`{base_url}/api/v2/odata/{company}`."""
-        base = str(self.config["base_url"]).rstrip("/")
-        parts = urlsplit(base)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            msg = (
-                f"base_url: {base!r} is not an http(s) URL; use the server root including the "
-                "instance, e.g. https://erp.example.com/ERP11PROD"
-            )
-            raise ConfigValidationError(msg, errors=[msg])
-        return f"{base}/api/v2/odata/{quote(company, safe='')}"
+        return f"{self.base_url}/api/v2/odata/{quote(company, safe='')}"
 
     def get_url(
         self,
