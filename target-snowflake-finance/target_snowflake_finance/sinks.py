@@ -359,10 +359,17 @@ class SnowflakeSink(BatchSink):
         missing, conflicts = [], []
         for f in self.fields:
             column = self.columns[f]
-            found = existing.get(column) or by_upper.get(column.upper(), (None, None))[1]
-            if found is None:
+            name, found = (
+                (column, existing[column])
+                if column in existing
+                else by_upper.get(column.upper(), (None, None))
+            )
+            if found is None or name is None:
                 missing.append(f)
                 continue
+            # A user's table may have quoted lower- or mixed-case names: Snowflake matches
+            # quoted names exactly (000904 otherwise), so the SQL names the column as it is.
+            self.columns[f] = name
             reason = incompatibility(found, self.types[f])
             if reason:
                 conflicts.append(f"column {column} (field {f!r}): {reason}")

@@ -352,7 +352,8 @@ class TargetSnowflakeFinance(Target):
                 problems.append(f"table {table} (stream {stream!r}) does not exist")
                 continue
             wanted = [config_identifier(c) for c in ((mapping or {}).get("columns") or {}).values()]
-            missing = [c for c in wanted if c not in existing]
+            folded = {c.upper() for c in existing}
+            missing = [c for c in wanted if c.upper() not in folded]
             if missing:
                 problems.append(f"table {table} (stream {stream!r}) lacks columns {missing}")
         if problems:

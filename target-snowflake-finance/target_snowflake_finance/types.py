@@ -33,12 +33,20 @@ class ColumnType:
 
     @property
     def staging_sql(self) -> str:
-        """Staging column type: VARIANT travels as JSON text and is parsed in the MERGE."""
-        return "VARCHAR" if self.kind == "variant" else self.sql
+        """Staging column type: VARIANT and TIME travel as text and are converted in the MERGE.
+
+        TIME as text because Snowflake's Parquet reader is documented for TIMESTAMP logical
+        types, not for TIME (MILLIS/MICROS/NANOS); "HH:MM:SS.ffffff" through TO_TIME is exact.
+        """
+        return "VARCHAR" if self.kind in ("variant", "time") else self.sql
 
     def select_expr(self, staged: str) -> str:
         """SQL turning the staged column into the target column's value."""
-        return f"PARSE_JSON({staged})" if self.kind == "variant" else staged
+        if self.kind == "variant":
+            return f"PARSE_JSON({staged})"
+        if self.kind == "time":
+            return f"TO_TIME({staged}, 'HH24:MI:SS.FF6')"
+        return staged
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -48,8 +56,6 @@ class ColumnType:
             return pa.bool_()
         if self.kind == "date":
             return pa.date32()
-        if self.kind == "time":
-            return pa.time64("us")
         if self.kind == "timestamp":
             return pa.timestamp("us", tz="UTC")
         return pa.string()
@@ -273,14 +279,22 @@ def _to_date(value: Any) -> Any:
 
 
 def _to_time(value: Any) -> Any:
-    if value is None or isinstance(value, dt.time):
+    """A time of day as "HH:MM:SS.ffffff" text (see ColumnType.staging_sql)."""
+    if value is None:
         return value
     if isinstance(value, str):
         try:
-            return dt.time.fromisoformat(value)
+            parsed = dt.time.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             raise UnfitValueError(f"{value!r} is not an ISO 8601 time") from None
-    raise UnfitValueError(f"expected a time, got {type(value).__name__}")
+    elif isinstance(value, dt.time):
+        parsed = value
+    else:
+        raise UnfitValueError(f"expected a time, got {type(value).__name__}")
+    offset = parsed.utcoffset()
+    if offset:
+        raise UnfitValueError(f"{value!r} has a UTC offset, and a TIME column holds none")
+    return parsed.replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
 def _to_bool(value: Any) -> Any:

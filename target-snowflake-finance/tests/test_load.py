@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from target_snowflake_finance.errors import TargetConfigError
 
@@ -269,3 +270,43 @@ def test_overwrite_replaces_once_even_when_the_schema_changes_mid_run(
         ],
     )
     assert table_rows("AP_INVOICES", "INVOICENUM, MEMO") == [("1", None), ("2", "m")]
+
+
+def test_time_fields_travel_as_parquet_text_and_load_into_a_time_column(
+    config, run_target, singer, table_rows, sql_sent, tmp_path
+) -> None:
+    # Snowflake documents its Parquet reader for TIMESTAMP logical types, not TIME: a time of
+    # day is staged as text "HH:MM:SS.ffffff" (Parquet BYTE_ARRAY/String) and TO_TIME'd.
+    import pyarrow.parquet as pq
+    from target_snowflake_finance.types import column_type, to_arrow
+
+    ctype = column_type({"type": ["string", "null"], "format": "time"})
+    column = to_arrow(["08:30:00", "23:59:59.999999", None, "00:00:00.5"], ctype)
+    pq.write_table(pa.table({"C0": column}), tmp_path / "t.parquet")
+    parquet = pq.ParquetFile(tmp_path / "t.parquet").schema.column(0)
+    assert parquet.physical_type == "BYTE_ARRAY"
+    assert str(parquet.logical_type) == "String"
+    assert column.to_pylist() == ["08:30:00.000000", "23:59:59.999999", None, "00:00:00.500000"]
+
+    props = {"Id": {"type": "integer"}, "StartTime": {"type": ["string", "null"], "format": "time"}}
+    run_target(
+        config,
+        [
+            singer.schema("shifts", props, ["Id"]),
+            singer.record("shifts", {"Id": 1, "StartTime": "08:30:00"}),
+            singer.record("shifts", {"Id": 2, "StartTime": "23:59:59.999999"}),
+            singer.record("shifts", {"Id": 3, "StartTime": None}),
+        ],
+    )
+    assert table_rows("SHIFTS", "ID, CAST(STARTTIME AS VARCHAR)") == [
+        (1, "08:30:00"),
+        (2, "23:59:59.999999"),
+        (3, None),
+    ]
+    sent = sql_sent()
+    create = next(s for s in sent if s.startswith("CREATE TABLE") and "SHIFTS" in s)
+    assert '"STARTTIME" TIME' in create
+    staging = next(s for s in sent if s.startswith("CREATE TRANSIENT TABLE"))
+    assert '"C1" VARCHAR' in staging
+    merge = next(s for s in sent if s.startswith("MERGE INTO"))
+    assert "TO_TIME(\"C1\", 'HH24:MI:SS.FF6')" in merge

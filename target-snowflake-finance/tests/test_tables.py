@@ -251,3 +251,40 @@ def test_names_from_streams_fields_and_config_cannot_inject_sql(
         )
     }
     assert evil_field.upper() in columns
+
+
+def test_a_user_table_with_quoted_lower_and_mixed_case_columns_is_named_as_it_is(
+    config, run_target, singer, snowflake_sandbox, schema_name, sql_sent, table_rows
+) -> None:
+    # Snowflake matches quoted names exactly ("AMOUNT" is not "amount": error 000904); the
+    # local Snowflake forgives case, so the SQL the target sends is what proves it.
+    from target_snowflake_finance.batch import METADATA_FIELDS
+
+    snowflake_sandbox.query(f'CREATE SCHEMA IF NOT EXISTS "SANDBOX_DB"."{schema_name}"')
+    kinds = {"_sdc_sequence": "NUMBER", "_sdc_table_version": "NUMBER", "_sdc_load_id": "VARCHAR"}
+    kinds["_sdc_sync_started_at"] = "NUMBER"
+    metadata = ", ".join(f'"{f.upper()}" {kinds.get(f, "TIMESTAMP_TZ")}' for f in METADATA_FIELDS)
+    snowflake_sandbox.query(
+        f'CREATE TABLE "SANDBOX_DB"."{schema_name}"."PAYMENTS" '
+        f'("id" NUMBER(38,0), "Amount" NUMBER(18,2), "memo" VARCHAR, {metadata})'
+    )
+    config.update(manage_tables=False, table_mapping={"payments": {"columns": {"Memo": "memo"}}})
+    props = {
+        "Id": {"type": "integer"},
+        "Amount": {"type": ["number", "null"], "multipleOf": 0.01},
+        "Memo": {"type": ["string", "null"]},
+    }
+    messages = [
+        singer.schema("payments", props, ["Id"]),
+        singer.record("payments", {"Id": 1, "Amount": Decimal("1.25"), "Memo": "a"}),
+    ]
+    run_target(config, messages)
+    merge = next(s for s in sql_sent() if s.startswith("MERGE INTO"))
+    assert 't."id" = s."id"' in merge
+    assert '"Amount" = s."Amount"' in merge
+    assert '"memo" = s."memo"' in merge
+    assert '"ID"' not in merge
+    assert '"AMOUNT"' not in merge
+    assert '"MEMO"' not in merge
+    rows = table_rows("PAYMENTS", '"id", CAST("Amount" AS VARCHAR), "memo"')
+    assert rows == [(1, "1.25", "a")]
