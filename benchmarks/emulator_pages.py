@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path(".sandbox/epicor-bench"))
     args = parser.parse_args()
     started = time.perf_counter()
-    sb = EpicorSandbox(args.data_dir, invoices=args.invoices)
+    sb = EpicorSandbox(args.data_dir, invoices=args.invoices, updated_on=True)
     print(f"emulator up with {args.invoices} invoices in {time.perf_counter() - started:.1f}s")
     order = {"$orderby": "UpdatedOn,VendorNum,InvoiceNum"}
     try:

@@ -121,7 +121,12 @@ def test_conventions_of_every_row(epicor_sandbox: EpicorSandbox) -> None:
             revs.add(row["SysRevID"])
             if "ChangeDate" in row:
                 assert row["ChangeDate"].endswith("T00:00:00")
-    for row in epicor_sandbox.truth("ap_invoices")[:20]:
+
+
+def test_updated_on_flag_serves_millisecond_stamps(
+    epicor_sandbox_updated_on: EpicorSandbox,
+) -> None:
+    for row in epicor_sandbox_updated_on.truth("ap_invoices")[:20]:
         assert row["UpdatedOn"][19] == "."
         assert len(row["UpdatedOn"]) == 23
 
@@ -138,8 +143,8 @@ def test_same_seed_same_rows_other_seed_other_rows(epicor_sandbox_factory, tmp_p
         b.stop()
 
 
-def test_stock_kinetic_has_no_updated_on(epicor_sandbox_factory) -> None:
-    sb = epicor_sandbox_factory(stock_kinetic=True, invoices=50)
+def test_stock_kinetic_is_the_default_no_updated_on(epicor_sandbox: EpicorSandbox) -> None:
+    sb = epicor_sandbox
     with sb.session() as s:
         row = s.get(
             sb.odata_url("Erp.BO.APInvoiceSvc", "APInvoices"), params={"$top": "1"}, timeout=30

@@ -101,10 +101,17 @@ def test_rows_are_wide_with_epicor_defaults(epicor_sandbox: EpicorSandbox) -> No
     assert row["PayDates"] == ""
     assert row["CPayCheckDate"] is None
     assert len(row["SysRowID"]) == 36
+    assert "UpdatedOn" not in row  # stock Kinetic
+    assert row["VendorNumName"]
+
+
+def test_updated_on_is_server_local_without_offset(
+    epicor_sandbox_updated_on: EpicorSandbox,
+) -> None:
+    row = rows(epicor_sandbox_updated_on, AP, "APInvoices", **{"$top": "1"})[0]
     assert "T" in row["UpdatedOn"]
     assert "+" not in row["UpdatedOn"]
     assert not row["UpdatedOn"].endswith("Z")
-    assert row["VendorNumName"]
 
 
 def test_filter_operators_and_functions(epicor_sandbox: EpicorSandbox) -> None:
@@ -187,9 +194,11 @@ def test_datetimeoffset_literals_convert_to_server_time(epicor_sandbox: EpicorSa
     )
 
 
-def test_updated_on_gt_watermark_excludes_the_watermark_row(epicor_sandbox: EpicorSandbox) -> None:
+def test_updated_on_gt_watermark_excludes_the_watermark_row(
+    epicor_sandbox_updated_on: EpicorSandbox,
+) -> None:
     newest = rows(
-        epicor_sandbox,
+        epicor_sandbox_updated_on,
         AP,
         "APInvoices",
         **{"$orderby": "UpdatedOn desc", "$top": "2", "$select": "UpdatedOn"},
@@ -198,7 +207,7 @@ def test_updated_on_gt_watermark_excludes_the_watermark_row(epicor_sandbox: Epic
     # The served value is Chicago time; as a UTC literal it is 6 hours later (December).
     utc = as_utc_literal(newest[1]["UpdatedOn"])
     after = rows(
-        epicor_sandbox,
+        epicor_sandbox_updated_on,
         AP,
         "APInvoices",
         **{"$filter": f"UpdatedOn gt {utc}", "$select": "UpdatedOn"},
@@ -355,8 +364,8 @@ def test_gl_accounts_use_glaccount1_and_podetail_uses_ponum_upper(
         ),
         ({"$orderby": "invoicenum"}, "Could not find a property named 'invoicenum'"),
         ({"$expand": "Lines"}, "Could not find a property named 'Lines' on type 'Erp.APInvHed'"),
-        ({"$filter": "UpdatedOn gt datetime'2024-01-01T00:00:00'"}, "datetime"),
-        ({"$filter": "UpdatedOn gt 2024-01-01T00:00:00"}, "offset"),
+        ({"$filter": "InvoiceDate gt datetime'2024-01-01T00:00:00'"}, "datetime"),
+        ({"$filter": "InvoiceDate gt 2024-01-01T00:00:00"}, "offset"),
         ({"$filter": "InvoiceAmt eq 'x'"}, "incompatible types"),
         ({"$filter": "InvoiceNum eq"}, "end of"),
         ({"$filter": "InvoiceNum eq 'a' xor"}, "Syntax error"),
@@ -384,8 +393,10 @@ def test_unknown_entity_set_is_404_and_case_sensitive(epicor_sandbox: EpicorSand
     )
 
 
-def test_metadata_declares_types_scales_and_updated_on(epicor_sandbox: EpicorSandbox) -> None:
-    resp = get(epicor_sandbox, AP, "$metadata")
+def test_metadata_declares_types_scales_and_updated_on(
+    epicor_sandbox_updated_on: EpicorSandbox,
+) -> None:
+    resp = get(epicor_sandbox_updated_on, AP, "$metadata")
     assert resp.status_code == 200
     xml = resp.text
     assert 'xmlns="http://docs.oasis-open.org/odata/ns/edm"' in xml
@@ -401,7 +412,7 @@ def test_metadata_declares_types_scales_and_updated_on(epicor_sandbox: EpicorSan
     assert xml.count('<EntityType Name="APInvDtl">') == 1
     assert '<EntitySet Name="APInvoices" EntityType="Erp.APInvHed">' in xml
     assert '<NavigationPropertyBinding Path="APInvDtls" Target="APInvDtls"/>' in xml
-    po = get(epicor_sandbox, "Erp.BO.POSvc", "$metadata").text
+    po = get(epicor_sandbox_updated_on, "Erp.BO.POSvc", "$metadata").text
     assert '<EntityType Name="PO">' in po
 
 
@@ -430,9 +441,9 @@ def test_decimals_are_exact_json_numbers_within_their_scale(epicor_sandbox: Epic
     assert fractions
 
 
-def test_baq_ap_aging(epicor_sandbox: EpicorSandbox) -> None:
+def test_baq_ap_aging(epicor_sandbox_updated_on: EpicorSandbox) -> None:
     page = rows(
-        epicor_sandbox,
+        epicor_sandbox_updated_on,
         "BaqSvc",
         "FIN-APAging/Data",
         **{"AsOfDate": "2025-12-31", "$top": "1000", "$orderby": "APInvHed_UpdatedOn"},
@@ -444,7 +455,7 @@ def test_baq_ap_aging(epicor_sandbox: EpicorSandbox) -> None:
         assert r["Calculated_DaysPastDue"] >= 0
     assert [r["APInvHed_UpdatedOn"] for r in page] == sorted(r["APInvHed_UpdatedOn"] for r in page)
     newer = rows(
-        epicor_sandbox,
+        epicor_sandbox_updated_on,
         "BaqSvc",
         "FIN-APAging/Data",
         **{
@@ -453,14 +464,14 @@ def test_baq_ap_aging(epicor_sandbox: EpicorSandbox) -> None:
         },
     )
     assert len(newer) == min(len(page) - 1, 100)
-    assert get(epicor_sandbox, "BaqSvc", "NOPE/Data").status_code == 404
+    assert get(epicor_sandbox_updated_on, "BaqSvc", "NOPE/Data").status_code == 404
 
 
 def test_keyset_predicates_with_or_return_exactly_the_rows_after_a_position(
-    epicor_sandbox: EpicorSandbox,
+    epicor_sandbox_updated_on: EpicorSandbox,
 ) -> None:
     ordered = all_rows(
-        epicor_sandbox,
+        epicor_sandbox_updated_on,
         AP,
         "APInvoices",
         **{"$orderby": "UpdatedOn,SysRevID", "$select": "UpdatedOn,SysRevID,InvoiceAmt"},
@@ -472,14 +483,14 @@ def test_keyset_predicates_with_or_return_exactly_the_rows_after_a_position(
         f" and (UpdatedOn lt {hi_t} or (UpdatedOn eq {hi_t} and (SysRevID le {end['SysRevID']})))"
     )
     got = all_rows(
-        epicor_sandbox,
+        epicor_sandbox_updated_on,
         AP,
         "APInvoices",
         **{"$filter": keyset, "$orderby": "UpdatedOn,SysRevID", "$select": "UpdatedOn,SysRevID"},
     )
     assert got == [{k: r[k] for k in ("UpdatedOn", "SysRevID")} for r in ordered[41:231]]
     either = all_rows(
-        epicor_sandbox,
+        epicor_sandbox_updated_on,
         AP,
         "APInvoices",
         **{"$filter": "InvoiceAmt gt 20000 or InvoiceAmt lt 0", "$select": "InvoiceAmt"},

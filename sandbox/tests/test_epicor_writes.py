@@ -39,10 +39,10 @@ def invoice(sb: EpicorSandbox, vendor: int, number: str) -> dict[str, Any]:
         resp = s.get(
             sb.odata_url(AP, f"APInvoices('EPIC06',{vendor},'{number}')"),
             params={
-                "$select": "InvoiceNum,InvoiceAmt,DocInvoiceAmt,InvoiceBal,SysRevID,UpdatedOn,"
-                "Posted",
-                "$expand": "APInvDtls($select=InvoiceLine,ExtCost,VendorQty,SysRevID;"
-                "$expand=APInvExps($select=InvExpSeq,ExpAmt,GLAccount))",
+                "$select": "InvoiceNum,InvoiceAmt,DocInvoiceAmt,InvoiceBal,SysRevID,Posted,"
+                "Description",
+                "$expand": "APInvDtls($select=InvoiceLine,ExtCost,VendorQty,SysRevID,Description;"
+                "$expand=APInvExps($select=InvExpSeq,ExpAmt,GLAccount,SysRevID))",
             },
             timeout=30,
         )
@@ -114,7 +114,7 @@ def test_invoice_entry_flow_keeps_totals_exact(sb: EpicorSandbox) -> None:
         assert sum(e["ExpAmt"] for e in line["APInvExps"]) == line["ExtCost"]
 
 
-def test_line_change_rewrites_header_and_moves_it_to_the_end(sb: EpicorSandbox) -> None:
+def test_amount_change_on_a_line_rewrites_header_totals(sb: EpicorSandbox) -> None:
     vendor, number = new_invoice(sb, "T-2001")
     add_line(sb, vendor, number, "5", "1")
     before = invoice(sb, vendor, number)
@@ -144,12 +144,11 @@ def test_line_change_rewrites_header_and_moves_it_to_the_end(sb: EpicorSandbox) 
     after = invoice(sb, vendor, number)
     assert after["InvoiceAmt"] == Decimal(20)
     assert after["SysRevID"] > before["SysRevID"]
-    assert after["UpdatedOn"] > before["UpdatedOn"]
     assert after["APInvDtls"][0]["SysRevID"] > before["APInvDtls"][0]["SysRevID"]
     with sb.session() as s:
         last = s.get(
             sb.odata_url(AP, "APInvoices"),
-            params={"$orderby": "UpdatedOn desc", "$top": "1", "$select": "InvoiceNum"},
+            params={"$orderby": "SysRevID desc", "$top": "1", "$select": "InvoiceNum"},
             timeout=30,
         ).json()["value"][0]
     assert last["InvoiceNum"] == number
@@ -250,6 +249,7 @@ def test_get_by_id_returns_the_tableset(sb: EpicorSandbox) -> None:
 
 def test_activity_goes_through_the_write_methods(sb: EpicorSandbox) -> None:
     rev_before = max(r["SysRevID"] for r in sb.truth("ap_invoices"))
+    po_revs = {r["PONum"]: r["SysRevID"] for r in sb.truth("purchase_orders")}
     summary = sb.activity(
         new_invoices=2, changed_invoices=1, new_pos=1, changed_pos=1, new_payments=1
     )
@@ -263,9 +263,12 @@ def test_activity_goes_through_the_write_methods(sb: EpicorSandbox) -> None:
         assert invoices[(vendor, number)]["SysRevID"] > rev_before
     pos = {r["PONum"]: r for r in sb.truth("purchase_orders")}
     lines = sb.truth("purchase_order_lines")
-    for po in summary["new_pos"] + summary["changed_pos"]:
+    for po in summary["new_pos"]:
         assert pos[po]["TotalOrder"] == sum(d["ExtCost"] for d in lines if d["PONUM"] == po)
         assert pos[po]["SysRevID"] > rev_before
+    for po in summary["changed_pos"]:
+        assert pos[po]["SysRevID"] == po_revs[po]  # a line change leaves the header alone
+        assert max(d["SysRevID"] for d in lines if d["PONUM"] == po) > rev_before
     checks = {r["HeadNum"]: r for r in sb.truth("ap_payments")}
     trans = [t for t in sb.truth("ap_payment_lines") if t["HeadNum"] == summary["new_payments"][0]]
     assert checks[summary["new_payments"][0]]["CheckAmt"] == sum(t["TranAmt"] for t in trans)
@@ -304,8 +307,12 @@ def test_header_update_and_allocation_account_change(sb: EpicorSandbox) -> None:
     }
     ok(call(sb, "Update", {"ds": {"APInvExp": [exp]}}))
     changed = invoice(sb, vendor, number)
-    assert changed["APInvDtls"][0]["APInvExps"][0]["GLAccount"] == "6200|400|00"
-    assert changed["UpdatedOn"] > after["UpdatedOn"]
+    allocation = changed["APInvDtls"][0]["APInvExps"][0]
+    assert allocation["GLAccount"] == "6200|400|00"
+    # A re-code writes only the allocation: header and line keep their SysRevID.
+    assert allocation["SysRevID"] > after["APInvDtls"][0]["APInvExps"][0]["SysRevID"]
+    assert changed["SysRevID"] == after["SysRevID"]
+    assert changed["APInvDtls"][0]["SysRevID"] == after["APInvDtls"][0]["SysRevID"]
     exp["ExpAmt"] = "1"
     exp["RowMod"] = "A"
     exp["InvExpSeq"] = 2

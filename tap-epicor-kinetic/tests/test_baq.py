@@ -17,9 +17,9 @@ def _keys(rows: list[dict[str, Any]]) -> set[tuple[int, str]]:
 
 
 def test_baq_stream_is_incremental_on_its_replication_key(
-    epicor_sandbox: Any, tap_runner: Any
+    epicor_sandbox_updated_on: Any, tap_runner: Any
 ) -> None:
-    config = epicor_sandbox.tap_config(baq_streams=[AGING], page_size=7)
+    config = epicor_sandbox_updated_on.tap_config(baq_streams=[AGING], page_size=7)
     catalog = tap_runner.select_only(config, {"ap_aging"})
     first = tap_runner.sync(config, catalog=catalog)
 
@@ -31,7 +31,7 @@ def test_baq_stream_is_incremental_on_its_replication_key(
     # The BAQ's own selection (posted invoices with a balance), over several pages.
     assert _keys(rows) == {
         (r["VendorNum"], r["InvoiceNum"])
-        for r in epicor_sandbox.truth("ap_invoices")
+        for r in epicor_sandbox_updated_on.truth("ap_invoices")
         if r["Posted"] and r["InvoiceBal"] != 0
     }
     assert len(rows) > 7

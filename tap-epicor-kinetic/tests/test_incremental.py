@@ -31,8 +31,9 @@ def _invoice_keys(rows: list[dict[str, Any]]) -> set[tuple[int, str]]:
 
 
 def test_a_run_after_saved_state_emits_only_what_changed(
-    small_sandbox: Any, tap_runner: Any
+    epicor_sandbox_factory: Any, tap_runner: Any
 ) -> None:
+    small_sandbox = epicor_sandbox_factory(invoices=40, updated_on=True)
     config = small_sandbox.tap_config()
     first = tap_runner.sync(config)
     for stream in HEADERS:
@@ -94,26 +95,30 @@ def test_stock_kinetic_falls_back_to_sysrevid_and_says_so(
     assert {r["PONum"] for r in second.records["purchase_orders"]} == set(summary["new_pos"])
 
 
-def test_each_company_is_its_own_state_partition(epicor_sandbox: Any, tap_runner: Any) -> None:
-    config = epicor_sandbox.tap_config(companies=["EPIC06", "EPIC07"])
+def test_each_company_is_its_own_state_partition(
+    epicor_sandbox_updated_on: Any, tap_runner: Any
+) -> None:
+    config = epicor_sandbox_updated_on.tap_config(companies=["EPIC06", "EPIC07"])
     catalog = tap_runner.select_only(config, {"ap_invoices", "ap_invoice_lines", "vendors"})
     result = tap_runner.sync(config, catalog=catalog)
     for company in ("EPIC06", "EPIC07"):
-        truth = epicor_sandbox.truth("ap_invoices", company=company)
+        truth = epicor_sandbox_updated_on.truth("ap_invoices", company=company)
         rows = [r for r in result.records["ap_invoices"] if r["Company"] == company]
         assert _invoice_keys(rows) == _invoice_keys(truth), company
         lines = [r for r in result.records["ap_invoice_lines"] if r["Company"] == company]
-        assert len(lines) == len(epicor_sandbox.truth("ap_invoice_lines", company=company))
+        assert len(lines) == len(
+            epicor_sandbox_updated_on.truth("ap_invoice_lines", company=company)
+        )
         newest = max(r["UpdatedOn"] for r in rows)
         assert _partition(result.state, "ap_invoices", company)["replication_key_value"] == newest
 
 
-def test_start_date_bounds_the_first_run(epicor_sandbox: Any, tap_runner: Any) -> None:
-    zone = ZoneInfo(epicor_sandbox.timezone)
-    truth = epicor_sandbox.truth("ap_invoices")
+def test_start_date_bounds_the_first_run(epicor_sandbox_updated_on: Any, tap_runner: Any) -> None:
+    zone = ZoneInfo(epicor_sandbox_updated_on.timezone)
+    truth = epicor_sandbox_updated_on.truth("ap_invoices")
     stamps = sorted(dt.datetime.fromisoformat(r["UpdatedOn"]).replace(tzinfo=zone) for r in truth)
     start = stamps[len(stamps) // 2]
-    config = epicor_sandbox.tap_config(start_date=start.astimezone(dt.UTC).isoformat())
+    config = epicor_sandbox_updated_on.tap_config(start_date=start.astimezone(dt.UTC).isoformat())
     catalog = tap_runner.select_only(config, {"ap_invoices"})
     result = tap_runner.sync(config, catalog=catalog)
     expected = {
@@ -125,8 +130,10 @@ def test_start_date_bounds_the_first_run(epicor_sandbox: Any, tap_runner: Any) -
     assert 0 < len(expected) < len(truth)
 
 
-def test_an_interrupted_run_resumes_where_it_stopped(epicor_sandbox: Any, tap_runner: Any) -> None:
-    config = epicor_sandbox.tap_config(page_size=25)
+def test_an_interrupted_run_resumes_where_it_stopped(
+    epicor_sandbox_updated_on: Any, tap_runner: Any
+) -> None:
+    config = epicor_sandbox_updated_on.tap_config(page_size=25)
     catalog = tap_runner.select_only(config, {"ap_invoices", "vendors"})
     interrupted = tap_runner.sync(config, catalog=catalog, record_limit=110)
     assert len(interrupted.records["ap_invoices"]) == 110
@@ -138,7 +145,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(epicor_sandbox: Any, tap_ru
     first = _invoice_keys(interrupted.records["ap_invoices"])
     rest = _invoice_keys(resumed.records["ap_invoices"])
     assert not first & rest
-    assert first | rest == _invoice_keys(epicor_sandbox.truth("ap_invoices"))
+    assert first | rest == _invoice_keys(epicor_sandbox_updated_on.truth("ap_invoices"))
 
 
 def test_replication_key_override_with_many_ties(small_sandbox: Any, tap_runner: Any) -> None:

@@ -49,13 +49,15 @@ def test_money_and_quantities_are_exact_decimal_text(epicor_sandbox: Any, tap_ru
 
 
 def test_datetimes_are_read_in_server_timezone_and_emitted_with_offset(
-    epicor_sandbox: Any, tap_runner: Any
+    epicor_sandbox_updated_on: Any, tap_runner: Any
 ) -> None:
-    zone = ZoneInfo(epicor_sandbox.timezone)
-    config = epicor_sandbox.tap_config()
+    zone = ZoneInfo(epicor_sandbox_updated_on.timezone)
+    config = epicor_sandbox_updated_on.tap_config()
     catalog = tap_runner.select_only(config, {"ap_invoices"})
     result = tap_runner.sync(config, catalog=catalog)
-    truth = {(r["VendorNum"], r["InvoiceNum"]): r for r in epicor_sandbox.truth("ap_invoices")}
+    truth = {
+        (r["VendorNum"], r["InvoiceNum"]): r for r in epicor_sandbox_updated_on.truth("ap_invoices")
+    }
     offsets = set()
     for record in result.records["ap_invoices"]:
         source = truth[(record["VendorNum"], record["InvoiceNum"])]
@@ -70,7 +72,7 @@ def test_datetimes_are_read_in_server_timezone_and_emitted_with_offset(
     assert dt.timedelta(0) not in offsets
 
 
-def test_filters_use_v2_literals(epicor_sandbox: Any, tap_runner: Any) -> None:
+def test_filters_use_v2_literals(epicor_sandbox_updated_on: Any, tap_runner: Any) -> None:
     filters: list[str] = []
 
     def record(response: requests.Response) -> None:
@@ -78,7 +80,7 @@ def test_filters_use_v2_literals(epicor_sandbox: Any, tap_runner: Any) -> None:
         if "$filter=" in query:
             filters.append(query.split("$filter=")[1].split("&")[0])
 
-    config = epicor_sandbox.tap_config(start_date="2025-06-01T00:00:00-05:00")
+    config = epicor_sandbox_updated_on.tap_config(start_date="2025-06-01T00:00:00-05:00")
     catalog = tap_runner.select_only(config, {"ap_invoices"})
     first = tap_runner.sync(config, catalog=catalog, on_response=record)
     assert filters[0] == "UpdatedOn ge 2025-06-01T05:00:00Z"

@@ -482,8 +482,11 @@ class APInvoices:
             )
         return head["VendorNum"], head["InvoiceNum"]
 
-    def recompute(self, company: str, vendor_num: int, invoice_num: str) -> None:
-        """Header totals = sum of lines; balance = total - payments; the header is rewritten."""
+    def recompute(
+        self, company: str, vendor_num: int, invoice_num: str, *, force: bool = False
+    ) -> None:
+        """Header totals = sum of lines; balance = total - posted payments. The header is
+        written only when a total changes (or `force`, or the `rewrite_headers` option)."""
         key = {"Company": company, "VendorNum": vendor_num, "InvoiceNum": invoice_num}
         head = self.s.get("APInvHed", key)
         if head is None:
@@ -495,25 +498,23 @@ class APInvoices:
         ).fetchone()
         paid, doc_paid = self.s.conn.execute(
             "SELECT COALESCE(SUM(TranAmt), 0), COALESCE(SUM(DocTranAmt), 0) FROM APTran "
-            "WHERE Company = ? AND VendorNum = ? AND InvoiceNum = ? AND Voided = 0",
+            "WHERE Company = ? AND VendorNum = ? AND InvoiceNum = ? AND Voided = 0 AND Posted = 1",
             [company, vendor_num, invoice_num],
         ).fetchone()
         posted = bool(head["Posted"])
-        self.s.update(
-            "APInvHed",
-            key,
-            {
-                "InvoiceAmt": total,
-                "DocInvoiceAmt": doc_total,
-                "InvoiceBal": total - paid,
-                "DocInvoiceBal": doc_total - doc_paid,
-                "UnpostedBal": 0 if posted else total,
-                "DocUnpostedBal": 0 if posted else doc_total,
-                "OpenPayable": int(posted and total - paid != 0),
-                "ChangedBy": "integration",
-                "ChangeDate": self.s.today(),
-            },
-        )
+        totals = {
+            "InvoiceAmt": total,
+            "DocInvoiceAmt": doc_total,
+            "InvoiceBal": total - paid,
+            "DocInvoiceBal": doc_total - doc_paid,
+            "UnpostedBal": 0 if posted else total,
+            "DocUnpostedBal": 0 if posted else doc_total,
+            "OpenPayable": int(posted and total - paid != 0),
+        }
+        changed = any(head[k] != v for k, v in totals.items())
+        if changed or force or self.s.rewrite_headers:
+            totals.update(ChangedBy="integration", ChangeDate=self.s.today())
+            self.s.update("APInvHed", key, totals, force=True)
 
     def post(self, company: str, vendor_num: int, invoice_num: str) -> None:
         """What `Erp.PROC.APInvoicePostSvc` does to the rows: posted, open payable, journal."""
@@ -529,9 +530,5 @@ class APInvoices:
              "ApprovedAmt_c": head["InvoiceAmt"]},
         )  # fmt: skip
         for table in ("APInvDtl", "APInvExp"):
-            self.s.conn.execute(
-                f"UPDATE {table} SET Posted = 1 "
-                "WHERE Company = ? AND VendorNum = ? AND InvoiceNum = ?",
-                [company, vendor_num, invoice_num],
-            )
+            self.s.update(table, key, {"Posted": 1})
         self.recompute(company, vendor_num, invoice_num)

@@ -79,6 +79,7 @@ def build_app(emu: Emulator, hooks: Hooks) -> Starlette:
         route = _route_name(emu, segments)
 
         async def handle() -> Response:
+            hooks.release_due()
             if instance != INSTANCE:
                 raise EpicorError(
                     404,
@@ -265,6 +266,7 @@ def build_app(emu: Emulator, hooks: Hooks) -> Starlette:
                 "timezone": emu.settings.timezone,
                 "page_cap": emu.page_cap,
                 "stock_kinetic": emu.settings.stock_kinetic,
+                "updated_on": emu.settings.updated_on,
                 "token_ttl": emu.auth.token_ttl,
                 "instance": INSTANCE,
             }
@@ -298,6 +300,7 @@ def build_app(emu: Emulator, hooks: Hooks) -> Starlette:
     async def truth(request: Request) -> Response:
         stream = request.path_params["stream"]
         company = request.query_params.get("company", "EPIC06")
+        hooks.release_due()
         try:
             rows = emu.truth(stream, company)
         except EpicorError as err:
@@ -317,6 +320,19 @@ def build_app(emu: Emulator, hooks: Hooks) -> Starlette:
             return JSONResponse({"auto": None})
         body = await _json_body(request)
         return JSONResponse({"auto": hooks.auto_start(body)})
+
+    async def late_commits(request: Request) -> Response:
+        if request.method == "POST":
+            body = await _json_body(request)
+            seconds = body.get("seconds", 60)
+            hooks.store.late.configure(
+                int(body.get("hold_next") or 0), None if seconds is None else float(seconds)
+            )
+        return JSONResponse(hooks.store.late.status())
+
+    async def late_commit_now(_: Request) -> Response:
+        released = hooks.store.late.release_due(everything=True)
+        return JSONResponse({"committed": released, **hooks.store.late.status()})
 
     async def not_found(request: Request) -> Response:
         return error_response(
@@ -350,6 +366,8 @@ def build_app(emu: Emulator, hooks: Hooks) -> Starlette:
         Route("/_sandbox/activity", control(activity), methods=["POST"]),
         Route("/_sandbox/activity/auto", control(activity_auto), methods=["POST", "DELETE"]),
         Route("/_sandbox/truth/{stream}", control(truth)),
+        Route("/_sandbox/late-commits", control(late_commits), methods=["GET", "POST"]),
+        Route("/_sandbox/late-commits/commit", control(late_commit_now), methods=["POST"]),
         Route("/connect/token", connect_token, methods=["POST"]),
         Route("/{instance}/TokenResource.svc", token_resource, methods=["POST"]),
         Route("/{instance}/TokenResource.svc/", token_resource, methods=["POST"]),

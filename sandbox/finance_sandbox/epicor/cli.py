@@ -23,7 +23,25 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--page-cap", type=int, default=100, help="0 = no cap")
     p.add_argument("--timezone", default="America/Chicago")
     p.add_argument("--token-ttl", type=int, default=3600)
-    p.add_argument("--stock-kinetic", action="store_true", help="no UpdatedOn anywhere")
+    p.add_argument(
+        "--updated-on",
+        action="store_true",
+        help="add an UpdatedOn column to header and master tables (not in stock Kinetic)",
+    )
+    p.add_argument(
+        "--stock-kinetic", action="store_true", help="no-op: stock Kinetic is the default"
+    )
+    p.add_argument(
+        "--rewrite-headers",
+        action="store_true",
+        help="any write below an invoice or PO also rewrites its header (not what Kinetic does)",
+    )
+    p.add_argument(
+        "--expand-cap",
+        type=int,
+        default=0,
+        help="truncate each $expand-ed collection at this many rows per parent (0 = no cap)",
+    )
     p.add_argument("--latency-ms", type=int, default=0)
     p.add_argument("--error-rate", type=float, default=0.0)
     p.add_argument("--generate-only", action="store_true", help="generate the data and exit")
@@ -48,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         page_cap=args.page_cap,
         timezone=args.timezone,
         token_ttl=args.token_ttl,
-        stock_kinetic=args.stock_kinetic,
+        updated_on=args.updated_on,
+        rewrite_headers=args.rewrite_headers,
+        expand_cap=args.expand_cap,
         latency_ms=args.latency_ms,
         error_rate=args.error_rate,
     )

@@ -36,9 +36,16 @@ class Settings:
     page_cap: int = 100
     timezone: str = "America/Chicago"
     token_ttl: int = 3600
-    stock_kinetic: bool = False
+    updated_on: bool = False
+    rewrite_headers: bool = False
+    expand_cap: int = 0
     latency_ms: int = 0
     error_rate: float = 0.0
+
+    @property
+    def stock_kinetic(self) -> bool:
+        """No `UpdatedOn` anywhere, as in Epicor's own schemas (the default)."""
+        return not self.updated_on
 
 
 class Emulator:

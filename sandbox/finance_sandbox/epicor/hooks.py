@@ -37,7 +37,9 @@ class Hooks:
 
     def __init__(self, emu: Emulator) -> None:
         self.emu = emu
-        self.store = Store(emu.conn, emu.tz, emu.entities)
+        self.store = Store(
+            emu.conn, emu.tz, emu.entities, rewrite_headers=emu.settings.rewrite_headers
+        )
         self.invoices = APInvoices(self.store)
         self.pos = PurchaseOrders(self.store)
         self.payments = Payments(self.store, self.invoices)
@@ -45,6 +47,10 @@ class Hooks:
         self.auto: dict[str, Any] | None = None
         self.auto_seen = 0
         baq.install(emu.conn)
+
+    def release_due(self) -> None:
+        """Late commits whose time has come become visible before the next read."""
+        self.store.late.release_due()
 
     # -- BO methods ------------------------------------------------------------------------
 

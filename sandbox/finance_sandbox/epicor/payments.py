@@ -23,8 +23,17 @@ class Payments:
         row.update(Company=company, VendorNum=vendor_num, CheckDate=self.s.today(), CheckSrc="1")
         return {"CheckHed": [row], "APTran": []}
 
-    def update(self, company: str, ds: dict[str, Any]) -> int:
-        """Add one check with its applications; each paid invoice's header is rewritten."""
+    def update(self, company: str, ds: dict[str, Any], *, posted: bool = True) -> int:
+        """Add one check with its applications, or delete unposted checks (RowMod "D").
+
+        A posted check pays its invoices at once (their balances and headers change); an
+        unposted one is still in entry and leaves the invoices alone until it is posted."""
+        deletes = [r for r in ds_rows(ds, "CheckHed") if r.get("RowMod") == "D"]
+        if deletes:
+            with self.s.transaction():
+                for row in deletes:
+                    self._delete(company, int(row.get("HeadNum") or 0))
+            return int(deletes[0].get("HeadNum") or 0)
         heads = [r for r in ds_rows(ds, "CheckHed") if r.get("RowMod") == "A"]
         if len(heads) != 1:
             raise bo_error(
@@ -80,13 +89,14 @@ class Payments:
                     {
                         "Company": company, "HeadNum": head_num, "APTranNo": tran_no,
                         "InvoiceNum": inv["InvoiceNum"], "Voided": 0, "TranType": "PAY",
-                        "Posted": 1, "TranAmt": amt, "DocTranAmt": doc_amt,
+                        "Posted": int(posted), "TranAmt": amt, "DocTranAmt": doc_amt,
                         "Description": f"Payment of {inv['InvoiceNum']}",
                         "BankAcctID": bank, "CheckNum": check_num, "TranDate": today,
-                        "FiscalYear": day.year, "FiscalPeriod": day.month, "GLPosted": 1,
+                        "FiscalYear": day.year, "FiscalPeriod": day.month, "GLPosted": int(posted),
                         "EntryPerson": "integration", "VendorNum": vendor["VendorNum"],
                         "InvoiceDate": inv["InvoiceDate"], "DueDate": inv["DueDate"],
-                        "InvoiceAmt": inv["InvoiceAmt"], "InvoiceBal": int(inv["InvoiceBal"]) - amt,
+                        "InvoiceAmt": inv["InvoiceAmt"],
+                        "InvoiceBal": int(inv["InvoiceBal"]) - (amt if posted else 0),
                         "CurrencyCode": inv["CurrencyCode"], "ExchangeRate": inv["ExchangeRate"],
                         "ApplyDate": today, "VendorNumVendorID": vendor["VendorID"],
                         "VendorNumName": vendor["Name"], "ChangedBy": "integration",
@@ -97,7 +107,7 @@ class Payments:
             self.s.insert(
                 "CheckHed",
                 {
-                    "Company": company, "HeadNum": head_num, "Posted": 1,
+                    "Company": company, "HeadNum": head_num, "Posted": int(posted),
                     "GroupID": f"CR{day:%m%d%y}",
                     "BankAcctID": bank, "CheckNum": check_num, "CheckDate": today,
                     "FiscalYear": day.year, "FiscalPeriod": day.month, "CheckSrc": "1",
@@ -114,3 +124,18 @@ class Payments:
                 },
             )  # fmt: skip
         return int(head_num)
+
+    def _delete(self, company: str, head_num: int) -> None:
+        """Delete a check still in entry with its lines; a posted check cannot be deleted."""
+        head = self.s.get("CheckHed", {"Company": company, "HeadNum": head_num})
+        if head is None:
+            raise bo_error(f"Payment {head_num} was not found.", "CheckHed", "HeadNum")
+        if head["Posted"]:
+            raise bo_error(
+                f"Payment {head_num} is posted and cannot be deleted (void it instead).",
+                "CheckHed",
+                "Posted",
+            )
+        key = {"Company": company, "HeadNum": head_num}
+        self.s.delete("APTran", key)
+        self.s.delete("CheckHed", key)

@@ -31,17 +31,63 @@ class PurchaseOrders:
         return {"POHeader": [], "PODetail": [row]}
 
     def update(self, company: str, ds: dict[str, Any]) -> list[int]:
+        """Apply RowMod A/U/D rows. Line writes leave POHeader alone (its totals are set when
+        the header itself is written) unless the `rewrite_headers` option is on; lines added
+        together with a new header (PONUM 0) belong to it."""
         touched: list[int] = []
+        added: list[int] = []
         with self.s.transaction():
             for row in ds_rows(ds, "POHeader"):
                 if row.get("RowMod") == "A":
-                    touched.append(self._add_header(company, row))
-            for row in ds_rows(ds, "PODetail"):
-                if row.get("RowMod") in ("A", "U"):
-                    touched.append(self._line(company, row, str(row["RowMod"])))
-            for po in dict.fromkeys(touched):
+                    added.append(self._add_header(company, row))
+            for given in ds_rows(ds, "PODetail"):
+                mod = given.get("RowMod")
+                row = given
+                if added and not (given.get("PONUM") or given.get("PONum")):
+                    row = {**given, "PONUM": added[-1]}
+                if mod == "D":
+                    touched.append(self._delete_line(company, row))
+                elif mod in ("A", "U"):
+                    touched.append(self._line(company, row, str(mod)))
+            for po in dict.fromkeys(added):
                 self._recompute(company, po)
-        return touched
+            if self.s.rewrite_headers:
+                for po in dict.fromkeys(touched):
+                    if po not in added:
+                        self._recompute(company, po, force=True)
+        return added + touched
+
+    def receive(self, company: str, po_num: int, po_line: int) -> None:
+        """A receipt of the whole line (Receipt Entry): the line closes; only PODetail is written
+        (PORel and RcvDtl are not modelled)."""
+        key = {"Company": company, "PONUM": po_num, "POLine": po_line}
+        with self.s.transaction():
+            line = self.s.get("PODetail", key)
+            if line is None or not line["OpenLine"]:
+                raise bo_error(f"PO {po_num} line {po_line} is not open.", "PODetail", "OpenLine")
+            self.s.update(
+                "PODetail", key, {"OpenLine": 0, "ChangedBy": "integration",
+                                  "ChangeDate": self.s.today()}
+            )  # fmt: skip
+            if self.s.rewrite_headers:
+                self._recompute(company, po_num, force=True)
+
+    def _delete_line(self, company: str, row: dict[str, Any]) -> int:
+        """Only a line nothing was received on (still open) can be deleted."""
+        po_num = int(row.get("PONUM") or row.get("PONum") or 0)
+        key = {"Company": company, "PONUM": po_num, "POLine": int(row.get("POLine") or 0)}
+        line = self.s.get("PODetail", key)
+        if line is None:
+            raise bo_error(f"PO {po_num} line {key['POLine']} was not found.", "PODetail", "POLine")
+        if not line["OpenLine"]:
+            raise bo_error(
+                f"PO {po_num} line {key['POLine']} has receipts or is closed and cannot be "
+                "deleted.",
+                "PODetail",
+                "OpenLine",
+            )
+        self.s.delete("PODetail", key)
+        return po_num
 
     def _add_header(self, company: str, row: dict[str, Any]) -> int:
         vendor = self.s.get(
@@ -117,7 +163,7 @@ class PurchaseOrders:
             self.s.update("PODetail", key, values)
         return po_num
 
-    def _recompute(self, company: str, po_num: int) -> None:
+    def _recompute(self, company: str, po_num: int, *, force: bool = False) -> None:
         total, doc_total = self.s.conn.execute(
             "SELECT COALESCE(SUM(ExtCost), 0), COALESCE(SUM(DocExtCost), 0) FROM PODetail "
             "WHERE Company = ? AND PONUM = ?",
@@ -128,4 +174,5 @@ class PurchaseOrders:
             {"Company": company, "PONum": po_num},
             {"TotalOrder": total, "DocTotalOrder": doc_total, "ApprovedAmount": total,
              "ChangedBy": "integration", "ChangeDate": self.s.today()},
+            force=force,
         )  # fmt: skip

@@ -12,13 +12,28 @@ from finance_sandbox.epicor.generator import COMPANIES
 from finance_sandbox.epicor.payments import Payments
 from finance_sandbox.epicor.purchase_orders import PurchaseOrders
 
+# Kinds of activity, each a count per round (sandbox/README.md, "Activity simulator").
 COUNT_KEYS = (
     "new_invoices",
     "changed_invoices",
+    "header_edits",
+    "line_edits",
+    "allocation_recodes",
     "posted_invoices",
     "new_pos",
     "changed_pos",
+    "po_receipts",
     "new_payments",
+    "new_unposted_payments",
+    "deleted_invoices",
+    "deleted_invoice_lines",
+    "deleted_po_lines",
+    "deleted_payments",
+    "late_invoices",
+)
+UNPOSTED_WITH_LINES = (
+    "EXISTS (SELECT 1 FROM APInvDtl d WHERE d.Company = APInvHed.Company "
+    "AND d.VendorNum = APInvHed.VendorNum AND d.InvoiceNum = APInvHed.InvoiceNum)"
 )
 
 
@@ -53,6 +68,30 @@ class Simulator:
         summary["new_pos"] = [self._new_po(company, rng) for _ in range(counts["new_pos"])]
         summary["changed_pos"] = self._change_pos(company, rng, counts["changed_pos"])
         summary["new_payments"] = self._new_payments(company, rng, counts["new_payments"])
+        summary["header_edits"] = self._header_edits(company, rng, counts["header_edits"])
+        summary["line_edits"] = self._line_edits(company, rng, counts["line_edits"])
+        summary["allocation_recodes"] = self._recodes(company, rng, counts["allocation_recodes"])
+        summary["po_receipts"] = self._receipts(company, rng, counts["po_receipts"])
+        summary["new_unposted_payments"] = self._new_payments(
+            company, rng, counts["new_unposted_payments"], posted=False
+        )
+        summary["deleted_invoices"] = self._delete_invoices(
+            company, rng, counts["deleted_invoices"]
+        )
+        summary["deleted_invoice_lines"] = self._delete_invoice_lines(
+            company, rng, counts["deleted_invoice_lines"]
+        )
+        summary["deleted_po_lines"] = self._delete_po_lines(
+            company, rng, counts["deleted_po_lines"]
+        )
+        summary["deleted_payments"] = self._delete_payments(
+            company, rng, counts["deleted_payments"]
+        )
+        late_s = body.get("late_seconds", 90)
+        summary["late_invoices"] = []
+        for _ in range(counts["late_invoices"]):
+            with self.invoices.s.held(None if late_s is None else float(late_s)):
+                summary["late_invoices"].append(self._new_invoice(company, rng))
         return summary
 
     def _pick(
@@ -137,8 +176,7 @@ class Simulator:
             rng,
             n,
             columns="VendorNum, InvoiceNum",
-            accept="EXISTS (SELECT 1 FROM APInvDtl d WHERE d.Company = APInvHed.Company "
-            "AND d.VendorNum = APInvHed.VendorNum AND d.InvoiceNum = APInvHed.InvoiceNum)",
+            accept=UNPOSTED_WITH_LINES,
         )
         changed = []
         for vendor, invoice_num in picked:
@@ -178,20 +216,22 @@ class Simulator:
         return posted
 
     def _new_po(self, company: str, rng: random.Random) -> int:
+        """Header and lines in one Update, as PO Entry saves a new order."""
         vendor = self._vendor(company, rng)
         ds = self.pos.get_new_header(company)
         ds["POHeader"][0].update(VendorNum=vendor, CommentText="Simulated PO")
-        po_num = self.pos.update(company, ds)[0]
-        for _ in range(rng.randrange(1, 4)):
+        for line_no in range(1, rng.randrange(2, 5)):
             part = self._pick("Part", "Company = ?", [company], rng, 1, columns="PartNum")[0][0]
-            line_ds = self.pos.get_new_detail(company, po_num)
-            line_ds["PODetail"][0].update(
+            line = self.pos.get_new_detail(company, 0)["PODetail"][0]
+            line.update(
+                PONUM=0,
+                POLine=line_no,
                 PartNum=part,
                 XOrderQty=Decimal(rng.randrange(1, 100)),
                 DocUnitCost=Decimal(rng.randrange(100, 100_000)) / 100,
             )
-            self.pos.update(company, line_ds)
-        return po_num
+            ds["PODetail"].append(line)
+        return self.pos.update(company, ds)[0]
 
     def _change_pos(self, company: str, rng: random.Random, n: int) -> list[int]:
         if n <= 0:
@@ -222,7 +262,9 @@ class Simulator:
             changed.append(po_num)
         return changed
 
-    def _new_payments(self, company: str, rng: random.Random, n: int) -> list[int]:
+    def _new_payments(
+        self, company: str, rng: random.Random, n: int, *, posted: bool = True
+    ) -> list[int]:
         if n <= 0:
             return []
         picked = self._pick(
@@ -244,5 +286,143 @@ class Simulator:
             ).fetchall()
             ds = self.payments.get_new(company, vendor)
             ds["APTran"] = [{"InvoiceNum": inv, "RowMod": "A"} for (inv,) in open_invoices]
-            heads.append(self.payments.update(company, ds))
+            heads.append(self.payments.update(company, ds, posted=posted))
         return heads
+
+    # -- writes below the header and deletions ------------------------------------------------
+
+    def _unposted(self, company: str, rng: random.Random, n: int) -> list[Any]:
+        if n <= 0:
+            return []
+        return self._pick(
+            "APInvHed",
+            "Company = ? AND Posted = 0",
+            [company],
+            rng,
+            n,
+            columns="VendorNum, InvoiceNum",
+            accept=UNPOSTED_WITH_LINES,
+        )
+
+    def _header_edits(self, company: str, rng: random.Random, n: int) -> list[list[Any]]:
+        """A header-only change (description): only APInvHed is written."""
+        done = []
+        for vendor, number in self._unposted(company, rng, n):
+            row = {
+                "VendorNum": vendor,
+                "InvoiceNum": number,
+                "Description": f"Edited {self.runs}-{rng.randrange(10**6)}",
+                "RowMod": "U",
+            }
+            self.invoices.update(company, {"ds": {"APInvHed": [row]}}, master=False)
+            done.append([vendor, number])
+        return done
+
+    def _line_edits(self, company: str, rng: random.Random, n: int) -> list[list[Any]]:
+        """A line change that leaves amounts alone (description): only APInvDtl is written."""
+        done = []
+        for vendor, number in self._unposted(company, rng, n):
+            lines = self.invoices.s.select(
+                "APInvDtl", {"Company": company, "VendorNum": vendor, "InvoiceNum": number}
+            )
+            line = lines[rng.randrange(len(lines))]
+            row = {
+                "VendorNum": vendor,
+                "InvoiceNum": number,
+                "InvoiceLine": line["InvoiceLine"],
+                "Description": f"Line edited {self.runs}-{rng.randrange(10**6)}",
+                "RowMod": "U",
+            }
+            self.invoices.update(
+                company, {"ds": {"APInvDtl": [row]}, "cTableName": "APInvDtl"}, master=True
+            )
+            done.append([vendor, number, line["InvoiceLine"]])
+        return done
+
+    def _recodes(self, company: str, rng: random.Random, n: int) -> list[list[Any]]:
+        """A G/L re-code of one allocation of an unposted invoice: only APInvExp is written."""
+        done = []
+        accounts = [
+            a
+            for (a,) in self.invoices.s.conn.execute(
+                "SELECT DISTINCT e.GLAccount FROM APInvExp e JOIN GLAccount g "
+                "ON g.Company = e.Company AND g.GLAccount1 = e.GLAccount AND g.Active = 1 "
+                "WHERE e.Company = ? ORDER BY 1",
+                [company],
+            )
+        ]
+        for vendor, number in self._unposted(company, rng, n):
+            exps = self.invoices.s.select(
+                "APInvExp", {"Company": company, "VendorNum": vendor, "InvoiceNum": number}
+            )
+            if not exps:
+                continue
+            exp = exps[rng.randrange(len(exps))]
+            choices = [a for a in accounts if a != exp["GLAccount"]]
+            row = {
+                "VendorNum": vendor,
+                "InvoiceNum": number,
+                "InvoiceLine": exp["InvoiceLine"],
+                "InvExpSeq": exp["InvExpSeq"],
+                "GLAccount": choices[rng.randrange(len(choices))],
+                "RowMod": "U",
+            }
+            self.invoices.update(company, {"ds": {"APInvExp": [row]}}, master=False)
+            done.append([vendor, number, exp["InvoiceLine"], exp["InvExpSeq"]])
+        return done
+
+    def _receipts(self, company: str, rng: random.Random, n: int) -> list[list[int]]:
+        """Receipt of whole open PO lines: only PODetail is written."""
+        if n <= 0:
+            return []
+        picked = self._pick(
+            "PODetail", "Company = ? AND OpenLine = 1", [company], rng, n, columns="PONUM, POLine"
+        )
+        for po_num, line in picked:
+            self.pos.receive(company, po_num, line)
+        return [[po, line] for po, line in picked]
+
+    def _delete_invoices(self, company: str, rng: random.Random, n: int) -> list[list[Any]]:
+        """Delete unposted invoices (Update with the header's RowMod "D")."""
+        done = []
+        for vendor, number in self._unposted(company, rng, n):
+            row = {"VendorNum": vendor, "InvoiceNum": number, "RowMod": "D"}
+            self.invoices.update(company, {"ds": {"APInvHed": [row]}}, master=False)
+            done.append([vendor, number])
+        return done
+
+    def _delete_invoice_lines(self, company: str, rng: random.Random, n: int) -> list[list[Any]]:
+        """Delete one line (with its allocations) of unposted invoices."""
+        done = []
+        for vendor, number in self._unposted(company, rng, n):
+            lines = self.invoices.s.select(
+                "APInvDtl", {"Company": company, "VendorNum": vendor, "InvoiceNum": number}
+            )
+            line = lines[rng.randrange(len(lines))]["InvoiceLine"]
+            row = {"VendorNum": vendor, "InvoiceNum": number, "InvoiceLine": line, "RowMod": "D"}
+            self.invoices.update(company, {"ds": {"APInvDtl": [row]}}, master=False)
+            done.append([vendor, number, line])
+        return done
+
+    def _delete_po_lines(self, company: str, rng: random.Random, n: int) -> list[list[int]]:
+        """Delete PO lines nothing was received on yet."""
+        if n <= 0:
+            return []
+        picked = self._pick(
+            "PODetail", "Company = ? AND OpenLine = 1", [company], rng, n, columns="PONUM, POLine"
+        )
+        for po_num, line in picked:
+            row = {"Company": company, "PONUM": po_num, "POLine": line, "RowMod": "D"}
+            self.pos.update(company, {"POHeader": [], "PODetail": [row]})
+        return [[po, line] for po, line in picked]
+
+    def _delete_payments(self, company: str, rng: random.Random, n: int) -> list[int]:
+        """Delete payments still in entry (unposted) with their lines."""
+        if n <= 0:
+            return []
+        picked = self._pick(
+            "CheckHed", "Company = ? AND Posted = 0", [company], rng, n, columns="HeadNum"
+        )
+        for (head,) in picked:
+            self.payments.update(company, {"CheckHed": [{"HeadNum": head, "RowMod": "D"}]})
+        return [head for (head,) in picked]

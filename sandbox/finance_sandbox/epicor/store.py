@@ -13,32 +13,75 @@ from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from finance_sandbox.epicor.late import LateCommits
 from finance_sandbox.epicor.model import DEC, STORED, Entity
 from finance_sandbox.epicor.odata import format_local
 from finance_sandbox.epicor.rows import ZERO_GUID, dec_text, python_value
 
 
 class Store:
-    """Every write goes through here so that SysRevID grows globally and UpdatedOn is `now`."""
+    """Every write goes through here so that SysRevID grows globally and UpdatedOn is `now`.
 
-    def __init__(self, conn: sqlite3.Connection, tz: ZoneInfo, entities: dict[str, Entity]) -> None:
+    A row is written (and takes a fresh SysRevID) only when one of its values changes, as a
+    real BO writes only the rows it changes. With `rewrite_headers` the old convenience holds:
+    any change below an invoice or PO rewrites its header.
+    """
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        tz: ZoneInfo,
+        entities: dict[str, Entity],
+        *,
+        rewrite_headers: bool = False,
+    ) -> None:
         self.conn = conn
         self.tz = tz
         self.entities = entities
+        self.rewrite_headers = rewrite_headers
+        self.late = LateCommits(conn)
+        self.depth = 0
         row = conn.execute("SELECT value FROM meta WHERE key = 'sysrevid'").fetchone()
         self.rev = int(row[0])
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """All-or-nothing, like a BO method call."""
+        """All-or-nothing, like a BO method call; nested calls join the outer transaction."""
+        if self.depth:
+            self.depth += 1
+            try:
+                yield
+            finally:
+                self.depth -= 1
+            return
+        self.late.release_due()
         self.conn.execute("BEGIN")
+        self.depth = 1
+        rev = self.rev
+        held = self.late.begin()
         try:
             yield
         except BaseException:
+            self.depth = 0
+            self.rev = rev
+            self.late.abort()
             self.conn.execute("ROLLBACK")
             raise
+        self.depth = 0
         self.conn.execute("UPDATE meta SET value = ? WHERE key = 'sysrevid'", [str(self.rev)])
+        if held:
+            self.late.hold(self._read_row)
         self.conn.execute("COMMIT")
+
+    @contextmanager
+    def held(self, seconds: float | None) -> Iterator[None]:
+        """One transaction whose rows become visible `seconds` later (None: on commit)."""
+        self.late.forced, self.late.forced_seconds = True, seconds
+        try:
+            with self.transaction():
+                yield
+        finally:
+            self.late.forced = False
 
     def next_rev(self) -> int:
         self.rev += 1
@@ -69,6 +112,12 @@ class Store:
             dict(zip(cols, r, strict=True)) for r in self.conn.execute(sql, list(where.values()))
         ]
 
+    def _key(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
+        return {k: row[k] for k in self.entities[table].keys}
+
+    def _read_row(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
+        return self.get(table, key)
+
     def insert(self, table: str, values: dict[str, Any]) -> dict[str, Any]:
         """A new row: unset stored columns get their defaults, plus SysRevID/SysRowID/UpdatedOn."""
         ent = self.entities[table]
@@ -83,28 +132,48 @@ class Store:
         row["SysRowID"] = str(uuid.uuid4())
         if "UpdatedOn" in row:
             row["UpdatedOn"] = self.now()
+        self.late.touch(table, self._key(table, row), None)
+        self._put(table, row)
+        return row
+
+    def _put(self, table: str, row: dict[str, Any]) -> None:
         cols = list(row)
         self.conn.execute(
             f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
             list(row.values()),
         )
-        return row
 
-    def update(self, table: str, where: dict[str, Any], changes: dict[str, Any]) -> None:
-        """Rewrite a row: new SysRevID, and UpdatedOn = now on tables that have it."""
-        changes = dict(changes)
-        changes["SysRevID"] = self.next_rev()
-        if "UpdatedOn" in STORED[table]:
-            changes["UpdatedOn"] = self.now()
-        sets = ", ".join(f'"{k}" = ?' for k in changes)
-        clause = " AND ".join(f'"{k}" = ?' for k in where)
-        self.conn.execute(
-            f"UPDATE {table} SET {sets} WHERE {clause}", [*changes.values(), *where.values()]
-        )
+    def update(
+        self, table: str, where: dict[str, Any], changes: dict[str, Any], *, force: bool = False
+    ) -> int:
+        """Rewrite the matching rows whose values change (every one with `force`): each takes a
+        fresh SysRevID (and UpdatedOn = now where it exists). Returns the rows written."""
+        written = 0
+        for row in self.select(table, where):
+            diff = {k: v for k, v in changes.items() if row.get(k) != v}
+            if not diff and not force:
+                continue
+            key = self._key(table, row)
+            self.late.touch(table, key, row)
+            diff["SysRevID"] = self.next_rev()
+            if "UpdatedOn" in STORED[table]:
+                diff["UpdatedOn"] = self.now()
+            sets = ", ".join(f'"{k}" = ?' for k in diff)
+            clause = " AND ".join(f'"{k}" = ?' for k in key)
+            self.conn.execute(
+                f"UPDATE {table} SET {sets} WHERE {clause}", [*diff.values(), *key.values()]
+            )
+            written += 1
+        return written
 
-    def delete(self, table: str, where: dict[str, Any]) -> None:
+    def delete(self, table: str, where: dict[str, Any]) -> int:
+        """Remove the matching rows (Epicor keeps no trace of a deleted unposted row)."""
+        rows = self.select(table, where)
+        for row in rows:
+            self.late.touch(table, self._key(table, row), row)
         clause = " AND ".join(f'"{k}" = ?' for k in where)
         self.conn.execute(f"DELETE FROM {table} WHERE {clause}", list(where.values()))
+        return len(rows)
 
     def ds_row(
         self, table: str, stored: dict[str, Any] | None, row_mod: str = ""

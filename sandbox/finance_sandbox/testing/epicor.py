@@ -18,7 +18,12 @@ from typing import Any
 import pytest
 import requests
 
-__all__ = ["EpicorSandbox", "epicor_sandbox", "epicor_sandbox_factory"]
+__all__ = [
+    "EpicorSandbox",
+    "epicor_sandbox",
+    "epicor_sandbox_factory",
+    "epicor_sandbox_updated_on",
+]
 
 USERNAME = "integration"
 PASSWORD = "sandbox-password"
@@ -179,8 +184,11 @@ class EpicorSandbox:
         self._control("DELETE", "counters")
 
     def activity(self, **counts: Any) -> dict[str, Any]:
-        """Run the simulator once: new_invoices, changed_invoices, posted_invoices, new_pos,
-        changed_pos, new_payments, company."""
+        """Run the simulator once: a count per kind (`simulator.COUNT_KEYS`: new_invoices,
+        changed_invoices, header_edits, line_edits, allocation_recodes, posted_invoices, new_pos,
+        changed_pos, po_receipts, new_payments, new_unposted_payments, deleted_invoices,
+        deleted_invoice_lines, deleted_po_lines, deleted_payments, late_invoices), plus
+        `late_seconds` (None: until `commit_late()`) and `company`."""
         return dict(self._control("POST", "activity", counts))
 
     def auto_activity(self, every_requests: int, **counts: Any) -> dict[str, Any]:
@@ -190,6 +198,16 @@ class EpicorSandbox:
 
     def stop_auto_activity(self) -> None:
         self._control("DELETE", "activity/auto")
+
+    def hold_commits(self, hold_next: int, seconds: float | None = 60) -> dict[str, Any]:
+        """Hold the next `hold_next` write transactions: their SysRevIDs are taken now, their
+        rows become visible `seconds` later (None: at `commit_late()`)."""
+        body = {"hold_next": hold_next, "seconds": seconds}
+        return dict(self._control("POST", "late-commits", body))
+
+    def commit_late(self) -> dict[str, Any]:
+        """Make every held transaction visible now."""
+        return dict(self._control("POST", "late-commits/commit"))
 
     def truth(self, stream: str, company: str | None = None) -> list[dict[str, Any]]:
         """Current rows of a stream (every column); numbers with a fraction parse as Decimal."""
@@ -220,11 +238,21 @@ def epicor_sandbox(request: pytest.FixtureRequest) -> Iterator[EpicorSandbox]:
         sandbox.stop()
 
 
+@pytest.fixture(scope="session")
+def epicor_sandbox_updated_on(request: pytest.FixtureRequest) -> Iterator[EpicorSandbox]:
+    """Like `epicor_sandbox` but started with `--updated-on`, for tests of the UpdatedOn path."""
+    sandbox = EpicorSandbox(_cache_dir(request.config), updated_on=True)
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
 @pytest.fixture
 def epicor_sandbox_factory(
     request: pytest.FixtureRequest,
 ) -> Iterator[Callable[..., EpicorSandbox]]:
-    """Start fresh emulators with CLI options (`page_cap=37`, `stock_kinetic=True`, ...)."""
+    """Start fresh emulators with CLI options (`page_cap=37`, `updated_on=True`, ...)."""
     started: list[EpicorSandbox] = []
 
     def start(**options: Any) -> EpicorSandbox:
