@@ -23,7 +23,10 @@ from finance_sandbox.testing.snowflake import SnowflakeSandbox
 
 @pytest.fixture(scope="module")
 def epicor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EpicorSandbox]:
-    sandbox = EpicorSandbox(tmp_path_factory.mktemp("injection-epicor"), invoices=20)
+    # The hostile bookmarks below are UpdatedOn bookmarks: serve UpdatedOn.
+    sandbox = EpicorSandbox(
+        tmp_path_factory.mktemp("injection-epicor"), invoices=20, updated_on=True
+    )
     try:
         yield sandbox
     finally:

@@ -231,3 +231,27 @@ def test_late_invoices_from_the_simulator_arrive_after_their_delay(sb: EpicorSan
     late_lines = [r for k, r in lines.items() if k[:2] == late]
     assert late_lines
     assert rows[late]["InvoiceAmt"] == sum(r["ExtCost"] for r in late_lines)
+
+
+def _po_lines(sb: EpicorSandbox, po: int) -> int:
+    with sb.session() as s:
+        resp = s.get(
+            sb.odata_url("Erp.BO.POSvc", f"POes('EPIC06',{po})"),
+            params={"$select": "PONum", "$expand": "PODetails($select=POLine)"},
+            timeout=30,
+        )
+    assert resp.status_code == 200, resp.text
+    return len(resp.json()["PODetails"])
+
+
+def test_big_po_is_served_whole_unless_an_expand_cap_is_set(epicor_sandbox_factory) -> None:
+    sb = epicor_sandbox_factory(invoices=40, big_po_lines=150)
+    lines = [r for r in sb.truth("purchase_order_lines") if r["PONUM"] == 9_000_001]
+    assert len(lines) == 150
+    assert _po_lines(sb, 9_000_001) == 150  # the page cap does not apply inside $expand
+    assert sb.faults(expand_cap=100)["expand_cap"] == 100
+    assert _po_lines(sb, 9_000_001) == 100  # silently truncated, as a capped server would
+    sb.clear_faults()
+    assert _po_lines(sb, 9_000_001) == 150
+    capped = epicor_sandbox_factory(invoices=40, big_po_lines=150, expand_cap=120)
+    assert _po_lines(capped, 9_000_001) == 120

@@ -276,16 +276,24 @@ def build_app(emu: Emulator, hooks: Hooks) -> Starlette:
         if request.method == "DELETE":
             emu.faults.clear()
             emu.page_cap = emu.settings.page_cap
+            emu.expand_cap = emu.settings.expand_cap
             emu.auth.token_ttl = emu.settings.token_ttl
         elif request.method == "POST":
             body = await _json_body(request)
             emu.faults.update(body)
             if "page_cap" in body:
                 emu.page_cap = int(body["page_cap"])
+            if "expand_cap" in body:
+                emu.expand_cap = int(body["expand_cap"])
             if "token_ttl" in body:
                 emu.auth.token_ttl = int(body["token_ttl"])
         return JSONResponse(
-            {**emu.faults.state(), "page_cap": emu.page_cap, "token_ttl": emu.auth.token_ttl}
+            {
+                **emu.faults.state(),
+                "page_cap": emu.page_cap,
+                "expand_cap": emu.expand_cap,
+                "token_ttl": emu.auth.token_ttl,
+            }
         )
 
     async def expire_tokens(_: Request) -> Response:

@@ -42,6 +42,12 @@ def parser() -> argparse.ArgumentParser:
         default=0,
         help="truncate each $expand-ed collection at this many rows per parent (0 = no cap)",
     )
+    p.add_argument(
+        "--big-po-lines",
+        type=int,
+        default=0,
+        help="also generate one open EPIC06 PO (9000001) with this many lines",
+    )
     p.add_argument("--latency-ms", type=int, default=0)
     p.add_argument("--error-rate", type=float, default=0.0)
     p.add_argument("--generate-only", action="store_true", help="generate the data and exit")
@@ -69,13 +75,16 @@ def main(argv: list[str] | None = None) -> int:
         updated_on=args.updated_on,
         rewrite_headers=args.rewrite_headers,
         expand_cap=args.expand_cap,
+        big_po_lines=args.big_po_lines,
         latency_ms=args.latency_ms,
         error_rate=args.error_rate,
     )
     if args.generate_only:
         from finance_sandbox.epicor.generator import ensure_base
 
-        path = ensure_base(settings.data_dir, settings.seed, settings.invoices, _progress)
+        path = ensure_base(
+            settings.data_dir, settings.seed, settings.invoices, _progress, settings.big_po_lines
+        )
         print(path)  # noqa: T201
         return 0
     import uvicorn

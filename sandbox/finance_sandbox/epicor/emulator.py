@@ -39,6 +39,7 @@ class Settings:
     updated_on: bool = False
     rewrite_headers: bool = False
     expand_cap: int = 0
+    big_po_lines: int = 0
     latency_ms: int = 0
     error_rate: float = 0.0
 
@@ -54,7 +55,9 @@ class Emulator:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.tz = ZoneInfo(settings.timezone)
-        base = ensure_base(settings.data_dir, settings.seed, settings.invoices, _log)
+        base = ensure_base(
+            settings.data_dir, settings.seed, settings.invoices, _log, settings.big_po_lines
+        )
         self.db_path = settings.data_dir / f"live-{os.getpid()}-{base.name}"
         shutil.copyfile(base, self.db_path)
         self.conn = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
@@ -67,6 +70,7 @@ class Emulator:
         self.faults = Faults(latency_ms=settings.latency_ms, error_rate=settings.error_rate)
         self.counters = Counters()
         self.page_cap = settings.page_cap
+        self.expand_cap = settings.expand_cap
         self.data_requests = 0
         self._stats: tuple[int, dict[str, dict[str, int]]] | None = None
         self.stats()  # before the port is announced, so /_sandbox/health answers at once
@@ -134,7 +138,7 @@ class Emulator:
     def _run(
         self, company: str, entity: Entity, q: Query, base: str, context: str
     ) -> dict[str, Any]:
-        fetcher = Fetcher(self.conn, company)
+        fetcher = Fetcher(self.conn, company, self.expand_cap)
         rows = fetcher.page(entity, q, self.limit(q.top))
         result: dict[str, Any] = {"context": f"{base}/$metadata#{context}", "rows": rows}
         if q.count:
@@ -197,7 +201,7 @@ class Emulator:
         where, args = self.key_filter(company, entity, keys)
         q = parse_query(params, entity, self.tz, self.settings.stock_kinetic)
         only = Query(select=q.select, where=where, params=args, expand=q.expand)
-        rows = Fetcher(self.conn, company).page(entity, only, 1)
+        rows = Fetcher(self.conn, company, self.expand_cap).page(entity, only, 1)
         if not rows:
             raise EpicorError(
                 404,

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from finance_sandbox.epicor.model import DATE, GUID, STAMP, STORED, STR, UPDATED_ON_TABLES, entities
 
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 # Generated history ends here: every later write (`now`) sorts after it (UpdatedOn, SysRevID).
 END_DATE = date(2025, 12, 31)
 HISTORY_DAYS = 3 * 365
@@ -569,8 +569,53 @@ def _gen_documents(
     flush_checks(None)
 
 
+def _gen_big_po(
+    g: Gen,
+    vendors: list[tuple[int, str, str, str, str, str, str, str, int]],
+    parts: list[tuple[str, str, str, int]],
+    lines: int,
+) -> None:
+    """One open PO with `lines` lines (EPIC06, `--big-po-lines`), to prove that a client never
+    truncates an expanded collection silently."""
+    rng, w, co = g.rng, g.w, g.company
+    po_num = 9_000_001  # above every generated PO number (1001, 1002, ...)
+    vnum, vid, vname, _city, _state, cur, terms, _group, rate = vendors[0]
+    order = END_DATE - timedelta(days=5)
+    stamp = g.stamp(order)
+    rows = []
+    total = doc_total = 0
+    for line in range(1, lines + 1):
+        part, pdesc, uom, cost = parts[rng.randrange(len(parts))]
+        qty = rng.randrange(1, 50)
+        doc_cost = round_div(cost * 10_000_000_000, rate)
+        ext = round_div(doc_cost * qty * rate, 10_000_000_000)
+        total += ext
+        doc_total += doc_cost * qty
+        rows.append((line, part, pdesc, uom, qty, doc_cost, ext))
+    w.add(
+        "POHeader",
+        (co, po_num, 1, 0, USERS[0], day_text(order), "Origin", "UPS", terms, "BIG", "Big Order",
+         vnum, vid, vname, 0, cur, rate, 1, "A", USERS[0], day_text(order), total, 1, "STD",
+         day_text(order + timedelta(days=14)), day_text(order + timedelta(days=14)),
+         "Many lines", total, doc_total, TERMS[terms][0], USERS[0], day_text(order),
+         g.next_rev(), g.guid(), stamp),
+    )  # fmt: skip
+    for line, part, pdesc, uom, qty, doc_cost, ext in rows:
+        w.add(
+            "PODetail",
+            (co, po_num, line, 1, 0, pdesc, part, f"V-{part}", "", qty * 10**8, qty * 10**8, uom,
+             uom, round_div(doc_cost * rate, 100_000_000), doc_cost * 100, "E", ext,
+             doc_cost * qty, day_text(order + timedelta(days=14)), vnum, 1, "TAXABLE", cur, pdesc,
+             USERS[0], day_text(order), g.next_rev(), g.guid()),
+        )  # fmt: skip
+
+
 def generate(
-    path: Path, seed: int, invoices: int, progress: Callable[[str], None] | None = None
+    path: Path,
+    seed: int,
+    invoices: int,
+    progress: Callable[[str], None] | None = None,
+    big_po_lines: int = 0,
 ) -> None:
     """Write a fresh database at `path` (atomically: a temp file is renamed into place)."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -591,6 +636,9 @@ def generate(
         vendors = _gen_vendors(g, max(12, min(25_000, n // 40)))
         parts = _gen_parts(g, max(30, min(50_000, n // 20)))
         _gen_documents(g, n, vendors, parts, expense, progress=progress)
+        if big_po_lines and company == "EPIC06":
+            w.flush()
+            _gen_big_po(g, vendors, parts, big_po_lines)
     w.flush()
     if progress:
         progress(f"rows written in {time.monotonic() - started:.1f}s; indexing")
@@ -607,22 +655,27 @@ def generate(
         progress(f"generated {path.name} in {time.monotonic() - started:.1f}s")
 
 
-def base_path(data_dir: Path, seed: int, invoices: int) -> Path:
+def base_path(data_dir: Path, seed: int, invoices: int, big_po_lines: int = 0) -> Path:
     """The pristine generated database for a seed and size (reused when they match)."""
-    return data_dir / f"epicor-v{GENERATOR_VERSION}-seed{seed}-n{invoices}.sqlite"
+    big = f"-big{big_po_lines}" if big_po_lines else ""
+    return data_dir / f"epicor-v{GENERATOR_VERSION}-seed{seed}-n{invoices}{big}.sqlite"
 
 
 def ensure_base(
-    data_dir: Path, seed: int, invoices: int, progress: Callable[[str], None] | None = None
+    data_dir: Path,
+    seed: int,
+    invoices: int,
+    progress: Callable[[str], None] | None = None,
+    big_po_lines: int = 0,
 ) -> Path:
     """Generate the database unless an identical one already exists."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    path = base_path(data_dir, seed, invoices)
+    path = base_path(data_dir, seed, invoices, big_po_lines)
     for stale in data_dir.glob("epicor-v*-seed*-n*.sqlite"):
         if not stale.name.startswith(f"epicor-v{GENERATOR_VERSION}-"):
             stale.unlink(missing_ok=True)  # written by an older generator: never reused
     if not path.exists():
-        generate(path, seed, invoices, progress)
+        generate(path, seed, invoices, progress, big_po_lines)
     return path
 
 

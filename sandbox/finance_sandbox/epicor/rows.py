@@ -136,9 +136,11 @@ class RowEncoder:
 class Fetcher:
     """Runs the page query and the `$expand` queries (one per level and page, never per row)."""
 
-    def __init__(self, conn: sqlite3.Connection, company: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, company: str, expand_cap: int = 0) -> None:
         self.conn = conn
         self.company = company
+        # `--expand-cap`: each expanded collection silently truncated at this many rows.
+        self.expand_cap = expand_cap
 
     def page(self, entity: Entity, q: Query, limit: int | None) -> list[str]:
         """Encoded JSON objects of one page of `entity` (`limit` is the capped `$top`)."""
@@ -210,6 +212,15 @@ class Fetcher:
                 args += spec.params
             sql += f" ORDER BY {order_sql(child, spec.orderby)}"
             fetched += self.conn.execute(sql, args).fetchall()
+        if self.expand_cap > 0:
+            counts: dict[tuple[Any, ...], int] = {}
+            kept = []
+            for row in fetched:
+                key = tuple(row[i] for i in key_idx)
+                counts[key] = counts.get(key, 0) + 1
+                if counts[key] <= self.expand_cap:
+                    kept.append(row)
+            fetched = kept
         encoded = self._encode(enc, fetched, spec.expand)
         result: dict[tuple[Any, ...], list[str]] = {}
         for row, text in zip(fetched, encoded, strict=True):
