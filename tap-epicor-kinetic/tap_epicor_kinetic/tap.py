@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import os
+import signal
+import sys
+import threading
 import typing as t
 from functools import cached_property
 from urllib.parse import quote, urlsplit
@@ -29,12 +34,17 @@ from tap_epicor_kinetic.timeutil import load_zone, parse_start_date
 from tap_epicor_kinetic.transport import OriginError, OriginSession
 from tap_epicor_kinetic.unset_settings import drop_unset_sdk_settings
 
+if t.TYPE_CHECKING:
+    from types import FrameType
+
 try:
     from typing import override  # type: ignore[attr-defined]
 except ImportError:  # Python < 3.12
     from typing_extensions import override
 
 STREAM_NAMES = tuple(stream.stream_name() for stream in STREAM_TYPES)
+# After SIGTERM/SIGINT the tap exits within this long, whatever it is waiting for.
+TERMINATION_GRACE_SECONDS = 20.0
 
 
 class TapEpicorKinetic(Tap):
@@ -67,6 +77,30 @@ class TapEpicorKinetic(Tap):
             raise SystemExit(1) from None
 
     @override
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        # The SDK logs "Gracefully shutting down" and exits 0, so an orchestrator that stops a
+        # run sees success for a partial extract. Write the state of what was emitted (the
+        # records before it are flushed first), then exit 128 + signal: 143 for SIGTERM.
+        code = 128 + signum
+        if self._terminating:
+            os._exit(code)  # a second signal: stop now
+        self._terminating = True
+        name = signal.Signals(signum).name
+        # Anything the stop waits for (a page in flight, a stalled answer) is cut short.
+        watchdog = threading.Timer(TERMINATION_GRACE_SECONDS, os._exit, args=(code,))
+        watchdog.daemon = True
+        watchdog.start()
+        with contextlib.suppress(Exception):  # e.g. a signal in the middle of a blocked write
+            self._state_writer.write_state(self.state)
+        self.logger.error(
+            "Stopped by %s: the extract is incomplete; the last STATE written covers every "
+            "record before it, so the next run continues from there. Exiting %d.",
+            name,
+            code,
+        )
+        sys.exit(code)
+
+    @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         # Runs when the tap is built to sync (not for --about or an offline --discover): every
         # setting is checked here, before any request and before any "error while syncing".
@@ -97,6 +131,8 @@ class TapEpicorKinetic(Tap):
         # The first thing `sync_all` (final in the SDK) does before it writes any state.
         check_streams_to_extract(self.streams.values(), self.mapper)
         super()._set_compatible_replication_methods()
+
+    _terminating = False
 
     config_jsonschema = th.PropertiesList(
         th.Property(
