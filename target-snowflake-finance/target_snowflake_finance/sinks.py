@@ -32,6 +32,7 @@ from target_snowflake_finance.audit import (
     write_dead_letter,
 )
 from target_snowflake_finance.batch import (
+    DELETED_FIELD,
     LOAD_ID_FIELD,
     METADATA_FIELDS,
     SEQUENCE_FIELD,
@@ -63,7 +64,7 @@ from target_snowflake_finance.types import (
     incompatibility,
     to_arrow,
 )
-from target_snowflake_finance.validation import FastJSONSchemaValidator
+from target_snowflake_finance.validation import FastJSONSchemaValidator, nullable_schema
 
 if TYPE_CHECKING:
     from target_snowflake_finance.target import TargetSnowflakeFinance
@@ -95,6 +96,7 @@ class SnowflakeSink(BatchSink):
     ) -> None:
         self._target = target
         self._pending_reject: str | None = None
+        self._tombstone_validator: FastJSONSchemaValidator | None = None
         super().__init__(target, stream_name, schema, key_properties)
         config = self.config
         self.load_id: str = target.load_id
@@ -195,6 +197,18 @@ class SnowflakeSink(BatchSink):
                 f"({detail}{' at ' + where if where else ''}): fix the schema the tap sends"
             ) from None
 
+    def _is_tombstone(self, record: dict[str, Any]) -> bool:
+        """A deletion marker: `_sdc_deleted_at` set, and what it carries valid (nulls allowed)."""
+        if record.get(DELETED_FIELD) is None or self._validator is None:
+            return False
+        if self._tombstone_validator is None:
+            self._tombstone_validator = FastJSONSchemaValidator(nullable_schema(self.schema))
+        try:
+            self._tombstone_validator.validate(record)
+        except Exception:
+            return False
+        return True
+
     @override
     def _singer_validate_message(self, record: dict) -> None:
         missing = [k for k in self.key_fields if k not in record]
@@ -216,6 +230,8 @@ class SnowflakeSink(BatchSink):
             self._validator.validate(record)
             return record
         except InvalidRecord as e:
+            if self._is_tombstone(record):
+                return record
             # Name the field: the SDK's message alone ("'xx…' is too long") does not.
             path = [str(p) for p in getattr(e.__cause__, "absolute_path", None) or []]
             reason = f"field {'.'.join(path)!r}: {e.error_message}" if path else e.error_message
@@ -256,10 +272,11 @@ class SnowflakeSink(BatchSink):
             try:
                 self._validator.validate(record)
             except Exception:
-                # Same verdict as the SDK: validate the record with its metadata keys.
-                full = self._as_sdk_record(record, message, context)
-                self._validate_and_parse(full)
-                reject, self._pending_reject = self._pending_reject, None
+                if not self._is_tombstone(record):
+                    # Same verdict as the SDK: validate the record with its metadata keys.
+                    full = self._as_sdk_record(record, message, context)
+                    self._validate_and_parse(full)
+                    reject, self._pending_reject = self._pending_reject, None
         if not self._key_set <= record.keys():
             full = full or self._as_sdk_record(record, message, context)
             self._singer_validate_message(full)
@@ -702,23 +719,58 @@ class SnowflakeSink(BatchSink):
             )
         return sql
 
+    def version_field(self) -> str | None:
+        """The field whose value orders versions of a row: `SysRevID`, else the replication key.
+
+        Both come from the source; the extracting host's clock (`_sdc_extracted_at`) only breaks
+        ties, or decides when a row carries no version.
+        """
+        for f in self.fields:
+            if f.lower() == "sysrevid":
+                return f
+        if self.replication_key in self.fields:
+            return self.replication_key
+        return None
+
     def _merge_sql(self) -> str:
         cols = [quote(self.columns[f]) for f in self.fields]
         keys = {quote(self.columns[k]) for k in self.key_fields}
         on = " AND ".join(f"t.{k} = s.{k}" for k in sorted(keys))
         updates = ", ".join(f"{c} = s.{c}" for c in cols if c not in keys)
         inserts = ", ".join(f"s.{c}" for c in cols)
-        # A row already extracted later than this batch's copy stays: replaying an old
-        # dead-letter batch after newer runs must not bring back older versions.
-        newer = ""
+        # A row already holding a later version stays: replaying an old dead-letter batch
+        # after newer runs must not bring back older versions. The version is the source's
+        # (SysRevID or replication key); extraction time only breaks ties or stands in.
+        guard = ""
         if "_sdc_extracted_at" in self.columns:
             at = quote(self.columns["_sdc_extracted_at"])
-            newer = f"AND (s.{at} IS NULL OR t.{at} IS NULL OR s.{at} >= t.{at}) "
+            guard = f"(s.{at} IS NULL OR t.{at} IS NULL OR s.{at} >= t.{at})"
+        version = self.version_field()
+        if version is not None and quote(self.columns[version]) not in keys:
+            v = quote(self.columns[version])
+            newer = f"s.{v} > t.{v}" + (f" OR (s.{v} = t.{v} AND {guard})" if guard else "")
+            guard = (
+                f"(CASE WHEN s.{v} IS NOT NULL AND t.{v} IS NOT NULL THEN ({newer}) "
+                f"ELSE {guard or 'TRUE'} END)"
+            )
+        # A tombstone (`_sdc_deleted_at` set, other fields null) marks the row deleted and
+        # keeps its values; a later live record clears the mark (it sets every column).
+        tombstone = ""
+        if DELETED_FIELD in self.columns:
+            deleted = quote(self.columns[DELETED_FIELD])
+            marks = ", ".join(
+                f"{quote(self.columns[f])} = s.{quote(self.columns[f])}"
+                for f in METADATA_FIELDS
+                if f in self.columns
+            )
+            tombstone = f"WHEN MATCHED AND s.{deleted} IS NOT NULL THEN UPDATE SET {marks} "
         return (
             f"MERGE INTO {self.table_ref} t USING ({self._source_select(dedupe=True)}) s ON {on} "
-            + (f"WHEN MATCHED {newer}THEN UPDATE SET {updates} " if updates else "")
+            + tombstone
+            + (f"WHEN MATCHED {'AND ' + guard + ' ' if guard else ''}THEN UPDATE SET {updates} "
+               if updates else "")
             + f"WHEN NOT MATCHED THEN INSERT ({', '.join(cols)}) VALUES ({inserts})"
-        )
+        )  # fmt: skip
 
     def _append_sql(self) -> str:
         cols = ", ".join(quote(self.columns[f]) for f in self.fields)

@@ -92,3 +92,27 @@ class FastJSONSchemaValidator(BaseJSONSchemaValidator):
                 self._full_validate(record)
             return
         self._full_validate(record)
+
+
+def nullable_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with every top-level field allowed to be null or absent.
+
+    A deletion tombstone carries only its keys and `_sdc_deleted_at`; its other fields are
+    null even where the schema forbids it, and only what it does carry must be valid.
+    """
+    relaxed = copy.deepcopy(schema)
+    relaxed.pop("required", None)
+    for prop in (relaxed.get("properties") or {}).values():
+        if not isinstance(prop, dict):
+            continue
+        kind = prop.get("type")
+        if isinstance(kind, str) and kind != "null":
+            prop["type"] = [kind, "null"]
+        elif isinstance(kind, list) and "null" not in kind:
+            prop["type"] = [*kind, "null"]
+        for key in ("anyOf", "oneOf"):
+            if isinstance(prop.get(key), list):
+                prop[key] = [*prop[key], {"type": "null"}]
+        if isinstance(prop.get("enum"), list) and None not in prop["enum"]:
+            prop["enum"] = [*prop["enum"], None]
+    return relaxed
