@@ -123,11 +123,28 @@ def verify(
     assert result.total_rows > INVOICES * 5  # the comparison covered every stream's rows
     audit = audit_rows(sandbox, schema_of(case))
     assert audit, "no audit rows"
+    assert_nothing_left(sandbox, schema_of(case))
     return audit
 
 
+def assert_nothing_left(sandbox: Sandbox, schema: str) -> None:
+    """No staging table and no staged file (finance data) outlives the rerun."""
+    staging = sandbox.query(
+        schema,
+        "SELECT TABLE_NAME FROM INFORMATION_SCHEMA.TABLES "
+        f"WHERE TABLE_SCHEMA = '{schema}' AND TABLE_NAME LIKE '_TSF_STG_%'",
+    )
+    assert staging == [], staging
+    files = sandbox.query(schema, "LIST @TARGET_SNOWFLAKE_FINANCE_STAGE")
+    assert files == [], files
+
+
 def rerun(meltano: Meltano, case: str, *, force: bool = False, **extra: str) -> None:
-    """Run again; after a killed run, `--force` (Meltano still sees the dead run as running)."""
+    """Run again; after a killed run, `--force` (Meltano still sees the dead run as running).
+
+    The rerun removes what the faulted run left at once (orphan_cleanup_hours 0).
+    """
+    extra.setdefault("TARGET_SNOWFLAKE_FINANCE_ORPHAN_CLEANUP_HOURS", "0")
     done = meltano.run(case, f"{case}-rerun.log", settings(meltano, case, **extra), force=force)
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -372,6 +389,8 @@ def test_sigkill_target_between_commit_and_state(
 
 
 def _rerun_pipe(tap: Path, target: Path, state: Path, tmp_path: Path) -> None:
+    config = json.loads(target.read_text())
+    write_json(target, {**config, "orphan_cleanup_hours": 0})  # the killed run's leftovers go
     pipe = Pipe(tap, target, state, tmp_path, "rerun")
     codes = pipe.finish()
     assert codes == (0, 0), pipe.log()[-3000:]

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import re
 import shutil
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 from typing_extensions import override
 
+from target_snowflake_finance import leftovers
 from target_snowflake_finance.audit import (
     STATUS_COMMITTED,
     STATUS_FAILED,
@@ -84,7 +83,7 @@ class Reject:
     reason: str
 
 
-class SnowflakeSink(BatchSink):
+class SnowflakeSink(BatchSink, leftovers.Cleanable):
     """Loads one stream into one Snowflake table."""
 
     def __init__(
@@ -141,12 +140,12 @@ class SnowflakeSink(BatchSink):
             )
         self.session = Session(config)
         self.table_ref = self.session.table_ref(self.table)
-        suffix = uuid.uuid4().hex[:8].upper()
         # Only word characters: the staging table is ours, and COPY tooling need not quote it.
-        safe = re.sub(r"[^0-9A-Za-z_]", "_", self.table)[:200]
-        self.staging_table = f"_TSF_STG_{safe}_{suffix}"
+        self.staging_table = leftovers.staging_name(self.table, uuid.uuid4().hex[:8].upper())
         self.staging_ref = self.session.table_ref(self.staging_table)
-        self._workdir = Path(tempfile.mkdtemp(prefix="target-snowflake-finance-"))
+        self._workdir = leftovers.new_workdir()
+        self._cleaned = False
+        leftovers.register(self)
         self._batch_counter = itertools.count(1)
         # Read per record on the fast path: computed once.
         self._max_size = int(config.get("batch_size_rows") or 10_000)
@@ -350,13 +349,20 @@ class SnowflakeSink(BatchSink):
     @override
     def clean_up(self) -> None:
         self.count_records()  # before the SDK's clean_up logs the counter's last value
-        try:
-            self.session.execute(f"DROP TABLE IF EXISTS {self.staging_ref}")
-        except Exception as e:
-            self.logger.warning("Could not drop staging table: %s", classify(e).reason)
+        self.clean_up_now()
+        super().clean_up()
+
+    def clean_up_now(self) -> None:
+        """Drop the staging table and the temp dir (also when the run failed); once."""
+        if self._cleaned:
+            return
+        self._cleaned = True
+        leftovers.quietly(
+            "drop staging table",
+            lambda: self.session.execute(f"DROP TABLE IF EXISTS {self.staging_ref}"),
+        )
         self.session.close()
         shutil.rmtree(self._workdir, ignore_errors=True)
-        super().clean_up()
 
     # Table preparation
 
@@ -560,6 +566,12 @@ class SnowflakeSink(BatchSink):
             data_file.unlink(missing_ok=True)
             if rejects_file is not None:
                 rejects_file.unlink(missing_ok=True)
+            # Every attempt's files (finance data) go, whether the batch landed or not.
+            stage = self._target.stage_ref
+            leftovers.quietly(
+                "remove staged files",
+                lambda: self.session.execute(f"REMOVE @{stage}/{self.load_id}/{audit.batch_id}/"),
+            )
         audit.attempts = attempts
         audit.rows_loaded = loaded
         self._target.batch_committed()
@@ -697,10 +709,6 @@ class SnowflakeSink(BatchSink):
             if overwrite:
                 self._target.release_overwrite(self.table_ref)
             raise
-        try:
-            s.execute(f"REMOVE @{stage}/{prefix}/")
-        except Exception as e:
-            self.logger.warning("Could not remove staged files: %s", classify(e).reason)
         return expected_rows
 
     def _source_select(self, dedupe: bool) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from singer_sdk import Target
@@ -17,9 +17,10 @@ from singer_sdk.exceptions import (
 )
 from singer_sdk.helpers.capabilities import PluginCapabilities
 from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.sinks import Sink
 from typing_extensions import override
 
-from target_snowflake_finance import shutdown
+from target_snowflake_finance import leftovers, shutdown
 from target_snowflake_finance.audit import AUDIT_COLUMNS, REJECT_COLUMNS, create_table_sql
 from target_snowflake_finance.batch_files import BatchInputError, read_records
 from target_snowflake_finance.connector import Session
@@ -238,6 +239,16 @@ CONFIG_SCHEMA = th.PropertiesList(
             " needed)."
         ),
     ),
+    th.Property(
+        "orphan_cleanup_hours",
+        th.IntegerType,
+        default=24,
+        description=(
+            "At start, drop `_TSF_STG_*` staging tables, staged files and temp folders that an "
+            "earlier, killed run left, once they are this many hours old (younger ones may "
+            "belong to a run still going)."
+        ),
+    ),
 ).to_dict()
 
 
@@ -272,8 +283,12 @@ class TargetSnowflakeFinance(Target):
             MissingKeyPropertiesError,
             InvalidJSONSchema,
         ) as exc:
+            leftovers.clean_up_live()
             cls.logger.error("%s", " ".join(str(exc).split()))
             raise SystemExit(1) from None
+        except Exception:
+            leftovers.clean_up_live()
+            raise
         except (shutdown.Terminated, KeyboardInterrupt) as exc:
             raise SystemExit(shutdown.finish(exc)) from None
 
@@ -337,6 +352,8 @@ class TargetSnowflakeFinance(Target):
         session.execute(f"CREATE STAGE IF NOT EXISTS {self.stage_ref}")
         session.execute(create_table_sql(self.audit_ref, AUDIT_COLUMNS))
         session.execute(create_table_sql(self.rejects_ref, REJECT_COLUMNS))
+        hours = self.config.get("orphan_cleanup_hours")
+        leftovers.remove_orphans(session, self.stage_ref, 24.0 if hours is None else float(hours))
         self._started = True
         self.logger.info(
             "Load %s started into %s.%s", self.load_id, self.database, self.schema_name
@@ -473,6 +490,16 @@ class TargetSnowflakeFinance(Target):
             )
         for record in read_records(message_dict):
             self._process_record_message({"type": "RECORD", "stream": stream, "record": record})
+
+    @override
+    def _drain_all(self, sink_list: Iterable[Sink], parallelism: int) -> None:
+        # The SDK cleans up a sink replaced by a new SCHEMA only at the end of the input; drained
+        # earlier (at a STATE), it is forgotten with its staging table and temp folder.
+        replaced = list(sink_list) if sink_list is self._sinks_to_clear else []
+        super()._drain_all(replaced or sink_list, parallelism)
+        for sink in replaced:
+            if isinstance(sink, SnowflakeSink):
+                sink.clean_up_now()
 
     @override
     def process_endofpipe(self) -> None:
