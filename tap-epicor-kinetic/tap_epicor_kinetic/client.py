@@ -22,6 +22,7 @@ from singer_sdk.helpers.types import Context
 from singer_sdk.singerlib import RecordMessage
 
 from tap_epicor_kinetic import odata
+from tap_epicor_kinetic.clock import TOLERANCE
 from tap_epicor_kinetic.errors import (
     check_response,
     collection_problem,
@@ -100,6 +101,8 @@ class EpicorStream(RESTStream[t.Any]):
         #: When the page being emitted arrived: the records' time_extracted.
         self._extracted_at: dt.datetime | None = None
         self._pending_tiebreak: dict[str, t.Any] | None = None
+        #: The record being emitted is stamped after the server's clock (never a bookmark).
+        self._untrusted_stamp = False
         self._entity_type: EntityType | None = None
         self._prepared = False
         self._schema_written = False
@@ -438,6 +441,9 @@ class EpicorStream(RESTStream[t.Any]):
     def _increment_stream_state(
         self, latest_record: dict[str, t.Any], *, context: Context | None = None
     ) -> None:
+        if self._untrusted_stamp:
+            # Stamped after the server's clock: emitted, but never the bookmark (see clock.py).
+            return
         super()._increment_stream_state(latest_record, context=context)
         if self.replication_key and self._pending_tiebreak is not None:
             state = self.get_context_state(context)
@@ -515,6 +521,7 @@ class EpicorStream(RESTStream[t.Any]):
                         f"Stream '{self.name}': Epicor is throttling (HTTP {failed.status_code})"
                     )
                 raise
+            self._tap.server_clock.observe(response)
             rows = collection_rows(
                 response, what=f"Stream '{self.name}'", check=self._children_problem
             )
@@ -630,7 +637,9 @@ class EpicorStream(RESTStream[t.Any]):
         for rows in self.page_rows(company, context):
             self._extracted_at = utc_now()
             self._emit_children(rows, context)
-            for row in rows:
+            trusted = self._trusted_rows(rows)
+            for index, row in enumerate(rows):
+                self._untrusted_stamp = index >= trusted
                 if self.replication_key:
                     self._pending_tiebreak = {
                         f: _json_safe(row.get(self.odata_name(f))) for f in tie_fields
@@ -641,7 +650,52 @@ class EpicorStream(RESTStream[t.Any]):
                     self._increment_stream_state(record, context=context)
                 yield record
         self._pending_tiebreak = None
+        self._untrusted_stamp = False
         self._extracted_at = None
+
+    def _trusted_rows(self, rows: list[dict[str, t.Any]]) -> int:
+        """How many leading rows of a page have a stamp that may become the bookmark.
+
+        Rows are in replication-key order, so only the last row is checked unless it is
+        stamped after the server's current time (plus clock.TOLERANCE).
+        """
+        key = self.replication_key
+        if (
+            not rows
+            or not key
+            or self.schema["properties"].get(key, {}).get("format") not in {"date-time"}
+        ):
+            return len(rows)
+        column = self.odata_name(key)
+        latest = self._tap.server_clock.latest_trusted()
+
+        def beyond(row: dict[str, t.Any]) -> bool:
+            value = self._position_value(row.get(column))
+            return isinstance(value, dt.datetime) and value > latest
+
+        if not beyond(rows[-1]):
+            return len(rows)
+        trusted = next(i for i, row in enumerate(rows) if beyond(row))
+        named = ", ".join(
+            " ".join(
+                [
+                    *(f"{k}={row.get(self.odata_name(k))}" for k in self.primary_keys or []),
+                    f"{column}={row.get(column)}",
+                ]
+            )
+            for row in rows[trusted : trusted + 5]
+        )
+        self.logger.warning(
+            "Stream '%s': %d row(s) stamped after the server's current time (%s, plus %s), "
+            "e.g. %s. They are emitted, but the bookmark stays before them, so the next run "
+            "reads them again; check the server clock or the column's values.",
+            self.name,
+            len(rows) - trusted,
+            self._tap.server_clock.now().isoformat(timespec="seconds"),
+            TOLERANCE,
+            named,
+        )
+        return trusted
 
     def _child_records(self, context: Context | None) -> t.Iterator[dict[str, t.Any]]:
         rows = self._page_rows

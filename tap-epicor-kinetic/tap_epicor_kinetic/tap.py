@@ -23,6 +23,7 @@ from tap_epicor_kinetic import odata
 from tap_epicor_kinetic.auth import AUTH_METHODS, Credentials, EpicorAuthenticator
 from tap_epicor_kinetic.baq import BaqStream
 from tap_epicor_kinetic.client import EpicorStream
+from tap_epicor_kinetic.clock import ServerClock
 from tap_epicor_kinetic.errors import EpicorAuthError, RetriesExhaustedError, check_response
 from tap_epicor_kinetic.output import FastWriter
 from tap_epicor_kinetic.prefetch import AdaptiveLimit
@@ -403,6 +404,11 @@ class TapEpicorKinetic(Tap):
             return parse_start_date(str(value), self.zone)
         except ValueError as exc:
             raise ConfigValidationError(str(exc), errors=[str(exc)]) from exc
+
+    @cached_property
+    def server_clock(self) -> ServerClock:
+        """Epicor's current time, from its answers' Date header (bounds every bookmark)."""
+        return ServerClock()
 
     @cached_property
     def retry_policy(self) -> RetryPolicy:

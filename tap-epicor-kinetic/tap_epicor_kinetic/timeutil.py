@@ -52,6 +52,13 @@ def parse_server_datetime(value: str, zone: dt.tzinfo) -> dt.datetime:
 
 def format_rfc3339(value: dt.datetime) -> str:
     """RFC 3339 with offset; milliseconds always present so equal-offset values sort as text."""
+    offset = value.utcoffset()
+    if offset is not None and offset.seconds % 60:
+        # Local mean time (zones before ~1900, e.g. -05:50:36) has no RFC 3339 offset: UTC.
+        try:
+            value = value.astimezone(dt.UTC)
+        except OverflowError:
+            value = dt.datetime.min.replace(tzinfo=dt.UTC)
     spec = "milliseconds" if value.microsecond % 1000 == 0 else "microseconds"
     return value.isoformat(timespec=spec)
 
@@ -68,7 +75,12 @@ def to_record_date(value: str) -> str:
 
 def filter_literal(value: dt.datetime) -> str:
     """The OData v2 literal of an instant: `2024-01-01T00:00:00.123Z` (never `datetime'…'`)."""
-    utc = value.astimezone(dt.UTC)
+    try:
+        utc = value.astimezone(dt.UTC)
+    except OverflowError:
+        # 9999-12-31 west of UTC or 0001-01-01 east of it: the nearest instant that exists.
+        utc = dt.datetime.max if value.year > 1 else dt.datetime.min
+        utc = utc.replace(tzinfo=dt.UTC)
     spec = "milliseconds" if utc.microsecond % 1000 == 0 else "microseconds"
     text = utc.replace(tzinfo=None).isoformat(timespec=spec)
     if text.endswith(".000"):

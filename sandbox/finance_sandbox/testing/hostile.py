@@ -42,7 +42,7 @@ class Reply:
 #: the upstream's answer for another path.
 Forward = Callable[..., Reply]
 Responder = Callable[[Seen, Forward], Reply]
-_HOP_HEADERS = {"connection", "transfer-encoding", "content-length", "keep-alive", "server"}
+_HOP_HEADERS = {"connection", "transfer-encoding", "content-length", "keep-alive", "server", "date"}
 
 
 class HostileServer:
