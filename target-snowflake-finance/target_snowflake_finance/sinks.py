@@ -56,6 +56,7 @@ from target_snowflake_finance.naming import (
 )
 from target_snowflake_finance.reader import SingerInputError
 from target_snowflake_finance.streams import ensure_stream
+from target_snowflake_finance.table_keys import keys_comment, recorded_keys, same_keys
 from target_snowflake_finance.types import (
     ColumnType,
     check_value,
@@ -140,6 +141,7 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
             )
         self.session = Session(config)
         self.table_ref = self.session.table_ref(self.table)
+        self._keys_seen = target.claim_table(self.table_ref, stream_name, self.key_fields)
         # Only word characters: the staging table is ours, and COPY tooling need not quote it.
         self.staging_table = leftovers.staging_name(self.table, uuid.uuid4().hex[:8].upper())
         self.staging_ref = self.session.table_ref(self.staging_table)
@@ -376,8 +378,12 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
                     "with table_mapping, or set manage_tables to true"
                 )
             cols = ", ".join(f"{quote(self.columns[f])} {self.types[f].sql}" for f in self.fields)
-            self.session.execute(f"CREATE TABLE IF NOT EXISTS {self.table_ref} ({cols})")
+            self.session.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.table_ref} ({cols}) "
+                f"COMMENT = {keys_comment(self.key_fields)}"
+            )
             return
+        self._check_keys()
         by_upper = {name.upper(): (name, ctype) for name, ctype in existing.items()}
         missing, conflicts = [], []
         for f in self.fields:
@@ -421,6 +427,35 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
             column = quote(self.columns[f])
             self.session.execute(
                 f"ALTER TABLE {self.table_ref} ADD COLUMN {column} {self.types[f].sql}"
+            )
+
+    def _check_keys(self) -> None:
+        """Refuse an upsert on other keys than the table was loaded with (earlier or this run).
+
+        A MERGE on new keys would overwrite rows that only share the new key and duplicate the
+        rest. `overwrite` replaces the rows, so it may change keys (the comment follows).
+        """
+        recorded = self._keys_seen
+        if recorded is None:
+            rows = self.session.execute(
+                f"SELECT comment FROM {quote(self.session.database)}.information_schema.tables "
+                "WHERE table_schema = %(schema)s AND table_name = %(table)s",
+                {"schema": self.session.schema, "table": self.table},
+            )
+            recorded = recorded_keys(rows[0][0] if rows else None)
+        if recorded is not None and same_keys(recorded, self.key_fields):
+            return
+        if recorded is not None and self.load_method == "upsert":
+            raise TargetConfigError(
+                f"stream {self.stream_name!r} now has key_properties {self.key_fields}, but "
+                f"table {self.table_ref} was loaded with {recorded}: an upsert on other keys "
+                "would overwrite and duplicate rows; nothing was loaded. Run once with "
+                "load_method 'overwrite' (replaces the table's rows), or map the stream to a "
+                "new table with table_mapping"
+            )
+        if self.manage_tables:
+            self.session.execute(
+                f"COMMENT ON TABLE {self.table_ref} IS {keys_comment(self.key_fields)}"
             )
 
     # Loading

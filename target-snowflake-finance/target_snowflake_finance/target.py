@@ -306,6 +306,7 @@ class TargetSnowflakeFinance(Target):
         self._started = False
         self._control: Session | None = None
         self._overwritten: set[str] = set()
+        self._tables: dict[str, tuple[str, list[str]]] = {}
         self._overwrite_lock = threading.Lock()
         self._direct_sinks: dict[str, SnowflakeSink] = {}
         self._unchecked_age = 0
@@ -379,6 +380,22 @@ class TargetSnowflakeFinance(Target):
                 + "; ".join(problems)
                 + ". Create them or fix table_mapping"
             )
+
+    def claim_table(self, table_ref: str, stream: str, keys: list[str]) -> list[str] | None:
+        """One stream per table; returns the keys the stream had earlier in this run, if any.
+
+        Two streams in one table (`pay` and `PAY`, or via table_mapping) would mix their rows
+        and keys. Compared case-insensitively, as a session may resolve quoted names so.
+        """
+        folded = table_ref.upper()
+        owner = self._tables.get(folded)
+        if owner is not None and owner[0] != stream:
+            raise TargetConfigError(
+                f"streams {owner[0]!r} and {stream!r} both load into table {table_ref}: map "
+                "one of them to another table with table_mapping (or drop one with a stream map)"
+            )
+        self._tables[folded] = (stream, list(keys))
+        return owner[1] if owner is not None else None
 
     def claim_overwrite(self, table_ref: str, load_method: str) -> bool:
         """True once per run and table for `overwrite`: that batch replaces the table's rows.

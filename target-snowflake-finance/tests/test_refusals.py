@@ -113,3 +113,81 @@ def test_a_quarantined_record_logs_one_line_and_the_run_succeeds(config, singer,
     assert "Id=3" in quarantined[1]
     assert "Amount" in quarantined[1]
     assert '"x": 1' in done.stdout
+
+
+LINE_PROPS: dict[str, Any] = {**PROPS, "Line": {"type": "integer"}}
+
+
+def test_key_properties_changing_for_a_loaded_table_is_refused_unless_overwrite(
+    config, run_target, singer, table_rows
+) -> None:
+    from target_snowflake_finance.errors import TargetConfigError
+
+    def load(keys: list[str], *rows: tuple[int, int, str]) -> None:
+        run_target(
+            config,
+            [
+                schema("payments", LINE_PROPS, keys),
+                *(record("payments", Id=i, Line=n, Amount=a) for i, n, a in rows),
+            ],
+        )
+
+    load(["Id"], (1, 1, "1.00"), (2, 1, "2.00"))
+    with pytest.raises(TargetConfigError) as excinfo:
+        load(["Id", "Line"], (1, 2, "9.00"))
+    message = str(excinfo.value)
+    assert "'payments'" in message
+    assert "['Id', 'Line']" in message
+    assert "['Id']" in message
+    assert "overwrite" in message
+    assert table_rows("PAYMENTS", "ID, LINE, CAST(AMOUNT AS VARCHAR)") == [
+        (1, 1, "1.00"),
+        (2, 1, "2.00"),
+    ]
+    # The same keys in another order are the same key.
+    load(["Id"], (2, 1, "2.50"))
+    config["load_method"] = "overwrite"
+    load(["Line", "Id"], (1, 1, "1.00"), (1, 2, "9.00"))
+    config["load_method"] = "upsert"
+    load(["Id", "Line"], (1, 2, "9.50"))
+    assert table_rows("PAYMENTS", "ID, LINE, CAST(AMOUNT AS VARCHAR)", "1, 2") == [
+        (1, 1, "1.00"),
+        (1, 2, "9.50"),
+    ]
+
+
+def test_key_properties_changing_mid_run_is_refused(config, run_target, singer) -> None:
+    from target_snowflake_finance.errors import TargetConfigError
+
+    with pytest.raises(TargetConfigError, match=r"now has key_properties \['Id', 'Line'\]"):
+        run_target(
+            config,
+            [
+                schema("payments", LINE_PROPS, ["Id"]),
+                record("payments", Id=1, Line=1, Amount="1.00"),
+                schema("payments", LINE_PROPS, ["Id", "Line"]),
+                record("payments", Id=1, Line=2, Amount="2.00"),
+            ],
+        )
+
+
+@pytest.mark.parametrize("how", ["case", "table_mapping"])
+def test_two_streams_into_one_table_are_refused(how, config, run_target, singer) -> None:
+    from target_snowflake_finance.errors import TargetConfigError
+
+    first, second = ("pay", "PAY") if how == "case" else ("payments", "refunds")
+    if how == "table_mapping":
+        config["table_mapping"] = {"refunds": {"table": "payments"}}
+    with pytest.raises(TargetConfigError) as excinfo:
+        run_target(
+            config,
+            [
+                schema(first),
+                record(first, Id=1, Amount="1.00"),
+                schema(second),
+                record(second, Id=1, Amount="2.00"),
+            ],
+        )
+    message = str(excinfo.value)
+    assert f"streams {first!r} and {second!r} both load into table" in message
+    assert "table_mapping" in message
