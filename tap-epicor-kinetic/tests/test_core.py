@@ -13,6 +13,9 @@ from tap_epicor_kinetic.tap import TapEpicorKinetic
 SANDBOX_CONFIG: dict[str, Any] = {
     "base_url": "http://sandbox.invalid/EpicorSandbox",
     "company": "EPIC06",
+    "api_key": "placeholder",
+    "username": "placeholder",
+    "password": "placeholder",
 }
 
 _StandardTests = get_tap_test_class(
