@@ -5,6 +5,11 @@ ifeq ($(UV),)
 UV := $(PYTHON) -m uv
 endif
 PYTEST_ARGS ?= -n 2
+# Connection settings of the running sandbox (written by `make sandbox-up`).
+SANDBOX_ENV ?= .sandbox/sandbox.env
+# Meltano writes each plugin's config, secrets included, to .meltano/run/ while it runs: every
+# target that starts Meltano (or the sandbox, whose env file it reads) makes its files owner-only.
+PRIVATE := umask 077 &&
 
 .PHONY: env test lint demo docs run sandbox-up sandbox-down clean
 
@@ -22,7 +27,7 @@ test: env lint
 
 # Install, start the sandbox, run the pipeline twice, print the reconciliation (KEEP_SANDBOX=1 keeps it up).
 demo: env
-	$(UV) run python -m finance_sandbox.demo
+	$(PRIVATE) $(UV) run python -m finance_sandbox.demo
 
 # Regenerate the README settings sections and hub/ definitions from the plugins' --about.
 docs: env
@@ -30,10 +35,10 @@ docs: env
 
 # One pipeline run against the running sandbox (make sandbox-up first).
 run: env
-	$(UV) run meltano --env-file .sandbox/sandbox.env run tap-epicor-kinetic target-snowflake-finance
+	$(PRIVATE) $(UV) run meltano --env-file $(SANDBOX_ENV) run tap-epicor-kinetic target-snowflake-finance
 
 sandbox-up: env
-	$(UV) run finance-sandbox up
+	$(PRIVATE) $(UV) run finance-sandbox up
 
 sandbox-down: env
 	$(UV) run finance-sandbox down

@@ -75,5 +75,6 @@ def test_a_failing_target_is_the_last_word_and_state_stays(
     assert "BrokenPipeError" not in log
     assert "Traceback" not in log
     last = plugin_lines(log)[-1]
-    assert "target-snowflake-finance" in last and "manage_tables" in last, last
+    assert "target-snowflake-finance" in last, last
+    assert "manage_tables" in last, last
     assert meltano.state(CASE) == before

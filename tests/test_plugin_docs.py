@@ -19,14 +19,6 @@ BIN = Path(sys.executable).parent
 PLUGINS = {"tap-epicor-kinetic": "extractors", "target-snowflake-finance": "loaders"}
 
 
-def shared_dir() -> Path:
-    """The read-only reference folder: ../shared next to the repository, else /work/shared."""
-    for candidate in (ROOT.parent / "shared", Path("/work/shared")):
-        if (candidate / "reference" / "meltano-hub-schemas").is_dir():
-            return candidate
-    raise AssertionError("meltano-hub-schemas not found in ../shared/reference or /work/shared")
-
-
 @cache
 def about(name: str) -> dict[str, Any]:
     result = subprocess.run(
@@ -45,7 +37,7 @@ def hub_files(kind: str, name: str) -> list[Path]:
 
 def hub_validator(kind: str) -> jsonschema.Draft7Validator:
     """The Hub's schema for `kind`, with its relative $refs resolved from the local copies."""
-    base = shared_dir() / "reference" / "meltano-hub-schemas"
+    base = ROOT / "hub" / "schemas"  # copies of meltano/hub schemas/ (see hub/schemas/README.md)
     files = {p.name: p for p in base.rglob("*.json")}
 
     def retrieve(uri: str) -> referencing.Resource:

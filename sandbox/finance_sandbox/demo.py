@@ -625,6 +625,9 @@ def main(argv: list[str] | None = None) -> int:
         help="leave the sandbox running (env KEEP_SANDBOX=1)",
     )  # fmt: skip
     args = parser.parse_args(argv)
+    # Meltano writes each plugin's config (secrets included) under .meltano/run/ during a run:
+    # owner-only, however the demo was started.
+    os.umask(0o077)
     try:
         return demo(args.invoices, args.keep)
     except DemoError as error:

@@ -20,6 +20,8 @@ import requests
 DEFAULT_DIR = ".sandbox"
 DEFAULT_EPICOR_PORT = 8701
 DEFAULT_SNOWFLAKE_PORT = 8702
+# `make demo` and `make sandbox-up` cannot pass options: the ports come from these variables.
+PORT_VARIABLES = {"epicor": "EPICOR_PORT", "snowflake": "SNOWFLAKE_PORT"}
 HOST = "127.0.0.1"
 
 # Fixed sandbox connection values (sandbox/README.md "Connection values").
@@ -245,9 +247,11 @@ def _ensure(service: Service, argv: list[str], port: int, timeout: float) -> str
     else:
         verb = "started"
     if port != 0 and _port_open(port):
+        variable = PORT_VARIABLES[service.name]
         raise SandboxError(
-            f"port {port} for the {service.label} is taken by another program; stop it or pass "
-            f"--{service.name}-port with a free port (0 picks one)"
+            f"port {port} for the {service.label} is taken by another program; stop it, or "
+            f"choose another port: {variable}=<port> (0 picks a free one), e.g. "
+            f"`{variable}=0 make demo`, or --{service.name}-port with `finance-sandbox up`"
         )
     process = _start(service, argv, port)
     print(f"{service.label}: starting (pid {process.pid}, log {service.log_file}) ...", flush=True)  # noqa: T201
@@ -301,6 +305,8 @@ def env_values(
         "TAP_EPICOR_KINETIC_TOKEN_URL": f"{epicor_root}/connect/token",
         "TAP_EPICOR_KINETIC_SCOPE": EPICOR_SCOPE,
         "TAP_EPICOR_KINETIC_SERVER_TIMEZONE": timezone,
+        "EPICOR_PORT": str(epicor_port),
+        "SNOWFLAKE_PORT": str(snowflake_port),
         "SNOWFLAKE_SANDBOX_PORT": str(snowflake_port),
         "TARGET_SNOWFLAKE_FINANCE_HOST": HOST,
         "TARGET_SNOWFLAKE_FINANCE_PORT": str(snowflake_port),
@@ -405,6 +411,15 @@ def _status(args: argparse.Namespace) -> int:
     return 0 if all_up else 3
 
 
+def _port_from_env(variable: str, default: int) -> int:
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) > 65535:
+        raise SystemExit(f"{variable}={value!r} is not a port: use 1-65535, or 0 for a free one")
+    return int(value)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="finance-sandbox",
@@ -422,10 +437,16 @@ def _parser() -> argparse.ArgumentParser:
         help="where `up` writes the connection settings (default <dir>/sandbox.env)",
     )
     parser.add_argument(
-        "--epicor-port", type=int, default=DEFAULT_EPICOR_PORT, help="0 = any free port"
+        "--epicor-port",
+        type=int,
+        default=_port_from_env("EPICOR_PORT", DEFAULT_EPICOR_PORT),
+        help=f"0 = any free port (default: $EPICOR_PORT, else {DEFAULT_EPICOR_PORT})",
     )
     parser.add_argument(
-        "--snowflake-port", type=int, default=DEFAULT_SNOWFLAKE_PORT, help="0 = any free port"
+        "--snowflake-port",
+        type=int,
+        default=_port_from_env("SNOWFLAKE_PORT", DEFAULT_SNOWFLAKE_PORT),
+        help=f"0 = any free port (default: $SNOWFLAKE_PORT, else {DEFAULT_SNOWFLAKE_PORT})",
     )
     parser.add_argument(
         "--timezone", default=EPICOR_DEFAULT_TIMEZONE, help="Epicor server time zone (IANA)"
