@@ -33,6 +33,22 @@ STREAM_KEYS: dict[str, list[str]] = {
     "ap_invoices": ["Company", "VendorNum", "InvoiceNum"],
     "ap_invoice_lines": ["Company", "VendorNum", "InvoiceNum", "InvoiceLine"],
     "ap_invoice_gl_allocations": ["Company", "VendorNum", "InvoiceNum", "InvoiceLine", "InvExpSeq"],
+    "ap_invoice_taxes": [
+        "Company",
+        "VendorNum",
+        "InvoiceNum",
+        "TaxCode",
+        "RateCode",
+        "ECAcquisitionSeq",
+    ],
+    "ap_invoice_misc_charges": ["Company", "VendorNum", "InvoiceNum", "InvoiceLine", "MscNum"],
+    "ap_invoice_header_allocations": [
+        "Company",
+        "VendorNum",
+        "InvoiceNum",
+        "InvoiceLine",
+        "InvExpSeq",
+    ],
     "ap_payments": ["Company", "HeadNum"],
     "ap_payment_lines": ["Company", "HeadNum", "APTranNo", "InvoiceNum", "Voided"],
 }
@@ -159,8 +175,8 @@ class VendorTotals:
 
     name: str = ""
     invoices: Decimal = field(default_factory=Decimal)
-    lines: Decimal = field(default_factory=Decimal)
-    allocations: Decimal = field(default_factory=Decimal)
+    lines: Decimal = field(default_factory=Decimal)  # lines + misc charges + taxes
+    allocations: Decimal = field(default_factory=Decimal)  # line-level + header-level
     paid: Decimal = field(default_factory=Decimal)
     balance: Decimal = field(default_factory=Decimal)
 
@@ -170,17 +186,20 @@ class VendorTotals:
 
     @property
     def consistent(self) -> bool:
-        """Invoice = lines = allocations, and open AP after payments = the invoices' balances."""
+        """Invoice = lines + misc + tax = all allocations; open AP after payments = balances."""
         return self.invoices == self.lines == self.allocations and self.open_ap == self.balance
 
     def figures(self) -> tuple[Decimal, ...]:
         return (self.invoices, self.lines, self.allocations, self.paid, self.open_ap)
 
 
-def vendor_totals(
+def vendor_totals(  # noqa: PLR0917
     invoices: Iterable[Mapping[str, Any]],
     lines: Iterable[Mapping[str, Any]],
     allocations: Iterable[Mapping[str, Any]],
+    taxes: Iterable[Mapping[str, Any]],
+    misc_charges: Iterable[Mapping[str, Any]],
+    header_allocations: Iterable[Mapping[str, Any]],
     payment_lines: Iterable[Mapping[str, Any]],
 ) -> dict[int, VendorTotals]:
     """Per-vendor sums in Decimal from row-level values (upper-case column names)."""
@@ -192,8 +211,13 @@ def vendor_totals(
         vendor.balance += money(row["INVOICEBAL"])
     for row in lines:
         totals[int(row["VENDORNUM"])].lines += money(row["EXTCOST"])
-    for row in allocations:
-        totals[int(row["VENDORNUM"])].allocations += money(row["EXPAMT"])
+    for row in taxes:
+        totals[int(row["VENDORNUM"])].lines += money(row["TAXAMT"])
+    for row in misc_charges:
+        totals[int(row["VENDORNUM"])].lines += money(row["MISCAMT"])
+    for rows in (allocations, header_allocations):
+        for row in rows:
+            totals[int(row["VENDORNUM"])].allocations += money(row["EXPAMT"])
     for row in payment_lines:
         if not is_true(row.get("VOIDED")):
             totals[int(row["VENDORNUM"])].paid += money(row["TRANAMT"])
@@ -204,6 +228,9 @@ RECON_COLUMNS = {
     "ap_invoices": ["VENDORNUM", "VENDORNUMNAME", "INVOICEAMT", "INVOICEBAL"],
     "ap_invoice_lines": ["VENDORNUM", "EXTCOST"],
     "ap_invoice_gl_allocations": ["VENDORNUM", "EXPAMT"],
+    "ap_invoice_taxes": ["VENDORNUM", "TAXAMT"],
+    "ap_invoice_misc_charges": ["VENDORNUM", "MISCAMT"],
+    "ap_invoice_header_allocations": ["VENDORNUM", "EXPAMT"],
     "ap_payment_lines": ["VENDORNUM", "VOIDED", "TRANAMT"],
 }
 
@@ -235,7 +262,7 @@ def reconciliation_report(
     warehouse: dict[int, VendorTotals], source: dict[int, VendorTotals], top: int = 8
 ) -> tuple[list[str], bool]:
     """Report lines and whether Snowflake agrees with Epicor for every vendor, to the last digit."""
-    header = ("vendor", "invoices", "inv. lines", "GL alloc.", "paid", "open AP", "")
+    header = ("vendor", "invoices", "lines+misc+tax", "GL alloc.", "paid", "open AP", "")
     rows: list[tuple[str, ...]] = []
     biggest = sorted(warehouse, key=lambda v: warehouse[v].invoices, reverse=True)[:top]
     for num in biggest:
@@ -260,7 +287,8 @@ def reconciliation_report(
     internal = all(t.consistent for t in warehouse.values())
     agrees = warehouse == source
     lines.append(
-        f"  every vendor: invoice totals = line totals = GL allocation totals, "
+        f"  every vendor: invoice totals = lines + misc charges + taxes = all GL allocations "
+        f"(line and header level), "
         f"open AP = invoices - payments: {'yes' if internal else 'NO'}"
     )
     differing = sorted(set(warehouse) ^ set(source)) + sorted(

@@ -131,6 +131,14 @@ def test_deletions_remove_rows_and_children(sb: EpicorSandbox) -> None:
         assert (vendor, number) not in after["ap_invoices"]
         for stream in ("ap_invoice_lines", "ap_invoice_gl_allocations"):
             assert not [k for k in after[stream] if k[:2] == (vendor, number)]
+        for stream in (
+            "ap_invoice_taxes",
+            "ap_invoice_misc_charges",
+            "ap_invoice_header_allocations",
+        ):
+            assert not [
+                r for r in sb.truth(stream) if (r["VendorNum"], r["InvoiceNum"]) == (vendor, number)
+            ]
     for vendor, number, line in summary["deleted_invoice_lines"]:
         assert (vendor, number, line) not in after["ap_invoice_lines"]
         assert not [
@@ -138,7 +146,16 @@ def test_deletions_remove_rows_and_children(sb: EpicorSandbox) -> None:
         ]
         head = after["ap_invoices"][(vendor, number)]
         remaining = [r for k, r in after["ap_invoice_lines"].items() if k[:2] == (vendor, number)]
-        assert head["InvoiceAmt"] == sum(r["ExtCost"] for r in remaining)
+        header_parts = sum(
+            r["TaxAmt"]
+            for r in sb.truth("ap_invoice_taxes")
+            if (r["VendorNum"], r["InvoiceNum"]) == (vendor, number)
+        ) + sum(
+            r["MiscAmt"]
+            for r in sb.truth("ap_invoice_misc_charges")
+            if (r["VendorNum"], r["InvoiceNum"]) == (vendor, number)
+        )
+        assert head["InvoiceAmt"] == sum(r["ExtCost"] for r in remaining) + header_parts
     for po, line in summary["deleted_po_lines"]:
         assert before["purchase_order_lines"][(po, line)]["OpenLine"] is True
         assert (po, line) not in after["purchase_order_lines"]

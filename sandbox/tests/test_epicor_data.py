@@ -9,30 +9,77 @@ import requests
 from finance_sandbox.testing.epicor import EpicorSandbox
 
 
-def test_invoice_totals_tie_out_to_lines_and_allocations(epicor_sandbox: EpicorSandbox) -> None:
+def test_invoice_totals_tie_out_to_lines_misc_tax_and_allocations(
+    epicor_sandbox: EpicorSandbox,
+) -> None:
+    """Per invoice: lines + misc charges + taxes = InvoiceAmt (and Doc…) = every distribution."""
     for company in ("EPIC06", "EPIC07"):
         heads = epicor_sandbox.truth("ap_invoices", company=company)
         lines = epicor_sandbox.truth("ap_invoice_lines", company=company)
         exps = epicor_sandbox.truth("ap_invoice_gl_allocations", company=company)
-        by_head: dict[tuple[int, str], list[Decimal]] = defaultdict(
+        miscs = epicor_sandbox.truth("ap_invoice_misc_charges", company=company)
+        taxes = epicor_sandbox.truth("ap_invoice_taxes", company=company)
+        head_exps = epicor_sandbox.truth("ap_invoice_header_allocations", company=company)
+        assert miscs
+        assert taxes
+        assert all(e["InvoiceLine"] == 0 for e in head_exps)
+        parts: dict[tuple[int, str], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+        for rows, amt, doc in (
+            (lines, "ExtCost", "DocExtCost"),
+            (miscs, "MiscAmt", "DocMiscAmt"),
+            (taxes, "TaxAmt", "DocTaxAmt"),
+        ):
+            for row in rows:
+                key = (row["VendorNum"], row["InvoiceNum"])
+                parts[key][0] += row[amt]
+                parts[key][1] += row[doc]
+        distributed: dict[tuple[int, str], list[Decimal]] = defaultdict(
             lambda: [Decimal(0), Decimal(0)]
         )
-        for line in lines:
-            key = (line["VendorNum"], line["InvoiceNum"])
-            by_head[key][0] += line["ExtCost"]
-            by_head[key][1] += line["DocExtCost"]
         by_line: dict[tuple[int, str, int], Decimal] = defaultdict(Decimal)
-        for e in exps:
+        for e in exps + head_exps:
+            distributed[(e["VendorNum"], e["InvoiceNum"])][0] += e["ExpAmt"]
+            distributed[(e["VendorNum"], e["InvoiceNum"])][1] += e["DocExpAmt"]
             by_line[(e["VendorNum"], e["InvoiceNum"], e["InvoiceLine"])] += e["ExpAmt"]
         for head in heads:
             key = (head["VendorNum"], head["InvoiceNum"])
-            assert by_head[key] == [head["InvoiceAmt"], head["DocInvoiceAmt"]], key
+            assert parts[key] == [head["InvoiceAmt"], head["DocInvoiceAmt"]], key
+            assert distributed[key] == [head["InvoiceAmt"], head["DocInvoiceAmt"]], key
         for line in lines:
             key3 = (line["VendorNum"], line["InvoiceNum"], line["InvoiceLine"])
             assert by_line[key3] == line["ExtCost"], key3
     assert len(epicor_sandbox.truth("ap_invoices", company="EPIC07")) < len(
         epicor_sandbox.truth("ap_invoices")
     )
+
+
+def test_header_level_rows_are_served_through_expand(epicor_sandbox: EpicorSandbox) -> None:
+    tax = epicor_sandbox.truth("ap_invoice_taxes")[0]
+    with epicor_sandbox.session() as s:
+        resp = s.get(
+            epicor_sandbox.odata_url(
+                "Erp.BO.APInvoiceSvc",
+                f"APInvoices('EPIC06',{tax['VendorNum']},'{tax['InvoiceNum']}')",
+            ),
+            params={
+                "$select": "InvoiceNum,InvoiceAmt",
+                "$expand": "APInvTaxes($select=TaxCode,RateCode,ECAcquisitionSeq,TaxAmt),"
+                "APIHAPInvMscs($select=MscNum,MiscAmt),APIHAPInvExps($select=InvExpSeq,ExpAmt)",
+            },
+            timeout=30,
+        )
+        assert resp.status_code == 200, resp.text
+        body = resp.json(parse_float=Decimal)
+        assert body["APInvTaxes"] == [
+            {k: tax[k] for k in ("TaxCode", "RateCode", "ECAcquisitionSeq", "TaxAmt")}
+        ]
+        assert sum(e["ExpAmt"] for e in body["APIHAPInvExps"]) == tax["TaxAmt"] + sum(
+            m["MiscAmt"] for m in body["APIHAPInvMscs"]
+        )
+        xml = s.get(epicor_sandbox.odata_url("Erp.BO.APInvoiceSvc", "$metadata"), timeout=30).text
+    assert '<EntitySet Name="APInvTaxes" EntityType="Erp.APInvTax">' in xml
+    assert '<NavigationProperty Name="APIHAPInvMscs" Type="Collection(Erp.APIHAPInvMsc)"/>' in xml
+    assert '<Property Name="TaxAmt" Type="Edm.Decimal" Precision="18" Scale="3"' in xml
 
 
 def test_payments_apply_to_posted_invoices_and_reduce_balance(

@@ -257,14 +257,20 @@ def test_nested_expand_in_one_request(epicor_sandbox: EpicorSandbox) -> None:
             "$top": "20",
             "$select": "InvoiceNum,InvoiceAmt",
             "$expand": "APInvDtls($select=InvoiceLine,ExtCost;"
-            "$expand=APInvExps($select=InvExpSeq,ExpAmt,GLAccount))",
+            "$expand=APInvExps($select=InvExpSeq,ExpAmt,GLAccount)),"
+            "APInvTaxes($select=TaxAmt),APIHAPInvMscs($select=MiscAmt)",
         },
     )
     assert len(page) == 20
     for inv in page:
-        assert list(inv) == ["InvoiceNum", "InvoiceAmt", "APInvDtls"]
+        assert list(inv) == ["InvoiceNum", "InvoiceAmt", "APInvDtls", "APInvTaxes", "APIHAPInvMscs"]
         assert inv["APInvDtls"]
-        assert sum(line["ExtCost"] for line in inv["APInvDtls"]) == inv["InvoiceAmt"]
+        assert (
+            sum(line["ExtCost"] for line in inv["APInvDtls"])
+            + sum(t["TaxAmt"] for t in inv["APInvTaxes"])
+            + sum(m["MiscAmt"] for m in inv["APIHAPInvMscs"])
+            == inv["InvoiceAmt"]
+        )
         for line in inv["APInvDtls"]:
             assert sum(e["ExpAmt"] for e in line["APInvExps"]) == line["ExtCost"]
             assert all(e["GLAccount"].count("|") == 2 for e in line["APInvExps"])

@@ -1,4 +1,4 @@
-"""The twelve finance streams of DESIGN §3, in sync order (dimensions first)."""
+"""The finance streams of DESIGN §3, in sync order (dimensions first)."""
 
 from __future__ import annotations
 
@@ -117,6 +117,46 @@ class APInvoiceGLAllocationsStream(EpicorStream):
     default_replication_key = None
 
 
+INVOICE_KEYS = {"Company": "Company", "VendorNum": "VendorNum", "InvoiceNum": "InvoiceNum"}
+
+
+class APInvoiceTaxesStream(EpicorStream):
+    """Header-level tax rows of each invoice, from `$expand=APInvTaxes` on APInvoices."""
+
+    name = "ap_invoice_taxes"
+    service = "Erp.BO.APInvoiceSvc"
+    entity_set = "APInvTaxes"
+    parent_stream_type = APInvoicesStream
+    primary_keys = ("Company", "VendorNum", "InvoiceNum", "TaxCode", "RateCode", "ECAcquisitionSeq")
+    parent_keys: t.ClassVar[dict[str, str]] = INVOICE_KEYS
+    default_replication_key = None
+
+
+class APInvoiceMiscChargesStream(EpicorStream):
+    """Header miscellaneous charges (freight, ...), from `$expand=APIHAPInvMscs` on APInvoices."""
+
+    name = "ap_invoice_misc_charges"
+    service = "Erp.BO.APInvoiceSvc"
+    entity_set = "APIHAPInvMscs"
+    parent_stream_type = APInvoicesStream
+    primary_keys = ("Company", "VendorNum", "InvoiceNum", "InvoiceLine", "MscNum")
+    parent_keys: t.ClassVar[dict[str, str]] = INVOICE_KEYS
+    default_replication_key = None
+
+
+class APInvoiceHeaderAllocationsStream(EpicorStream):
+    """Header-level G/L distribution (APInvExp rows with InvoiceLine 0: misc charges, taxes),
+    from `$expand=APIHAPInvExps` on APInvoices."""
+
+    name = "ap_invoice_header_allocations"
+    service = "Erp.BO.APInvoiceSvc"
+    entity_set = "APIHAPInvExps"
+    parent_stream_type = APInvoicesStream
+    primary_keys = ("Company", "VendorNum", "InvoiceNum", "InvoiceLine", "InvExpSeq")
+    parent_keys: t.ClassVar[dict[str, str]] = INVOICE_KEYS
+    default_replication_key = None
+
+
 class APPaymentsStream(EpicorStream):
     """AP payment headers (CheckHed)."""
 
@@ -149,6 +189,9 @@ STREAM_TYPES: tuple[type[EpicorStream], ...] = (
     APInvoicesStream,
     APInvoiceLinesStream,
     APInvoiceGLAllocationsStream,
+    APInvoiceTaxesStream,
+    APInvoiceMiscChargesStream,
+    APInvoiceHeaderAllocationsStream,
     APPaymentsStream,
     APPaymentLinesStream,
 )

@@ -66,6 +66,9 @@ def test_a_run_after_saved_state_emits_only_what_changed(
         "ap_invoices",
         "ap_invoice_lines",
         "ap_invoice_gl_allocations",
+        "ap_invoice_taxes",
+        "ap_invoice_misc_charges",
+        "ap_invoice_header_allocations",
         "ap_payments",
         "ap_payment_lines",
     }

@@ -25,6 +25,9 @@ CHILD_STREAMS = {
     "purchase_order_lines": ("purchase_orders", "PODetails"),
     "ap_invoice_lines": ("ap_invoices", "APInvDtls"),
     "ap_invoice_gl_allocations": ("ap_invoice_lines", "APInvExps"),
+    "ap_invoice_taxes": ("ap_invoices", "APInvTaxes"),
+    "ap_invoice_misc_charges": ("ap_invoices", "APIHAPInvMscs"),
+    "ap_invoice_header_allocations": ("ap_invoices", "APIHAPInvExps"),
     "ap_payment_lines": ("ap_payments", "APTrans"),
 }
 RENAMED = {("gl_accounts", "GLAccount"): "GLAccount1", ("purchase_order_lines", "PONum"): "PONUM"}
@@ -104,7 +107,17 @@ def test_requests_select_exactly_the_schema_columns(
     expand = seen["APInvoices"]["$expand"][0]
     lines = ",".join(tap.streams["ap_invoice_lines"].schema["properties"])
     allocations = ",".join(tap.streams["ap_invoice_gl_allocations"].schema["properties"])
-    assert expand == f"APInvDtls($select={lines};$expand=APInvExps($select={allocations}))"
+    header_level = ",".join(
+        f"{entity_set}($select={','.join(tap.streams[name].schema['properties'])})"
+        for name, entity_set in (
+            ("ap_invoice_taxes", "APInvTaxes"),
+            ("ap_invoice_misc_charges", "APIHAPInvMscs"),
+            ("ap_invoice_header_allocations", "APIHAPInvExps"),
+        )
+    )
+    assert expand == (
+        f"APInvDtls($select={lines};$expand=APInvExps($select={allocations})),{header_level}"
+    )
 
 
 def test_deselected_fields_are_neither_requested_nor_emitted(

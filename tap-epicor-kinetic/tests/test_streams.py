@@ -1,4 +1,4 @@
-"""Point 1: twelve streams in DESIGN order with Epicor keys; children ride their parent's page."""
+"""Point 1: the streams in DESIGN order with Epicor keys; children ride their parent's page."""
 
 from __future__ import annotations
 
@@ -22,6 +22,15 @@ DESIGN_ORDER = [
         "ap_invoice_gl_allocations",
         ("Company", "VendorNum", "InvoiceNum", "InvoiceLine", "InvExpSeq"),
     ),
+    (
+        "ap_invoice_taxes",
+        ("Company", "VendorNum", "InvoiceNum", "TaxCode", "RateCode", "ECAcquisitionSeq"),
+    ),
+    ("ap_invoice_misc_charges", ("Company", "VendorNum", "InvoiceNum", "InvoiceLine", "MscNum")),
+    (
+        "ap_invoice_header_allocations",
+        ("Company", "VendorNum", "InvoiceNum", "InvoiceLine", "InvExpSeq"),
+    ),
     ("ap_payments", ("Company", "HeadNum")),
     ("ap_payment_lines", ("Company", "HeadNum", "APTranNo", "InvoiceNum", "Voided")),
 ]
@@ -42,6 +51,9 @@ CHILD_OF = {
         "ap_invoice_lines",
         ("Company", "VendorNum", "InvoiceNum", "InvoiceLine"),
     ),
+    "ap_invoice_taxes": ("ap_invoices", ("Company", "VendorNum", "InvoiceNum")),
+    "ap_invoice_misc_charges": ("ap_invoices", ("Company", "VendorNum", "InvoiceNum")),
+    "ap_invoice_header_allocations": ("ap_invoices", ("Company", "VendorNum", "InvoiceNum")),
     "ap_payment_lines": ("ap_payments", ("Company", "HeadNum")),
 }
 

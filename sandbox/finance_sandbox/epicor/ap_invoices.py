@@ -18,6 +18,17 @@ from finance_sandbox.epicor.writes import (
     scale_parts,
 )
 
+# What an invoice's total is made of: (table, base amount, document amount).
+HEADER_PARTS = (
+    ("APInvDtl", "ExtCost", "DocExtCost"),
+    ("APInvMsc", "MiscAmt", "DocMiscAmt"),
+    ("APInvTax", "TaxAmt", "DocTaxAmt"),
+)
+# Rows that belong to an invoice (deleted and posted with it).
+INVOICE_CHILDREN = ("APInvExp", "APInvDtl", "APInvTax", "APInvMsc", "APIHAPInvExp")
+# Tableset names of the header-level tables (BO method naming).
+DS_NAMES = {"APInvTax": "APInvTax", "APInvMsc": "APIHAPInvMsc", "APIHAPInvExp": "APIHAPInvExp"}
+
 
 class APInvoices:
     """`Erp.BO.APInvoiceSvc`: AP invoice header, lines (APInvDtl) and GL allocations (APInvExp)."""
@@ -61,6 +72,7 @@ class APInvoices:
     def dataset(self, company: str, keys: list[tuple[int, str]]) -> dict[str, Any]:
         """The tableset of some invoices as GetByID/Update return it."""
         ds: dict[str, list[dict[str, Any]]] = {"APInvHed": [], "APInvDtl": [], "APInvExp": []}
+        ds.update({DS_NAMES[t]: [] for t in INVOICE_CHILDREN if t in DS_NAMES})
         for vendor_num, invoice_num in dict.fromkeys(keys):
             where = {"Company": company, "VendorNum": vendor_num, "InvoiceNum": invoice_num}
             head = self.s.get("APInvHed", where)
@@ -71,6 +83,8 @@ class APInvoices:
                 ds["APInvDtl"].append(self.s.ds_row("APInvDtl", line))
             for exp in self.s.select("APInvExp", where):
                 ds["APInvExp"].append(self.s.ds_row("APInvExp", exp))
+            for table, name in DS_NAMES.items():
+                ds[name] += [self.s.ds_row(table, r) for r in self.s.select(table, where)]
         return {**ds, "ExtensionTables": []}
 
     # -- methods -------------------------------------------------------------------------
@@ -282,7 +296,7 @@ class APInvoices:
     def _delete_header(self, company: str, row: dict[str, Any]) -> None:
         head = self._open_header(company, row, "APInvHed")
         key = self._key(head)
-        for table in ("APInvExp", "APInvDtl", "APInvHed"):
+        for table in (*INVOICE_CHILDREN, "APInvHed"):
             self.s.delete(table, key)
 
     @staticmethod
@@ -485,17 +499,21 @@ class APInvoices:
     def recompute(
         self, company: str, vendor_num: int, invoice_num: str, *, force: bool = False
     ) -> None:
-        """Header totals = sum of lines; balance = total - posted payments. The header is
+        """Header totals = lines + misc charges + taxes; balance = total - posted payments. It is
         written only when a total changes (or `force`, or the `rewrite_headers` option)."""
         key = {"Company": company, "VendorNum": vendor_num, "InvoiceNum": invoice_num}
         head = self.s.get("APInvHed", key)
         if head is None:
             return
-        total, doc_total = self.s.conn.execute(
-            "SELECT COALESCE(SUM(ExtCost), 0), COALESCE(SUM(DocExtCost), 0) FROM APInvDtl "
-            "WHERE Company = ? AND VendorNum = ? AND InvoiceNum = ?",
-            [company, vendor_num, invoice_num],
-        ).fetchone()
+        total = doc_total = 0
+        for table, amt, doc_amt in HEADER_PARTS:
+            part, doc_part = self.s.conn.execute(
+                f"SELECT COALESCE(SUM({amt}), 0), COALESCE(SUM({doc_amt}), 0) FROM {table} "
+                "WHERE Company = ? AND VendorNum = ? AND InvoiceNum = ?",
+                [company, vendor_num, invoice_num],
+            ).fetchone()
+            total += part
+            doc_total += doc_part
         paid, doc_paid = self.s.conn.execute(
             "SELECT COALESCE(SUM(TranAmt), 0), COALESCE(SUM(DocTranAmt), 0) FROM APTran "
             "WHERE Company = ? AND VendorNum = ? AND InvoiceNum = ? AND Voided = 0 AND Posted = 1",
@@ -529,6 +547,6 @@ class APInvoices:
             {"Posted": 1, "GLPosted": 1, "JournalNum": journal, "JournalCode": "PJ",
              "ApprovedAmt_c": head["InvoiceAmt"]},
         )  # fmt: skip
-        for table in ("APInvDtl", "APInvExp"):
+        for table in INVOICE_CHILDREN:
             self.s.update(table, key, {"Posted": 1})
         self.recompute(company, vendor_num, invoice_num)

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from finance_sandbox.epicor.model import DATE, GUID, STAMP, STORED, STR, UPDATED_ON_TABLES, entities
 
-GENERATOR_VERSION = 5
+GENERATOR_VERSION = 6
 # Generated history ends here: every later write (`now`) sorts after it (UpdatedOn, SysRevID).
 END_DATE = date(2025, 12, 31)
 HISTORY_DAYS = 3 * 365
@@ -130,6 +130,17 @@ MISC_DESCRIPTIONS = (
     ("Equipment repair", "6800"), ("Travel expenses", "6400"), ("Insurance premium", "6900"),
     ("Subcontract machining", "5200"), ("Trade show booth", "6500"),
 )  # fmt: skip
+
+
+# Header taxes: (TaxCode, RateCode, Percent scaled by 1000, description); use tax is expensed
+# through a header-level distribution to the accrued liabilities account.
+TAXES = (
+    ("SALES", "STD", 8250, "State sales tax"),
+    ("SALES", "RED", 6500, "Reduced sales tax"),
+    ("USE", "STD", 7000, "Use tax"),
+)
+FREIGHT_ACCOUNT = "5100|700|00"
+TAX_ACCOUNT = "2100|000|00"
 
 
 def day_text(d: date) -> str:
@@ -525,6 +536,48 @@ def _gen_documents(
                      acct.replace("|", "-"), COA_CODE, BOOK_ID, cur, int(debit_memo), int(posted),
                      group, "MfgSys", vid, vname, g.next_rev(), g.guid()),
                 )  # fmt: skip
+        # Header-level rows: freight on some invoices, tax on others; each has a header-level
+        # expense distribution (InvoiceLine 0) of the same amount, so the invoice total equals
+        # lines + misc + tax and equals every distribution together.
+        lines_total, doc_lines_total = inv_total, doc_inv_total
+        head_seq = 0
+        if rng.random() < 0.2:
+            doc_misc = sign * rng.randrange(2_500, 250_000)
+            misc = round_div(doc_misc * rate, 10_000_000_000)
+            head_seq += 1
+            w.add(
+                "APInvMsc",
+                (co, vnum, inv_num, 0, 1, "FRT", "Freight", misc, doc_misc, head_seq, cur,
+                 int(debit_memo), group, int(posted), "Freight", g.next_rev(), g.guid()),
+            )  # fmt: skip
+            w.add(
+                "APIHAPInvExp",
+                (co, vnum, inv_num, 0, head_seq, misc, doc_misc, FREIGHT_ACCOUNT,
+                 FREIGHT_ACCOUNT.replace("|", "-"), cur, int(debit_memo), group, int(posted),
+                 g.next_rev(), g.guid()),
+            )  # fmt: skip
+            inv_total += misc
+            doc_inv_total += doc_misc
+        if rng.random() < 0.3:
+            code, rate_code, pct, tax_desc = TAXES[rng.randrange(len(TAXES))]
+            doc_tax = round_div(doc_lines_total * pct, 100_000)
+            tax = round_div(doc_tax * rate, 10_000_000_000)
+            head_seq += 1
+            w.add(
+                "APInvTax",
+                (co, vnum, inv_num, code, rate_code, 0, lines_total, doc_lines_total, pct, tax,
+                 doc_tax, lines_total, doc_lines_total, 0, cur, int(debit_memo), group,
+                 int(posted), tax_desc, rate_code, vid, vname, USERS[1], day_text(apply),
+                 g.next_rev(), g.guid()),
+            )  # fmt: skip
+            w.add(
+                "APIHAPInvExp",
+                (co, vnum, inv_num, 0, head_seq, tax, doc_tax, TAX_ACCOUNT,
+                 TAX_ACCOUNT.replace("|", "-"), cur, int(debit_memo), group, int(posted),
+                 g.next_rev(), g.guid()),
+            )  # fmt: skip
+            inv_total += tax
+            doc_inv_total += doc_tax
         # Payment: weekly check runs pay posted invoices after their due date.
         paid = doc_paid = 0
         run = _payment_run(due + timedelta(days=rng.randrange(0, 5)))

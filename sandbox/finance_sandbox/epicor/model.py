@@ -41,6 +41,9 @@ TYPE_NAMES = {
     "APInvHed": "APInvHed",
     "APInvDtl": "APInvDtl",
     "APInvExp": "APInvExp",
+    "APInvTax": "APInvTax",
+    "APInvMsc": "APIHAPInvMsc",
+    "APIHAPInvExp": "APIHAPInvExp",
     "CheckHed": "CheckHed",
     "APTran": "APTran",
 }
@@ -122,6 +125,24 @@ STORED: dict[str, list[str]] = {
         "GLAccount", "GLAccountDesc", "ExpDispGLAcct", "COACode", "BookID", "CurrencyCode",
         "DebitMemo", "Posted", "GroupID", "Plant", "VendorNumVendorID", "VendorNumName",
         "SysRevID", "SysRowID",
+    ],
+    # Header-level rows of an invoice (reference §2.2; columns from the APInvoiceSvc Swagger).
+    "APInvTax": [
+        "Company", "VendorNum", "InvoiceNum", "TaxCode", "RateCode", "ECAcquisitionSeq",
+        "TaxableAmt", "DocTaxableAmt", "Percent", "TaxAmt", "DocTaxAmt", "ReportableAmt",
+        "DocReportableAmt", "Manual", "CurrencyCode", "DebitMemo", "GroupID", "Posted",
+        "TaxCodeDescription", "RateCodeDescription", "VendorNumVendorID", "VendorNumName",
+        "ChangedBy", "ChangeDate", "SysRevID", "SysRowID",
+    ],
+    "APInvMsc": [
+        "Company", "VendorNum", "InvoiceNum", "InvoiceLine", "MscNum", "MiscCode", "Description",
+        "MiscAmt", "DocMiscAmt", "InvExpSeq", "CurrencyCode", "DebitMemo", "GroupID", "Posted",
+        "MiscCodeDescription", "SysRevID", "SysRowID",
+    ],
+    "APIHAPInvExp": [
+        "Company", "VendorNum", "InvoiceNum", "InvoiceLine", "InvExpSeq", "ExpAmt", "DocExpAmt",
+        "GLAccount", "DispGLAcct", "CurrencyCode", "DebitMemo", "GroupID", "Posted", "SysRevID",
+        "SysRowID",
     ],
     "CheckHed": [
         "Company", "HeadNum", "Posted", "GroupID", "BankAcctID", "CheckNum", "CheckDate",
@@ -246,9 +267,15 @@ NAVS: dict[str, list[Nav]] = {
     "POHeader": [Nav("PODetails", "PODetail", [("Company", "Company"), ("PONum", "PONUM")])],
     "APInvHed": [
         Nav(
-            "APInvDtls",
-            "APInvDtl",
+            name,
+            child,
             [("Company", "Company"), ("VendorNum", "VendorNum"), ("InvoiceNum", "InvoiceNum")],
+        )
+        for name, child in (
+            ("APInvDtls", "APInvDtl"),
+            ("APInvTaxes", "APInvTax"),
+            ("APIHAPInvMscs", "APInvMsc"),
+            ("APIHAPInvExps", "APIHAPInvExp"),
         )
     ],
     "APInvDtl": [
@@ -316,7 +343,15 @@ TOP_LEVEL = (
     "APInvHed",
     "CheckHed",
 )
-CHILD_TABLES = ("PODetail", "APInvDtl", "APInvExp", "APTran")
+CHILD_TABLES = (
+    "PODetail",
+    "APInvDtl",
+    "APInvExp",
+    "APInvTax",
+    "APInvMsc",
+    "APIHAPInvExp",
+    "APTran",
+)
 
 # Stream name (DESIGN §3) -> table, for the truth endpoint.
 STREAMS = {
@@ -330,6 +365,9 @@ STREAMS = {
     "ap_invoices": "APInvHed",
     "ap_invoice_lines": "APInvDtl",
     "ap_invoice_gl_allocations": "APInvExp",
+    "ap_invoice_taxes": "APInvTax",
+    "ap_invoice_misc_charges": "APInvMsc",
+    "ap_invoice_header_allocations": "APIHAPInvExp",
     "ap_payments": "CheckHed",
     "ap_payment_lines": "APTran",
 }
