@@ -139,6 +139,8 @@ class Hooks:
             raise EpicorError(400, "every_requests must be a positive number of data requests.")
         self.auto = {"every_requests": every, **{k: int(body.get(k) or 0) for k in COUNT_KEYS}}
         self.auto["company"] = str(body.get("company") or "EPIC06")
+        if "late_seconds" in body:
+            self.auto["late_seconds"] = body["late_seconds"]
         self.auto_seen = 0
         return self.auto
 
