@@ -454,9 +454,19 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
                 "new table with table_mapping"
             )
         if self.manage_tables:
-            self.session.execute(
-                f"COMMENT ON TABLE {self.table_ref} IS {keys_comment(self.key_fields)}"
-            )
+            # Best effort: COMMENT needs OWNERSHIP, which a table someone else created may
+            # not give; the keys are then checked within each run only.
+            try:
+                self.session.execute(
+                    f"COMMENT ON TABLE {self.table_ref} IS {keys_comment(self.key_fields)}"
+                )
+            except Exception as e:
+                self.logger.warning(
+                    "Could not record the keys of %s in its comment (%s): a change of "
+                    "key_properties between runs cannot be caught for this table",
+                    self.table_ref,
+                    classify(e).reason,
+                )
 
     # Loading
 
