@@ -272,3 +272,60 @@ def test_big_po_is_served_whole_unless_an_expand_cap_is_set(epicor_sandbox_facto
     assert _po_lines(sb, 9_000_001) == 150
     capped = epicor_sandbox_factory(invoices=40, big_po_lines=150, expand_cap=120)
     assert _po_lines(capped, 9_000_001) == 120
+
+
+def test_header_misc_charge_through_the_bo_methods(sb: EpicorSandbox) -> None:
+    _new_invoice(sb, "MSC-1")
+    vendor = sb.truth("vendors")[0]["VendorNum"]
+    ds = post(sb, "GetNewHdrCharge", {"cInvoiceNum": "MSC-1", "iVendorNum": vendor, "ds": {}})
+    ds = ds.json(parse_float=Decimal)["parameters"]["ds"]
+    charge = ds["APIHAPInvMsc"][0]
+    assert (charge["RowMod"], charge["InvoiceLine"], charge["MscNum"]) == ("A", 0, 1)
+    charge["ScrDocMiscAmt"] = "12.5"
+    resp = post(sb, "UpdateMaster", {"ds": ds, "cTableName": "APIHAPInvMsc", "cGroupID": "LATE"})
+    assert resp.status_code == 200, resp.text
+
+    def invoice_rows() -> tuple[dict[str, Any], list[Any], list[Any]]:
+        head = by_key(sb.truth("ap_invoices"), *INVOICE_KEY)[(vendor, "MSC-1")]
+        miscs = [r for r in sb.truth("ap_invoice_misc_charges") if r["InvoiceNum"] == "MSC-1"]
+        exps = [r for r in sb.truth("ap_invoice_header_allocations") if r["InvoiceNum"] == "MSC-1"]
+        return head, miscs, exps
+
+    head, miscs, exps = invoice_rows()
+    assert [m["DocMiscAmt"] for m in miscs] == [Decimal("12.5")]
+    assert [(e["InvoiceLine"], e["DocExpAmt"]) for e in exps] == [(0, Decimal("12.5"))]
+    assert head["DocInvoiceAmt"] == Decimal("12.5")
+    gone = {**charge, "RowMod": "D"}
+    resp = post(sb, "Update", {"ds": {"APIHAPInvMsc": [gone]}})
+    assert resp.status_code == 200, resp.text
+    head, miscs, exps = invoice_rows()
+    assert (miscs, exps, head["DocInvoiceAmt"]) == ([], [], 0)
+
+
+def test_misc_charges_activity_writes_charge_distribution_and_header(sb: EpicorSandbox) -> None:
+    sb.activity(new_invoices=2)
+    before = snapshot(sb)
+    summary = sb.activity(misc_charges=2)
+    after = snapshot(sb)
+    invoices = {tuple(k[:2]) for k in summary["misc_charges"]}
+    assert len(invoices) == 2
+    assert written(before["ap_invoices"], after["ap_invoices"]) == invoices
+    assert written(before["ap_invoice_lines"], after["ap_invoice_lines"]) == set()
+    for vendor, number, msc in summary["misc_charges"]:
+        charge = next(
+            r
+            for r in sb.truth("ap_invoice_misc_charges")
+            if (r["VendorNum"], r["InvoiceNum"], r["MscNum"]) == (vendor, number, msc)
+        )
+        exp = next(
+            r
+            for r in sb.truth("ap_invoice_header_allocations")
+            if (r["VendorNum"], r["InvoiceNum"], r["InvExpSeq"])
+            == (vendor, number, charge["InvExpSeq"])
+        )
+        assert exp["ExpAmt"] == charge["MiscAmt"]
+        head = after["ap_invoices"][(vendor, number)]
+        assert (
+            head["InvoiceAmt"] - before["ap_invoices"][(vendor, number)]["InvoiceAmt"]
+            == (charge["MiscAmt"])
+        )

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from finance_sandbox.epicor import ap_charges
 from finance_sandbox.epicor.generator import BOOK_ID, COA_CODE, CURRENCIES, TERMS, round_div
 from finance_sandbox.epicor.store import Store, scaled
 from finance_sandbox.epicor.writes import (
@@ -174,6 +175,10 @@ class APInvoices:
                 mod = row.get("RowMod") or ""
                 if mod in ("A", "U", "D"):
                     touched.append(self._allocation(company, row, mod))
+            for row in ds_rows(ds, ap_charges.TABLE):
+                mod = row.get("RowMod") or ""
+                if mod in ("A", "U", "D"):
+                    touched.append(ap_charges.write(self, company, row, mod))
             for key in dict.fromkeys(touched):
                 self.recompute(company, *key)
         params: dict[str, Any] = {"ds": self.dataset(company, touched)}
@@ -261,7 +266,7 @@ class APInvoices:
         )
         return vendor["VendorNum"], invoice_num
 
-    def _open_header(self, company: str, row: dict[str, Any], table: str) -> dict[str, Any]:
+    def open_header(self, company: str, row: dict[str, Any], table: str) -> dict[str, Any]:
         head = self.invoice(
             company, int(row.get("VendorNum") or 0), str(row.get("InvoiceNum") or "")
         )
@@ -272,7 +277,7 @@ class APInvoices:
         return head
 
     def _update_header(self, company: str, row: dict[str, Any]) -> tuple[int, str]:
-        head = self._open_header(company, row, "APInvHed")
+        head = self.open_header(company, row, "APInvHed")
         changes: dict[str, Any] = {}
         for name in ("Description", "InvoiceRef", "BudgetCode_c"):
             if name in row and str(row[name] or "") != head[name]:
@@ -290,24 +295,24 @@ class APInvoices:
                 changes["ApprovedAmt_c"] = value
         if changes:
             changes.update(ChangedBy="integration", ChangeDate=self.s.today())
-            self.s.update("APInvHed", self._key(head), changes)
+            self.s.update("APInvHed", self.header_key(head), changes)
         return head["VendorNum"], head["InvoiceNum"]
 
     def _delete_header(self, company: str, row: dict[str, Any]) -> None:
-        head = self._open_header(company, row, "APInvHed")
-        key = self._key(head)
+        head = self.open_header(company, row, "APInvHed")
+        key = self.header_key(head)
         for table in (*INVOICE_CHILDREN, "APInvHed"):
             self.s.delete(table, key)
 
     @staticmethod
-    def _key(head: dict[str, Any]) -> dict[str, Any]:
+    def header_key(head: dict[str, Any]) -> dict[str, Any]:
         return {
             "Company": head["Company"],
             "VendorNum": head["VendorNum"],
             "InvoiceNum": head["InvoiceNum"],
         }
 
-    def _gl(self, company: str, account: str, table: str) -> str:
+    def gl_description(self, company: str, account: str, table: str) -> str:
         found = self.s.get(
             "GLAccount", {"Company": company, "COACode": COA_CODE, "GLAccount1": account}
         )
@@ -318,8 +323,8 @@ class APInvoices:
         return str(found["AccountDesc"])
 
     def _line(self, company: str, row: dict[str, Any], mod: str) -> tuple[int, str]:
-        head = self._open_header(company, row, "APInvDtl")
-        key = {**self._key(head), "InvoiceLine": int(row.get("InvoiceLine") or 0)}
+        head = self.open_header(company, row, "APInvDtl")
+        key = {**self.header_key(head), "InvoiceLine": int(row.get("InvoiceLine") or 0)}
         existing = self.s.get("APInvDtl", key)
         if mod == "D":
             if existing is None:
@@ -372,7 +377,7 @@ class APInvoices:
                     "PONum",
                 )
         account = str(row.get("GLAccount") or base.get("GLAccount") or DEFAULT_EXPENSE)
-        self._gl(company, account, "APInvDtl")
+        self.gl_description(company, account, "APInvDtl")
         rate = int(head["ExchangeRate"])
         doc_ext = round_div(qty * cost, 10**10)
         ext = round_div(doc_ext * rate, RATE_ONE)
@@ -437,7 +442,7 @@ class APInvoices:
                     "ExpAmt": ext,
                     "DocExpAmt": doc_ext,
                     "GLAccount": account,
-                    "GLAccountDesc": self._gl(key["Company"], account, "APInvExp"),
+                    "GLAccountDesc": self.gl_description(key["Company"], account, "APInvExp"),
                     "ExpDispGLAcct": account.replace("|", "-"),
                     "COACode": COA_CODE,
                     "BookID": BOOK_ID,
@@ -461,7 +466,7 @@ class APInvoices:
             if account_changed and len(exps) == 1 and exp["GLAccount"] != account:
                 changes.update(
                     GLAccount=account,
-                    GLAccountDesc=self._gl(key["Company"], account, "APInvExp"),
+                    GLAccountDesc=self.gl_description(key["Company"], account, "APInvExp"),
                     ExpDispGLAcct=account.replace("|", "-"),
                 )
             if changes:
@@ -469,9 +474,9 @@ class APInvoices:
 
     def _allocation(self, company: str, row: dict[str, Any], mod: str) -> tuple[int, str]:
         """Allocation rows may change their GL account; amounts follow the line."""
-        head = self._open_header(company, row, "APInvExp")
+        head = self.open_header(company, row, "APInvExp")
         key = {
-            **self._key(head),
+            **self.header_key(head),
             "InvoiceLine": int(row.get("InvoiceLine") or 0),
             "InvExpSeq": int(row.get("InvExpSeq") or 0),
         }
@@ -490,7 +495,7 @@ class APInvoices:
                 key,
                 {
                     "GLAccount": account,
-                    "GLAccountDesc": self._gl(company, account, "APInvExp"),
+                    "GLAccountDesc": self.gl_description(company, account, "APInvExp"),
                     "ExpDispGLAcct": account.replace("|", "-"),
                 },
             )

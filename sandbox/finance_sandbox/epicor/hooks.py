@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from finance_sandbox.epicor import baq
+from finance_sandbox.epicor import ap_charges, baq
 from finance_sandbox.epicor.ap_invoices import APInvoices
 from finance_sandbox.epicor.emulator import Emulator
 from finance_sandbox.epicor.errors import EpicorError
@@ -26,6 +26,7 @@ JSON = "application/json; charset=utf-8"
 AP_METHODS = {
     "GetNewAPInvHedInvoice": "POST",
     "GetNewAPInvDtlMiscellaneous": "POST",
+    "GetNewHdrCharge": "POST",
     "Update": "POST",
     "UpdateMaster": "POST",
     "GetByID": "GET",
@@ -82,6 +83,8 @@ class Hooks:
                 result = self.invoices.get_new_header(company, body)
             elif name == "GetNewAPInvDtlMiscellaneous":
                 result = self.invoices.get_new_misc_line(company, body)
+            elif name == "GetNewHdrCharge":
+                result = ap_charges.get_new(self.invoices, company, body)
             else:
                 result = self.invoices.update(company, body, master=name == "UpdateMaster")
         return Response(dumps_exact(result), media_type=JSON)

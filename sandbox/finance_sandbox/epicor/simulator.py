@@ -6,6 +6,7 @@ import random
 from decimal import Decimal
 from typing import Any
 
+from finance_sandbox.epicor import ap_charges
 from finance_sandbox.epicor.ap_invoices import APInvoices
 from finance_sandbox.epicor.errors import EpicorError
 from finance_sandbox.epicor.generator import COMPANIES
@@ -19,6 +20,7 @@ COUNT_KEYS = (
     "header_edits",
     "line_edits",
     "allocation_recodes",
+    "misc_charges",
     "posted_invoices",
     "new_pos",
     "changed_pos",
@@ -71,6 +73,7 @@ class Simulator:
         summary["header_edits"] = self._header_edits(company, rng, counts["header_edits"])
         summary["line_edits"] = self._line_edits(company, rng, counts["line_edits"])
         summary["allocation_recodes"] = self._recodes(company, rng, counts["allocation_recodes"])
+        summary["misc_charges"] = self._misc_charges(company, rng, counts["misc_charges"])
         summary["po_receipts"] = self._receipts(company, rng, counts["po_receipts"])
         summary["new_unposted_payments"] = self._new_payments(
             company, rng, counts["new_unposted_payments"], posted=False
@@ -369,6 +372,20 @@ class Simulator:
             }
             self.invoices.update(company, {"ds": {"APInvExp": [row]}}, master=False)
             done.append([vendor, number, exp["InvoiceLine"], exp["InvExpSeq"]])
+        return done
+
+    def _misc_charges(self, company: str, rng: random.Random, n: int) -> list[list[Any]]:
+        """A freight charge added to unposted invoices (GetNewHdrCharge -> UpdateMaster): the
+        charge, its header-level distribution and the header (total) are written."""
+        done = []
+        for vendor, number in self._unposted(company, rng, n):
+            ds = ap_charges.get_new(
+                self.invoices, company, {"cInvoiceNum": number, "iVendorNum": vendor, "ds": {}}
+            )["parameters"]["ds"]
+            charge = ds[ap_charges.TABLE][-1]
+            charge["ScrDocMiscAmt"] = Decimal(rng.randrange(2_500, 250_000)) / 1000
+            self.invoices.update(company, {"ds": ds, "cTableName": ap_charges.TABLE}, master=True)
+            done.append([vendor, number, charge["MscNum"]])
         return done
 
     def _receipts(self, company: str, rng: random.Random, n: int) -> list[list[int]]:
