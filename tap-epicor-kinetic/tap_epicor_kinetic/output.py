@@ -10,6 +10,8 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter, serialize_jsonl
 from singer_sdk.singerlib import RecordMessage
 from singer_sdk.singerlib.encoding.simple import Message
 
+from tap_epicor_kinetic.run_log import RUN
+
 try:
     from typing import override  # type: ignore[attr-defined]
 except ImportError:  # Python < 3.12
@@ -29,6 +31,8 @@ class FastWriter(MsgSpecWriter):
 
     @override
     def write_message(self, message: Message) -> None:
+        if isinstance(message, RecordMessage):
+            RUN.records[message.stream] += 1
         self._write(self.format_message(message), flush=not isinstance(message, RecordMessage))
 
     def write_record(
@@ -42,6 +46,7 @@ class FastWriter(MsgSpecWriter):
 
         The tap's hot path: no message object and no dict copy per record.
         """
+        RUN.records[stream] += 1
         message: dict[str, t.Any] = {"type": "RECORD", "stream": stream, "record": record}
         if version is not None:
             message["version"] = version

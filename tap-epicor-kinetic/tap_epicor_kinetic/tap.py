@@ -28,6 +28,7 @@ from tap_epicor_kinetic.errors import EpicorAuthError, RetriesExhaustedError, ch
 from tap_epicor_kinetic.output import FastWriter
 from tap_epicor_kinetic.prefetch import AdaptiveLimit
 from tap_epicor_kinetic.retry import RetryPolicy, call_with_retries
+from tap_epicor_kinetic.run_log import FIRST_START_ONLY, RUN
 from tap_epicor_kinetic.schema import add_ud_fields, bundled_schema, restore_decimal_facets
 from tap_epicor_kinetic.selection import NothingToExtractError, check_streams_to_extract
 from tap_epicor_kinetic.streams import STREAM_TYPES
@@ -68,6 +69,8 @@ class TapEpicorKinetic(Tap):
         # tracebacks for what is a bug.
         try:
             super().invoke(*args, **kwargs)
+            if RUN.records or RUN.requests:  # a sync ran (not --about or --discover)
+                cls.logger.info("%s", RUN.summary())
         except (FatalAPIError, NothingToExtractError) as exc:
             cls.logger.error("%s", exc)
             raise SystemExit(1) from None
@@ -424,6 +427,7 @@ class TapEpicorKinetic(Tap):
     def http_session(self) -> requests.Session:
         """One session (connection pool, TLS settings) for every data request of the run."""
         session = self._new_session("base_url")
+        session.hooks["response"].append(RUN.count_request)
         if session.verify is False:
             self.logger.warning(
                 "verify_ssl is off: the server's TLS certificate is not checked. "
@@ -560,6 +564,8 @@ class TapEpicorKinetic(Tap):
     def streams(self) -> dict[str, Stream]:
         # The SDK orders streams by name; DESIGN §3 syncs dimensions first (GL, vendors, parts).
         streams = super().streams
+        for stream in streams.values():
+            stream.logger.addFilter(FIRST_START_ONLY)  # (a no-op when already added)
         order = {name: index for index, name in enumerate(STREAM_NAMES)}
         if list(streams) != sorted(streams, key=lambda name: order.get(name, len(order))):
             ordered = sorted(streams.items(), key=lambda item: order.get(item[0], len(order)))

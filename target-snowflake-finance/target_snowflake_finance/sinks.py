@@ -619,7 +619,7 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
             )
         audit.attempts = attempts
         audit.rows_loaded = loaded
-        self._target.batch_committed()
+        self._target.batch_committed(self.table, loaded, len(rejects))
         self.logger.info(
             "Batch %d of %s: %d rows into %s, %d rejected, %d attempt(s)",
             batch_no,

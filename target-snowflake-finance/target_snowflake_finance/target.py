@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import uuid
@@ -28,6 +29,7 @@ from target_snowflake_finance.errors import BatchLoadError, TargetConfigError
 from target_snowflake_finance.exclusion import ExcludedRecords
 from target_snowflake_finance.naming import COLUMN_CASES, NamingError, config_identifier, quote
 from target_snowflake_finance.reader import BulkMessageReader, SingerInputError
+from target_snowflake_finance.run_summary import LoadTally
 from target_snowflake_finance.sinks import InvalidRecordError, SnowflakeSink
 from target_snowflake_finance.types import TIMESTAMP_TYPES
 from target_snowflake_finance.unset_settings import drop_unset_sdk_settings
@@ -311,8 +313,12 @@ class TargetSnowflakeFinance(Target):
         self._direct_sinks: dict[str, SnowflakeSink] = {}
         self._unchecked_age = 0
         self._excluded = ExcludedRecords()
+        self._tally = LoadTally()
         self._meltano_test_table: str | None = None
         super().__init__(*args, config=config, **kwargs)
+        # The connector logs "Connecting to GLOBAL Snowflake domain" and its version at INFO for
+        # every connection (one per loader thread and reconnect); `start` logs one line instead.
+        logging.getLogger("snowflake.connector").setLevel(logging.WARNING)
 
     # Start-up
 
@@ -357,7 +363,12 @@ class TargetSnowflakeFinance(Target):
         leftovers.remove_orphans(session, self.stage_ref, 24.0 if hours is None else float(hours))
         self._started = True
         self.logger.info(
-            "Load %s started into %s.%s", self.load_id, self.database, self.schema_name
+            "Connected to Snowflake account %s as %s; load %s started into %s.%s",
+            self.config.get("account"),
+            self.config.get("user"),
+            self.load_id,
+            self.database,
+            self.schema_name,
         )
 
     def _check_mapped_tables(self, session: Session) -> None:
@@ -533,11 +544,13 @@ class TargetSnowflakeFinance(Target):
                     self._meltano_test_table,
                 )
             self._control.close()
+        self.logger.info("%s", self._tally.line(self.load_id))
 
     # State only after commit
 
-    def batch_committed(self) -> None:
+    def batch_committed(self, table: str, rows: int, rejected: int) -> None:
         self._batches_since_state += 1
+        self._tally.add(table, rows, rejected)
 
     @override
     def _process_state_message(self, message_dict: dict) -> None:
