@@ -145,3 +145,25 @@ def test_invalid_utf8_is_refused_not_replaced(config, singer, tmp_path: Path, ta
     [line] = [x for x in stderr.splitlines() if "UTF-8" in x]
     assert "line 3" in line
     assert table_rows("VENDORS", "ID") == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("FiscalYear", Decimal("2024.9")), ("Rate", "abc"), ("InvoiceAmt", Decimal(FORTY_DIGITS))],
+)
+def test_without_schema_validation_values_are_still_exact_or_refused(
+    field, value, config, run_target, singer, table_rows
+) -> None:
+    config.update(validate_records=False, on_invalid_record="quarantine")
+    run_target(
+        config,
+        [
+            singer.schema("ap_invoices", PROPS, KEYS),
+            singer.record("ap_invoices", good(1)),
+            singer.record("ap_invoices", {**good(2), field: value}),
+        ],
+    )
+    assert table_rows("AP_INVOICES", "INVOICENUM, FISCALYEAR") == [(1, 2024)]
+    [(key, reason)] = table_rows("_SDC_REJECTS", "RECORD_KEY, REASON")
+    assert key == "InvoiceNum=2"
+    assert field in reason
