@@ -123,7 +123,10 @@ def test_the_extreme_dates_of_the_types_load(config, run_target, singer, table_r
     assert high.startswith("9999-12-31T23:59:59.999999")
 
 
-def test_invalid_utf8_is_refused_not_replaced(config, singer, tmp_path: Path, table_rows) -> None:
+@pytest.mark.parametrize("via", ["stdin", "--input"])
+def test_invalid_utf8_is_refused_not_replaced(
+    via, config, singer, tmp_path: Path, table_rows
+) -> None:
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
     props = {"Id": {"type": "integer"}, "Name": {"type": "string"}}
@@ -132,9 +135,14 @@ def test_invalid_utf8_is_refused_not_replaced(config, singer, tmp_path: Path, ta
     bad_line = (
         b'{"type": "RECORD", "stream": "vendors", "record": {"Id": 2, "Name": "M\xfcller"}}\n'
     )
+    data = schema.encode() + good_line + bad_line
+    args = [sys.executable, "-m", "target_snowflake_finance.target", "--config", str(path)]
+    if via == "--input":
+        (tmp_path / "input.jsonl").write_bytes(data)
+        args += ["--input", str(tmp_path / "input.jsonl")]
     result = subprocess.run(
-        [sys.executable, "-m", "target_snowflake_finance.target", "--config", str(path)],
-        input=schema.encode() + good_line + bad_line,
+        args,
+        input=data if via == "stdin" else b"",
         capture_output=True,
         timeout=300,
         check=False,
