@@ -16,6 +16,7 @@ PRIVATE := umask 077 &&
 env:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv || $(PYTHON) -m pip install --quiet --user --break-system-packages uv
 	$(UV) sync --all-packages --frozen
+	$(UV) run --frozen --all-packages finance-sandbox snowflake-env
 
 lint: env
 	$(UV) run ruff check .

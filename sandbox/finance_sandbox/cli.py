@@ -8,7 +8,10 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     """Dispatch to the sub-command's own module so each part owns its flags."""
     args = list(sys.argv[1:] if argv is None else argv)
-    usage = "usage: finance-sandbox {epicor|snowflake|up|down|status} [options]  (--help on each)"
+    usage = (
+        "usage: finance-sandbox {epicor|snowflake|snowflake-env|up|down|status} [options]  "
+        "(--help on each)"
+    )
     if not args or args[0] in {"-h", "--help"}:
         print(usage)  # noqa: T201
         return 0
@@ -18,9 +21,14 @@ def main(argv: list[str] | None = None) -> int:
 
         return epicor_main(rest)
     if command == "snowflake":
-        from finance_sandbox.snowflake import main as snowflake_main
+        from finance_sandbox.snowflake_env import run_server
 
-        return snowflake_main(rest)
+        return run_server(rest)
+    if command == "snowflake-env":  # build the local Snowflake's own environment now
+        from finance_sandbox.snowflake_env import ensure_env
+
+        print(ensure_env())  # noqa: T201
+        return 0
     if command in {"up", "down", "status"}:
         from finance_sandbox.services import main as services_main
 

@@ -338,6 +338,31 @@ class _EscapingTemplate(Template):
         return super().substitute(escaped)
 
 
+def _patch_fakesnow_null_timestamps() -> None:
+    """Send a NULL timestamp as a null struct, as Snowflake does.
+
+    fakesnow 0.12.1 encodes it as a struct whose non-nullable `epoch` child holds a null:
+    connector 4 read that as 1970-01-01, connector 5 refuses the whole result (252005).
+    """
+    import fakesnow.arrow as fs_arrow
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    original = fs_arrow.timestamp_to_sf_struct
+
+    def timestamp_to_sf_struct(ts: Any) -> Any:
+        if isinstance(ts, pa.ChunkedArray):
+            ts = ts.combine_chunks()
+        if ts.null_count == 0:
+            return original(ts)
+        struct = original(pc.fill_null(ts, pa.scalar(0, ts.type)))
+        return pa.StructArray.from_arrays(
+            struct.flatten(), fields=list(struct.type), mask=ts.is_null()
+        )
+
+    fs_arrow.timestamp_to_sf_struct = timestamp_to_sf_struct
+
+
 def _patch_fakesnow_quoting() -> None:
     """Escape quotes in the names fakesnow pastes into SQL of its own.
 
@@ -618,6 +643,7 @@ def build_app(
 
     _patch_fakesnow()
     _patch_fakesnow_quoting()
+    _patch_fakesnow_null_timestamps()
     registry_path = None
     if data_dir is not None:
         db_dir = data_dir / "databases"
@@ -677,6 +703,7 @@ def build_app(
                 layer.registry.get_or_create(name)
             layer.session_warehouse[token] = name
             payload["data"]["sessionId"] = held.new_session(token)
+            payload["data"].update(login_extras(token))
             return JSONResponse(payload)
         return response
 
@@ -730,6 +757,8 @@ def build_app(
             response = await fs_server.query_request(request)
         finally:
             tracker.end(token)
+        if re.match(r"^\s*PUT\s", sql, re.I):
+            response = complete_stage_info(response, sql)
         # An `after` fault: the statement ran, but the client is told it failed.
         return _error_response(error) if error is not None else response
 
@@ -801,6 +830,45 @@ def build_app(
         *(r for r in fs_server.routes if getattr(r, "path", None) not in own),
     ]
     return Starlette(routes=routes), tracker
+
+
+def login_extras(token: str) -> dict[str, Any]:
+    """Login fields fakesnow leaves out and connector 5 (its Rust core) requires."""
+    return {
+        "masterToken": f"{token}-master",
+        "validityInSeconds": 3600,
+        "masterValidityInSeconds": 14400,
+        "displayUserName": "LOADER",
+        "firstLogin": False,
+        "healthCheckInterval": 45,
+    }
+
+
+def complete_stage_info(response: Any, sql: str) -> Any:
+    """Stage fields fakesnow leaves out of a PUT answer and connector 5 (its Rust core) requires."""
+    from starlette.responses import JSONResponse
+
+    payload = json.loads(bytes(response.body))
+    info = (payload.get("data") or {}).get("stageInfo")
+    if not isinstance(info, dict):
+        return response
+    # fakesnow always answers overwrite false, which connector 5 uploads only with signed headers.
+    payload["data"]["overwrite"] = re.search(r"\bOVERWRITE\s*=\s*TRUE\b", sql, re.I) is not None
+    info.setdefault("region", "us-central1")
+    info.setdefault("endPoint", None)
+    info.setdefault("storageAccount", None)
+    info.setdefault("isClientSideEncrypted", False)
+    info.setdefault("useS3RegionalUrl", False)
+    info.setdefault("useRegionalUrl", False)
+    info.setdefault("useVirtualUrl", False)
+    info.setdefault("path", info.get("location", ""))
+    url = info.get("presignedUrl")
+    if url and "X-Goog-SignedHeaders" not in url:
+        # Connector 5 sends these on upload (a conditional create under OVERWRITE=FALSE) and
+        # refuses a URL that does not list them as signed.
+        signed = "host;x-goog-if-generation-match;x-goog-meta-sfc-digest"
+        info["presignedUrl"] = f"{url}{'&' if '?' in url else '?'}X-Goog-SignedHeaders={signed}"
+    return JSONResponse(payload, status_code=response.status_code)
 
 
 def _error_response(error: WarehouseError) -> Any:

@@ -35,6 +35,8 @@ STOPPING = threading.Event()
 _sessions: weakref.WeakSet[Session] = weakref.WeakSet()
 _signum: list[int] = []
 _config: dict[str, Any] = {}
+_begin_lock = threading.Lock()
+_handled = [0]
 
 
 class Terminated(BaseException):
@@ -64,13 +66,29 @@ def install(config: Mapping[str, Any]) -> None:
     """Replace the SDK's handlers (main thread only, as `signal` requires)."""
     _config.clear()
     _config.update(config)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _handle)
-        signal.signal(signal.SIGINT, _handle)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    signal.signal(signal.SIGTERM, _handle)
+    signal.signal(signal.SIGINT, _handle)
+    # Python runs handlers only between bytecodes: while the main thread waits inside the
+    # connector's native code (connector 5's Rust core) it would not run until the statement
+    # ended. The wakeup fd is written at once, so a thread starts the cancel meanwhile.
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    threading.Thread(target=_watch, args=(read_fd,), name="stop-signals", daemon=True).start()
+
+
+def _watch(read_fd: int) -> None:
+    while chunk := os.read(read_fd, 16):
+        for signum in chunk:
+            if signum in (signal.SIGTERM, signal.SIGINT):
+                begin(signum)
 
 
 def _handle(signum: int, _frame: FrameType | None) -> None:
-    if STOPPING.is_set():  # a second signal: stop now
+    _handled[0] += 1
+    if _handled[0] > 1:  # a second signal: stop now
         os._exit(128 + signum)
     begin(signum)
     raise Terminated(signum)
@@ -78,10 +96,11 @@ def _handle(signum: int, _frame: FrameType | None) -> None:
 
 def begin(signum: int) -> None:
     """Start stopping: no new statement, a watchdog, cancel what runs. Idempotent."""
-    if STOPPING.is_set():
-        return
-    _signum.append(signum)
-    STOPPING.set()
+    with _begin_lock:
+        if STOPPING.is_set():
+            return
+        _signum.append(signum)
+        STOPPING.set()
     name = signal.Signals(signum).name
     logger.warning(
         "Received %s: cancelling the statements in flight and rolling back; no state is written "

@@ -49,7 +49,7 @@ def message(record: dict[str, Any], extracted: str | None, version: int | None) 
 
 
 def nulls_as_none(row: tuple[Any, ...], nulls: tuple[bool, ...]) -> tuple[Any, ...]:
-    """The local Snowflake returns a NULL timestamp as 1970-01-01 (it stores NULL): ask IS NULL."""
+    """A NULL read back as the IS NULL column says (the local Snowflake once sent 1970-01-01)."""
     return tuple(None if null else value for value, null in zip(row, nulls, strict=True))
 
 
