@@ -33,7 +33,7 @@ from tap_epicor_kinetic.schema import add_ud_fields, bundled_schema, restore_dec
 from tap_epicor_kinetic.selection import NothingToExtractError, check_streams_to_extract
 from tap_epicor_kinetic.streams import STREAM_TYPES
 from tap_epicor_kinetic.timeutil import load_zone, parse_start_date
-from tap_epicor_kinetic.transport import OriginError, OriginSession
+from tap_epicor_kinetic.transport import DeadlineAdapter, OriginError, OriginSession
 from tap_epicor_kinetic.unset_settings import drop_unset_sdk_settings
 
 if t.TYPE_CHECKING:
@@ -442,9 +442,7 @@ class TapEpicorKinetic(Tap):
         """
         session = OriginSession(setting)
         if self.max_concurrent_requests > 10:
-            adapter = requests.adapters.HTTPAdapter(pool_maxsize=self.max_concurrent_requests)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
+            session.mount_adapter(DeadlineAdapter(pool_maxsize=self.max_concurrent_requests))
         ca_bundle = self.config.get("ca_bundle")
         if ca_bundle:
             session.verify = str(ca_bundle)

@@ -8,12 +8,17 @@ both gaps and tells an address that cannot be reached at all from a passing netw
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 import time
 import typing as t
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from singer_sdk.exceptions import FatalAPIError
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 try:
     from typing import override  # type: ignore[attr-defined]
@@ -22,6 +27,56 @@ except ImportError:  # Python < 3.12
 
 # Read the body in pieces of at most this size, checking the deadline between them.
 _CHUNK = 256 * 1024
+
+
+# The deadline of the request this thread is sending, and the watchdogs started for it.
+_current = threading.local()
+
+
+def _cut(conn: t.Any) -> None:
+    """Shut the connection's socket: a read blocked on it returns at once."""
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+class _DeadlinePool:
+    """Starts a watchdog that cuts the connection when the request's deadline passes.
+
+    requests' timeout bounds each socket read; a status line and headers trickled a byte at a
+    time would otherwise never time out. OriginSession stops the watchdog once the whole
+    answer is in.
+    """
+
+    def _make_request(self, conn: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        deadline: float | None = getattr(_current, "deadline", None)
+        if deadline is not None:
+            watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _cut, (conn,))
+            watchdog.daemon = True
+            watchdog.start()
+            _current.watchdogs.append(watchdog)
+        return super()._make_request(conn, *args, **kwargs)  # type: ignore[misc]
+
+
+class _DeadlineHTTPPool(_DeadlinePool, HTTPConnectionPool):
+    pass
+
+
+class _DeadlineHTTPSPool(_DeadlinePool, HTTPSConnectionPool):
+    pass
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connection pools honour OriginSession's total deadline."""
+
+    @override
+    def init_poolmanager(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _DeadlineHTTPPool,
+            "https": _DeadlineHTTPSPool,
+        }
 
 
 class OriginError(FatalAPIError):
@@ -56,8 +111,8 @@ class OriginSession(requests.Session):
 
     - Redirects are followed only within the origin of the request that was redirected;
       one to another scheme, host or port is refused before anything is sent there.
-    - `timeout` is a total deadline for connect, headers and body (checked between body
-      reads; the headers are bounded per read).
+    - `timeout` is a total deadline for connect, headers and body (a watchdog cuts the
+      connection when it passes).
     - A host that does not resolve or refuses connections before it ever answered fails at
       once naming the setting; once it has answered, the same error is a passing fault.
     """
@@ -67,6 +122,12 @@ class OriginSession(requests.Session):
         super().__init__()
         self.setting = setting
         self.answered: set[str] = set()
+        self.mount_adapter(DeadlineAdapter())
+
+    def mount_adapter(self, adapter: HTTPAdapter) -> None:
+        """Use `adapter` (a DeadlineAdapter, e.g. with a bigger pool) for http and https."""
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
 
     @override
     def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
@@ -75,21 +136,39 @@ class OriginSession(requests.Session):
         deadline = time.monotonic() + total if total else None
         stream = bool(kwargs.pop("stream", False))
         where = origin(request.url or "")
+        outer = getattr(_current, "deadline", None)  # a redirect's hop keeps the first deadline
+        if outer is None:
+            _current.deadline, _current.watchdogs = deadline, []
         try:
-            response = super().send(request, stream=True, **kwargs)
-        except requests.exceptions.ConnectionError as exc:
-            why = _unreachable(exc)
-            if why is None or where in self.answered:
-                raise
-            msg = (
-                f"{self.setting}: cannot reach {where} ({why}); check the host name and port "
-                f"in {self.setting}, and that this machine may connect to it."
-            )
-            raise OriginError(msg) from None
-        self.answered.add(where)
-        if not stream and not response._content_consumed:  # type: ignore[attr-defined]  # a hook may have read it
-            self._read_body(response, deadline, total)
-        return response
+            try:
+                response = super().send(request, stream=True, **kwargs)
+            except requests.exceptions.ConnectionError as exc:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise self._timed_out(where, total) from None
+                why = _unreachable(exc)
+                if why is None or where in self.answered:
+                    raise
+                msg = (
+                    f"{self.setting}: cannot reach {where} ({why}); check the host name and "
+                    f"port in {self.setting}, and that this machine may connect to it."
+                )
+                raise OriginError(msg) from None
+            self.answered.add(where)
+            # A response hook (the 401 retry) may have read the body already.
+            if not stream and not response._content_consumed:  # type: ignore[attr-defined]
+                self._read_body(response, deadline, total)
+            return response
+        finally:
+            if outer is None:
+                for watchdog in _current.watchdogs:
+                    watchdog.cancel()
+                _current.deadline, _current.watchdogs = None, []
+
+    @staticmethod
+    def _timed_out(where: str, total: float | None) -> requests.exceptions.ReadTimeout:
+        return requests.exceptions.ReadTimeout(
+            f"no complete answer within {total:g} s (request_timeout) from {where}"
+        )
 
     @staticmethod
     def _read_body(
@@ -101,20 +180,21 @@ class OriginSession(requests.Session):
         try:
             while True:
                 if deadline is not None and time.monotonic() > deadline:
-                    msg = (
-                        f"no complete answer within {total:g} s (request_timeout) from "
-                        f"{origin(response.url)}"
-                    )
-                    raise requests.exceptions.ReadTimeout(msg, response=response)
+                    raise OriginSession._timed_out(origin(response.url), total)
                 chunk = raw.read1(_CHUNK, decode_content=True)
                 if not chunk:
                     break
                 chunks.append(chunk)
+            if deadline is not None and time.monotonic() > deadline:
+                # The watchdog cut the connection: what arrived is not the whole answer.
+                raise OriginSession._timed_out(origin(response.url), total)
         except requests.exceptions.ReadTimeout:
             response.close()
             raise
         except Exception as exc:
             response.close()
+            if deadline is not None and time.monotonic() > deadline:
+                raise OriginSession._timed_out(origin(response.url), total) from None
             # What requests' own content reading raises for the same urllib3 errors.
             raise requests.exceptions.ChunkedEncodingError(exc) from exc
         response._content = b"".join(chunks)

@@ -59,13 +59,15 @@ def _records(stdout: str) -> list[dict[str, Any]]:
     ]
 
 
+@pytest.mark.parametrize("head", [False, True], ids=["body", "status-line-and-headers"])
 def test_a_trickling_answer_fails_after_request_timeout(
-    epicor_sandbox: Any, tap_runner: Any, tmp_path: Path
+    epicor_sandbox: Any, tap_runner: Any, tmp_path: Path, head: bool
 ) -> None:
     def respond(seen: Seen, forward: Forward) -> Reply:
         reply = forward()
         if _vendor_pages(seen):
             reply.trickle = 0.25  # four bytes a second: each read is quick, the answer never ends
+            reply.trickle_head = head
         return reply
 
     with HostileServer(respond, upstream=epicor_sandbox.root) as proxy:

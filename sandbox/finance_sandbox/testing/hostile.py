@@ -30,12 +30,14 @@ class Seen:
 
 @dataclass
 class Reply:
-    """What to answer: status, headers and body; `trickle` seconds between body bytes."""
+    """What to answer: status, headers and body; `trickle` seconds between body bytes
+    (between every byte from the status line on when `trickle_head`)."""
 
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     trickle: float = 0.0
+    trickle_head: bool = False
 
 
 #: Answers one request; `forward()` fetches the upstream's answer (proxy mode), `forward(path)`
@@ -65,17 +67,22 @@ class HostileServer:
                 )
                 server.received.append(seen)
                 reply = server.respond(seen, lambda path=None: server._forward(seen, path))
-                self.send_response(reply.status)
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
+                head = f"HTTP/1.1 {reply.status} X\r\n" + "".join(
+                    f"{name}: {value}\r\n"
+                    for name, value in {
+                        **reply.headers,
+                        "Content-Length": str(len(reply.body)),
+                    }.items()
+                )
+                data = (head + "\r\n").encode("latin-1") + reply.body
+                start = 0 if reply.trickle_head else len(data) - len(reply.body)
                 try:
+                    self.wfile.write(data[:start])
                     if not reply.trickle:
-                        self.wfile.write(reply.body)
+                        self.wfile.write(data[start:])
                         return
-                    for index in range(len(reply.body)):
-                        self.wfile.write(reply.body[index : index + 1])
+                    for index in range(start, len(data)):
+                        self.wfile.write(data[index : index + 1])
                         self.wfile.flush()
                         time.sleep(reply.trickle)
                 except (BrokenPipeError, ConnectionResetError):
