@@ -1,0 +1,147 @@
+"""SIGTERM through `meltano run` with a MERGE held in flight: bounded stop, non-zero, no loss.
+
+The signal goes to the target alone, or to the whole process group (what systemd and
+Kubernetes send). The run must stop within the documented 30 s with a non-zero exit, leave no
+process behind, commit nothing of the batch in flight, and a rerun must match Epicor exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_helpers import (
+    FAULT_STREAMS,
+    Meltano,
+    Sandbox,
+    audit_rows,
+    compare,
+    discovered_schemas,
+    wait_for,
+)
+
+INVOICES = 30
+STOP_BOUND_S = 30.0
+SELECT = json.dumps([f"{s}.*" for s in FAULT_STREAMS])
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    sb = Sandbox(tmp_path_factory.mktemp("stop-sandbox"), INVOICES)
+    try:
+        sb.up()
+        yield sb
+    finally:
+        sb.down()
+
+
+@pytest.fixture(scope="module")
+def meltano(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Meltano:
+    work = tmp_path_factory.mktemp("stop-meltano")
+    logs = work / "logs"
+    logs.mkdir()
+    m = Meltano(work / "home", sandbox, logs)
+    done = subprocess.run(
+        m.command("install"),
+        cwd=Path(__file__).resolve().parent.parent,
+        env=m.env(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return m
+
+
+def _settings(meltano: Meltano, case: str) -> dict[str, str]:
+    dead_letter = meltano.logs / case / "dead_letter"
+    dead_letter.mkdir(parents=True, exist_ok=True)
+    return {
+        "TARGET_SNOWFLAKE_FINANCE_SCHEMA": _schema(case),
+        "TARGET_SNOWFLAKE_FINANCE_DEAD_LETTER_DIR": str(dead_letter),
+        "TARGET_SNOWFLAKE_FINANCE_BATCH_SIZE_ROWS": "40",
+        "TAP_EPICOR_KINETIC_PAGE_SIZE": "10",
+        "TAP_EPICOR_KINETIC_START_DATE": "2000-01-01T00:00:00Z",
+        "TAP_EPICOR_KINETIC__SELECT": SELECT,
+    }
+
+
+def _schema(case: str) -> str:
+    return "S_" + case.upper().replace("-", "_")
+
+
+def _group_members(pgid: int) -> list[tuple[int, str]]:
+    """Live processes of a process group, with their command lines."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry.name)) != pgid:
+                continue
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            status = (entry / "status").read_text()
+        except (OSError, ProcessLookupError):
+            continue
+        if "State:\tZ" not in status:
+            members.append((int(entry.name), cmdline))
+    return members
+
+
+@pytest.mark.parametrize("to", ["process-group", "target"])
+def test_sigterm_with_a_merge_in_flight_stops_meltano_run_in_bounded_time(
+    sandbox: Sandbox, meltano: Meltano, to: str
+) -> None:
+    case = f"sigterm-{to}"
+    sandbox.hold_statement(r'^MERGE INTO .*"AP_INVOICE_LINES" ')
+    run = meltano.start(case, f"{case}.log", _settings(meltano, case))
+    try:
+        wait_for(lambda: sandbox.held() >= 1, "the ap_invoice_lines MERGE to be in flight")
+        started = time.monotonic()
+        if to == "process-group":
+            os.killpg(run.proc.pid, signal.SIGTERM)
+        else:
+            targets = [
+                pid
+                for pid, cmd in _group_members(run.proc.pid)
+                if "target-snowflake-finance" in cmd and "meltano" not in cmd.split(" ")[0]
+            ]
+            assert targets, _group_members(run.proc.pid)
+            for pid in targets:
+                os.kill(pid, signal.SIGTERM)
+        code = run.wait(timeout=120)
+        wait_for(lambda: not _group_members(run.proc.pid), "every process to exit", 60)
+        elapsed = time.monotonic() - started
+    finally:
+        if run.proc.poll() is None:
+            run.kill()
+        sandbox.clear_snowflake_faults()
+    log = run.log()
+    print(f"SIGTERM to the {to}: meltano exit {code} after {elapsed:.1f}s")
+    assert code != 0, log[-3000:]
+    assert elapsed <= STOP_BOUND_S, log[-3000:]
+    assert "Received SIGTERM" in log
+    # The batch in flight rolled back: nothing of ap_invoice_lines committed.
+    assert not any(a["STREAM"] == "ap_invoice_lines" for a in audit_rows(sandbox, _schema(case)))
+    # A rerun from the saved state matches Epicor exactly (no gap, no duplicate).
+    done = meltano.run(case, f"{case}-rerun.log", _settings(meltano, case), force=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = compare(sandbox, _schema(case), _schemas())
+    assert not result.problems, result.report()
+
+
+_SCHEMAS: dict[str, Any] = {}
+
+
+def _schemas() -> dict[str, Any]:
+    if not _SCHEMAS:
+        _SCHEMAS.update(discovered_schemas())
+    return _SCHEMAS
