@@ -21,7 +21,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context
 from singer_sdk.singerlib import RecordMessage
 
-from tap_epicor_kinetic import odata
+from tap_epicor_kinetic import bookmarks, deletions, odata
 from tap_epicor_kinetic.clock import TOLERANCE
 from tap_epicor_kinetic.errors import (
     check_response,
@@ -36,6 +36,7 @@ from tap_epicor_kinetic.records import ConversionError, RecordPlan
 from tap_epicor_kinetic.retry import call_with_retries
 from tap_epicor_kinetic.schema import property_for_edm
 from tap_epicor_kinetic.timeutil import (
+    format_rfc3339,
     looks_like_date,
     looks_like_datetime,
     parse_server_datetime,
@@ -52,6 +53,16 @@ except ImportError:  # Python < 3.12
 
 Position = tuple[Scalar, ...]
 TIEBREAK_STATE_KEY = "replication_key_tiebreak"
+#: Documents looked up per request when confirming deletions.
+LOOKUP_BATCH = 20
+
+
+def _and(*filters: str | None) -> str | None:
+    """OData filters joined with `and` (None where there is nothing to filter)."""
+    present = [f for f in filters if f]
+    if len(present) <= 1:
+        return present[0] if present else None
+    return " and ".join(f"({f})" for f in present)
 
 
 def _json_safe(value: t.Any) -> t.Any:
@@ -72,10 +83,18 @@ class EpicorStream(RESTStream[t.Any]):
     renames: t.ClassVar[dict[str, str]] = {}
     #: Child column (OData name) → parent column (OData name) filled in from the parent row.
     parent_keys: t.ClassVar[dict[str, str]] = {}
-    #: Replication key unless `replication_keys` overrides it; None for child streams.
-    default_replication_key: t.ClassVar[str | None] = "UpdatedOn"
-    #: Unique per row version; breaks replication-key ties and is the stock-Kinetic fallback.
+    #: Replication key unless `replication_keys` overrides it; None for child streams. Stock
+    #: Kinetic has no UpdatedOn on any table: SysRevID, a database-wide rowversion, is on all.
+    default_replication_key: t.ClassVar[str | None] = "SysRevID"
+    #: Unique per row version; breaks replication-key ties and is the fallback key.
     tiebreak_column: t.ClassVar[str] = "SysRevID"
+    #: Date column that start_date limits when the replication key is not a date (None: masters,
+    #: read in full).
+    start_date_column: t.ClassVar[str | None] = None
+    #: Header column and value of documents still in entry, re-read every run with their children
+    #: (a change to a child row does not write the header); None for masters.
+    open_column: t.ClassVar[str | None] = None
+    open_value: t.ClassVar[bool] = True
 
     is_sorted = True
     # to_record already emits JSON types for schema fields only (decimal text, ISO dates); the
@@ -103,6 +122,19 @@ class EpicorStream(RESTStream[t.Any]):
         self._pending_tiebreak: dict[str, t.Any] | None = None
         #: The record being emitted is stamped after the server's clock (never a bookmark).
         self._untrusted_stamp = False
+        #: True while rows re-read below the bookmark are emitted: they do not move it.
+        self._hold_state = False
+        #: Position of the saved bookmark for this sync (None: none saved).
+        self._floor: Position | None = None
+        #: A configured replication key not in the bundled schema, added until $metadata says.
+        self._placeholder_key: str | None = None
+        if self.replication_key and self.replication_key not in self.schema["properties"]:
+            self.schema["properties"][self.replication_key] = {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": f"{self.replication_key} (replication key; type from $metadata).",
+            }
+            self._placeholder_key = self.replication_key
         self._entity_type: EntityType | None = None
         self._prepared = False
         self._schema_written = False
@@ -242,10 +274,13 @@ class EpicorStream(RESTStream[t.Any]):
     def select_columns(self) -> list[str]:
         """`$select`: the selected schema fields plus keys and paging columns, as OData names."""
         needed = set(self.primary_keys or []) | set(self.ordering_fields())
+        if self.open_column:
+            needed.add(self.open_column)
         fields = [
             name
             for name in self.schema["properties"]
-            if name in needed or self.mask.get(("properties", name), True)
+            if name != deletions.DELETED_FIELD
+            and (name in needed or self.mask.get(("properties", name), True))
         ]
         columns = [self.odata_name(name) for name in fields]
         available = self._entity_type.properties if self._entity_type else None
@@ -399,9 +434,10 @@ class EpicorStream(RESTStream[t.Any]):
             return
         column = self.odata_name(key)
         if column in self._entity_type.properties:
-            if key not in self.schema["properties"]:
+            if key not in self.schema["properties"] or key == self._placeholder_key:
                 prop = self._entity_type.properties[column]
                 self.schema["properties"][key] = property_for_edm(prop)
+                self._placeholder_key = None
             return
         if self.tiebreak_column in self._entity_type.properties:
             self.logger.warning(
@@ -412,6 +448,10 @@ class EpicorStream(RESTStream[t.Any]):
                 column,
                 self.tiebreak_column,
             )
+            if self._placeholder_key == key:
+                # No always-empty column for a key this instance does not have.
+                self.schema["properties"].pop(key, None)
+                self._placeholder_key = None
             self.replication_key = self.tiebreak_column
             return
         msg = (
@@ -441,36 +481,81 @@ class EpicorStream(RESTStream[t.Any]):
     def _increment_stream_state(
         self, latest_record: dict[str, t.Any], *, context: Context | None = None
     ) -> None:
-        if self._untrusted_stamp:
-            # Stamped after the server's clock: emitted, but never the bookmark (see clock.py).
+        if self._untrusted_stamp or self._hold_state:
+            # Stamped after the server's clock (see clock.py), or a row re-read below the
+            # bookmark (late commits) or a re-read open document: the bookmark stays.
             return
         super()._increment_stream_state(latest_record, context=context)
         if self.replication_key and self._pending_tiebreak is not None:
             state = self.get_context_state(context)
             state[TIEBREAK_STATE_KEY] = dict(self._pending_tiebreak)
 
-    def _lower_bound(self, context: Context | None) -> str | None:
-        """Filter for where this sync starts: after the bookmark, else at start_date."""
+    def _is_date_key(self) -> bool:
+        prop = self.schema["properties"].get(self.replication_key or "", {})
+        return prop.get("format") in {"date-time", "date"}
+
+    def _saved_position(self, value: t.Any, tiebreak: t.Any) -> Position:
+        """A saved bookmark as a keyset position (without tie-break when none was saved)."""
+        first = self._position_value(value)
+        if isinstance(first, str) and looks_like_date(first):
+            # A date column's bookmark (`2025-12-26`) is local midnight on the server.
+            first = parse_server_datetime(f"{first}T00:00:00", self._tap.zone)
+        tie_fields = [f for f in self.ordering_fields() if f != self.replication_key]
+        if isinstance(tiebreak, dict) and list(tiebreak) == tie_fields:
+            return (first, *[self._position_value(v) for v in tiebreak.values()])
+        return (first,)
+
+    def _from_position(self, position: Position) -> str:
+        """Keyset filter for the rows after a saved position (at it, without a tie-break)."""
+        columns = [self.odata_name(f) for f in self.ordering_fields()]
+        if len(position) == len(columns):
+            return odata.after(columns, position)
+        # No tie-break saved (older or hand-written state): re-read rows at the bookmark.
+        return f"{columns[0]} ge {odata.literal(position[0])}"
+
+    def _start_filter(self) -> str | None:
+        """start_date through the entity's date column, when the replication key is no date."""
+        start = self._tap.start_date
+        if start is None or not self.replication_key or self._is_date_key():
+            return None
+        if self.start_date_column:
+            return f"{self.odata_name(self.start_date_column)} ge {odata.literal(start)}"
+        return None
+
+    def _lower_bound(self, context: Context | None) -> tuple[str | None, Position | None]:
+        """(keyset filter where this sync starts, the saved bookmark's position).
+
+        After the bookmark, or, with a late-commit lookback, after an older bookmark (a ring of
+        them in state, see bookmarks.py) or lookback before a date-time bookmark; else at
+        start_date for a date key, from the beginning otherwise.
+        """
         key = self.replication_key
         if not key or self.replication_method != "INCREMENTAL":
             # FULL_TABLE (e.g. forced in the catalog) reads every row, whatever the state says.
-            return None
+            return None, None
         column = self.odata_name(key)
         state = self.get_context_state(context)
         bookmark = state.get("replication_key_value")
+        lookback = self._tap.late_commit_lookback
         if bookmark is not None and state.get("replication_key") == key:
-            value = self._position_value(bookmark)
-            if isinstance(value, str) and looks_like_date(value):
-                # A date column's bookmark (`2025-12-26`) is local midnight on the server.
-                value = parse_server_datetime(f"{value}T00:00:00", self._tap.zone)
-            tiebreak = state.get(TIEBREAK_STATE_KEY)
-            tie_fields = [f for f in self.ordering_fields() if f != key]
-            if isinstance(tiebreak, dict) and list(tiebreak) == tie_fields:
-                columns = [column, *[self.odata_name(f) for f in tie_fields]]
-                ties = [self._position_value(v) for v in tiebreak.values()]
-                return odata.after(columns, (value, *ties))
-            # No tie-break saved (older or hand-written state): re-read rows at the bookmark.
-            return f"{column} ge {odata.literal(value)}"
+            floor = self._saved_position(bookmark, state.get(TIEBREAK_STATE_KEY))
+            if self._is_date_key():
+                value = floor[0]
+                if lookback and isinstance(value, dt.datetime):
+                    return f"{column} ge {odata.literal(value - lookback)}", floor
+                return self._from_position(floor), floor
+            start = bookmarks.starting_point(state, lookback)
+            if start is False:
+                return self._from_position(floor), floor
+            if isinstance(start, bookmarks.Saved):
+                return self._from_position(self._saved_position(start.value, start.tiebreak)), floor
+            self.logger.info(
+                "Stream '%s': no bookmark was saved %s before the previous run started; "
+                "reading from the beginning so that late commits are not missed.",
+                self.name,
+                lookback,
+            )
+            return None, floor
         if bookmark is not None:
             self.logger.warning(
                 "Stream '%s': the saved bookmark is on %s, the replication key is now %s; "
@@ -479,17 +564,14 @@ class EpicorStream(RESTStream[t.Any]):
                 state.get("replication_key"),
                 key,
             )
-        start = self._tap.start_date
-        if start is None:
-            return None
-        if self.schema["properties"].get(key, {}).get("format") in {"date-time", "date"}:
-            return f"{column} ge {odata.literal(start)}"
-        self.logger.info(
-            "Stream '%s': start_date does not apply to %s (not a date); reading all rows.",
-            self.name,
-            key,
-        )
-        return None
+            # The old key's values cannot be compared with the new key's.
+            for stale in ("replication_key", "replication_key_value", TIEBREAK_STATE_KEY):
+                state.pop(stale, None)
+            state.pop(bookmarks.STATE_KEY, None)
+        start_date = self._tap.start_date
+        if start_date is None or not self._is_date_key():
+            return None, None
+        return f"{column} ge {odata.literal(start_date)}", None
 
     # --- Paging ------------------------------------------------------------------------------
 
@@ -560,7 +642,40 @@ class EpicorStream(RESTStream[t.Any]):
         if lower:
             params["$filter"] = lower
         rows = self._get(url, params, context)
-        return self.position(rows[0]) if rows else None
+        if not rows:
+            return None
+        self._check_zone(url, rows[0], context)
+        return self.position(rows[0])
+
+    def _check_zone(self, url: str, row: dict[str, t.Any], context: Context | None) -> None:
+        """Fail naming server_timezone when our datetime literals do not find a served row.
+
+        Filter literals carry an offset and the server converts them to its own zone; read in
+        the wrong zone, every keyset anchor shifts by hours and rows would be skipped or come
+        back out of order. Asking for the window's last row by its own values proves the zone
+        before anything is emitted.
+        """
+        columns = [self.odata_name(f) for f in self.ordering_fields()]
+        values = [self._position_value(row.get(c)) for c in columns]
+        if not any(isinstance(v, dt.datetime) for v in values):
+            return
+        params: dict[str, t.Any] = {
+            "$select": ",".join(columns),
+            "$filter": " and ".join(
+                f"{c} eq {odata.literal(v)}" for c, v in zip(columns, values, strict=True)
+            ),
+            "$top": 1,
+        }
+        if self._get(url, params, context):
+            return
+        served = next(str(row.get(c)) for c, v in zip(columns, values, strict=True) if v)
+        msg = (
+            f"server_timezone: {self._tap.zone} does not match the Epicor server's time zone "
+            f"(the row served with {columns[0]} {served} is not found by that value read in "
+            f"{self._tap.zone}); set server_timezone to the zone the server runs in, e.g. "
+            "America/Chicago. Nothing was emitted for this stream."
+        )
+        raise FatalAPIError(msg)
 
     def page_rows(
         self, company: str, context: Context | None
@@ -574,7 +689,8 @@ class EpicorStream(RESTStream[t.Any]):
         change.
         """
         url = self.entity_url(company)
-        lower = self._lower_bound(context)
+        lower, self._floor = self._lower_bound(context)
+        base = self._start_filter()
         order_columns = [self.odata_name(f) for f in self.ordering_fields()]
         select = self.select_columns()
         expand = self.expand_clause()
@@ -583,7 +699,7 @@ class EpicorStream(RESTStream[t.Any]):
         )
 
         def bound() -> Position | None:
-            upper = self._upper_bound(url, lower, context)
+            upper = self._upper_bound(url, _and(base, lower), context)
             if upper is None:
                 self.logger.info("Stream '%s' (%s): nothing new.", self.name, company)
             return upper
@@ -591,7 +707,8 @@ class EpicorStream(RESTStream[t.Any]):
         def window(anchor: Position | None) -> str | None:
             # No upper bound in the filter: it is fetched alongside the first page, and the
             # pages past it are cut by prefetched_pages.
-            return odata.after(order_columns, anchor) if anchor is not None else lower
+            after = odata.after(order_columns, anchor) if anchor is not None else lower
+            return _and(base, after)
 
         def fetch(filter_: str | None, skip: int, top: int) -> list[dict[str, t.Any]]:
             params: dict[str, t.Any] = {"$select": ",".join(select)}
@@ -623,8 +740,175 @@ class EpicorStream(RESTStream[t.Any]):
             )
             raise FatalAPIError(msg) from None
 
+    def keyed_pages(
+        self, company: str, filter_: str, context: Context | None
+    ) -> t.Iterator[list[dict[str, t.Any]]]:
+        """Pages of the rows matching `filter_`, keyset-paged on the primary key.
+
+        For the open-document re-read and keyed lookups: a write moves no row in this ordering.
+        """
+        url = self.entity_url(company)
+        columns = self._primary_columns()
+        select = self.select_columns()
+        expand = self.expand_clause()
+        anchor: Position | None = None
+        while True:
+            after = odata.after(columns, anchor) if anchor is not None else None
+            params: dict[str, t.Any] = {
+                "$select": ",".join(select),
+                "$filter": _and(filter_, after),
+                "$orderby": ",".join(columns),
+                "$top": self._tap.page_size,
+            }
+            if expand:
+                params["$expand"] = expand
+            rows = list(self._get(url, params, context))
+            if not rows:
+                return
+            last = self.document_key(rows[-1])
+            if last == anchor:
+                msg = f"Stream '{self.name}': the server repeated a page for $filter={filter_}."
+                raise FatalAPIError(msg)
+            yield rows
+            anchor = last
+
     def _primary_columns(self) -> list[str]:
         return [self.odata_name(k) for k in self.primary_keys or []]
+
+    # --- Open documents, changes below the header, deletions ---------------------------------
+
+    def document_key(self, row: dict[str, t.Any]) -> tuple[t.Any, ...]:
+        """The primary key of a raw row, JSON-safe."""
+        return tuple(_json_safe(row.get(c)) for c in self._primary_columns())
+
+    def _tracks_documents(self) -> bool:
+        return bool(self.open_column) and self.replication_method == "INCREMENTAL"
+
+    def _is_open(self, row: dict[str, t.Any]) -> bool:
+        return bool(row.get(self.odata_name(self.open_column or ""))) == self.open_value
+
+    def child_keys(self, row: dict[str, t.Any]) -> deletions.ChildKeys:
+        """Keys (after the document's own key) of the expanded child rows of one document."""
+        size = len(self.primary_keys or [])
+        keys: deletions.ChildKeys = {}
+
+        def walk(stream: EpicorStream, parent: dict[str, t.Any]) -> None:
+            for child in stream._active_children():
+                found = keys.setdefault(child.name, set())
+                for child_row in parent.get(child.entity_set) or []:
+                    values = []
+                    for field in list(child.primary_keys or [])[size:]:
+                        column = child.odata_name(field)
+                        value = child_row.get(column)
+                        if value in (None, "") and column in child.parent_keys:
+                            value = parent.get(child.parent_keys[column])
+                        values.append(_json_safe(value))
+                    found.add(tuple(values))
+                    walk(child, child_row)
+
+        walk(self, row)
+        return keys
+
+    def _note_documents(
+        self,
+        rows: list[dict[str, t.Any]],
+        seen: dict[tuple[t.Any, ...], deletions.ChildKeys],
+        open_now: set[tuple[t.Any, ...]],
+    ) -> None:
+        for row in rows:
+            key = self.document_key(row)
+            seen[key] = self.child_keys(row)
+            if self._is_open(row):
+                open_now.add(key)
+            else:
+                open_now.discard(key)
+
+    def _documents_again(
+        self,
+        company: str,
+        filter_: str,
+        context: Context | None,
+        seen: dict[tuple[t.Any, ...], deletions.ChildKeys],
+        open_now: set[tuple[t.Any, ...]],
+    ) -> t.Iterator[dict[str, t.Any]]:
+        for rows in self.keyed_pages(company, filter_, context):
+            self._extracted_at = utc_now()
+            # A document the incremental read just emitted is not sent twice in one run.
+            fresh = [row for row in rows if self.document_key(row) not in seen]
+            self._note_documents(rows, seen, open_now)
+            self._emit_children(fresh, context)
+            for row in fresh:
+                yield self.to_record(row)
+
+    def _reread_documents(
+        self,
+        company: str,
+        context: Context | None,
+        seen: dict[tuple[t.Any, ...], deletions.ChildKeys],
+        open_now: set[tuple[t.Any, ...]],
+    ) -> t.Iterator[dict[str, t.Any]]:
+        """Re-read the documents still in entry with their children; tombstone what is gone.
+
+        Runs after the incremental read. Open documents are read again in full (their child
+        rows change without the header being written); documents open last run and neither
+        open now nor read again are looked up by key, and tombstoned (with their children) when
+        not found; child keys remembered but missing now are tombstoned.
+        """
+        state = self.get_context_state(context)
+        previous = deletions.load(state)
+        open_filter = (
+            f"{self.odata_name(self.open_column or '')} eq {odata.literal(self.open_value)}"
+        )
+        yield from self._documents_again(
+            company, _and(open_filter, self._start_filter()) or "", context, seen, open_now
+        )
+        unknown = [key for key in previous if key not in seen]
+        columns = self._primary_columns()
+        for start in range(0, len(unknown), LOOKUP_BATCH):
+            batch = unknown[start : start + LOOKUP_BATCH]
+            filter_ = " or ".join(
+                "("
+                + " and ".join(
+                    f"{c} eq {odata.literal(v)}" for c, v in zip(columns, key, strict=True)
+                )
+                + ")"
+                for key in batch
+            )
+            yield from self._documents_again(company, filter_, context, seen, open_now)
+        deleted_at = format_rfc3339(utc_now())
+        fields = list(self.primary_keys or [])
+        children = {child.name: child for child in self._all_active_descendants()}
+        for key, before in previous.items():
+            now = seen.get(key)
+            gone = before if now is None else deletions.missing_children(before, now)
+            for name, keys in gone.items():
+                child = children.get(name)
+                if child is not None and child.selected:
+                    child.write_tombstones(
+                        [(*key, *suffix) for suffix in sorted(keys, key=repr)], deleted_at
+                    )
+            if now is None:
+                self.logger.info(
+                    "Stream '%s': %s was deleted in Epicor; sending a tombstone.", self.name, key
+                )
+                yield deletions.tombstone(fields, key, deleted_at)
+        deletions.store(state, {key: seen[key] for key in open_now})
+
+    def _all_active_descendants(self) -> list[EpicorStream]:
+        found = []
+        for child in self._active_children():
+            found.append(child)
+            found.extend(child._all_active_descendants())
+        return found
+
+    def write_tombstones(self, keys: list[tuple[t.Any, ...]], deleted_at: str) -> None:
+        """Write one tombstone record per primary key (child streams; headers yield theirs)."""
+        if not keys:
+            return
+        self._write_schema_message()
+        fields = list(self.primary_keys or [])
+        for key in keys:
+            self._write_record_message(deletions.tombstone(fields, key, deleted_at))
 
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
@@ -633,10 +917,17 @@ class EpicorStream(RESTStream[t.Any]):
             return
         self.prepare()
         company = str((context or {}).get("Company") or self._tap.companies[0])
+        started = utc_now()
         tie_fields = [f for f in self.ordering_fields() if f != self.replication_key]
+        tracking = self._tracks_documents()
+        seen: dict[tuple[t.Any, ...], deletions.ChildKeys] = {}
+        open_now: set[tuple[t.Any, ...]] = set()
         for rows in self.page_rows(company, context):
             self._extracted_at = utc_now()
             self._emit_children(rows, context)
+            if tracking:
+                self._note_documents(rows, seen, open_now)
+            floor = self._floor
             trusted = self._trusted_rows(rows)
             for index, row in enumerate(rows):
                 self._untrusted_stamp = index >= trusted
@@ -644,6 +935,8 @@ class EpicorStream(RESTStream[t.Any]):
                     self._pending_tiebreak = {
                         f: _json_safe(row.get(self.odata_name(f))) for f in tie_fields
                     }
+                    position = self.position(row)
+                    self._hold_state = floor is not None and position[: len(floor)] < floor
                 record = self.to_record(row)
                 if not self.selected and self.replication_key:
                     # Only children are selected: keep the bookmark moving all the same.
@@ -651,7 +944,23 @@ class EpicorStream(RESTStream[t.Any]):
                 yield record
         self._pending_tiebreak = None
         self._untrusted_stamp = False
-        self._extracted_at = None
+        self._hold_state = True
+        try:
+            if tracking:
+                yield from self._reread_documents(company, context, seen, open_now)
+        finally:
+            self._hold_state = False
+            self._extracted_at = None
+        if self.replication_key and self.replication_method == "INCREMENTAL":
+            state = self.get_context_state(context)
+            bookmarks.record_run(
+                state,
+                started_at=started,
+                finished_at=utc_now(),
+                value=state.get("replication_key_value"),
+                tiebreak=state.get(TIEBREAK_STATE_KEY),
+                lookback=self._tap.late_commit_lookback,
+            )
 
     def _trusted_rows(self, rows: list[dict[str, t.Any]]) -> int:
         """How many leading rows of a page have a stamp that may become the bookmark.

@@ -60,6 +60,9 @@ class PurchaseOrdersStream(EpicorStream):
     service = "Erp.BO.POSvc"
     entity_set = "POes"
     primary_keys = ("Company", "PONum")
+    start_date_column = "OrderDate"
+    open_column = "OpenOrder"
+    open_value = True
 
 
 class PurchaseOrderLinesStream(EpicorStream):
@@ -82,6 +85,9 @@ class APInvoicesStream(EpicorStream):
     service = "Erp.BO.APInvoiceSvc"
     entity_set = "APInvoices"
     primary_keys = ("Company", "VendorNum", "InvoiceNum")
+    start_date_column = "InvoiceDate"
+    open_column = "Posted"
+    open_value = False
 
 
 class APInvoiceLinesStream(EpicorStream):
@@ -164,6 +170,9 @@ class APPaymentsStream(EpicorStream):
     service = "Erp.BO.PaymentEntrySvc"
     entity_set = "PaymentEntries"
     primary_keys = ("Company", "HeadNum")
+    start_date_column = "CheckDate"
+    open_column = "Posted"
+    open_value = False
 
 
 class APPaymentLinesStream(EpicorStream):

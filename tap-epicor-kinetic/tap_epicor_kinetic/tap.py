@@ -258,10 +258,23 @@ class TapEpicorKinetic(Tap):
             "replication_keys",
             th.ObjectType(additional_properties=th.StringType),
             description=(
-                "Replication key per stream, overriding UpdatedOn, e.g. "
-                '{"ap_invoices": "ChangeDate"}. When the entity\'s $metadata lacks the key '
-                "(stock Kinetic has no UpdatedOn), SysRevID is used and logged. Child streams "
-                "follow their parent."
+                "Replication key per stream, overriding SysRevID (the rowversion every Kinetic "
+                'table has), e.g. {"ap_invoices": "UpdatedOn"} where the instance adds it. When '
+                "the entity's $metadata lacks the key, SysRevID is used and logged. Child "
+                "streams follow their parent."
+            ),
+        ),
+        th.Property(
+            "late_commit_lookback_minutes",
+            th.NumberType(minimum=0),
+            default=15,
+            description=(
+                "How long an Epicor transaction may stay open (minutes). SysRevID and UpdatedOn "
+                "are taken when a row is written, not when its transaction commits, so a row "
+                "can appear below a bookmark already saved. Each run therefore starts from the "
+                "newest bookmark saved at least this long before the previous run started "
+                "(date-time keys: this long before the bookmark); rows read twice are merged "
+                "by the target. 0 turns this off."
             ),
         ),
         th.Property(
@@ -396,6 +409,16 @@ class TapEpicorKinetic(Tap):
     def request_limit(self) -> AdaptiveLimit:
         """Concurrency in use now, shared by every stream (license seats are per tap)."""
         return AdaptiveLimit(self.max_concurrent_requests, self.logger)
+
+    @cached_property
+    def late_commit_lookback(self) -> dt.timedelta:
+        """late_commit_lookback_minutes as a duration."""
+        configured = self.config.get("late_commit_lookback_minutes")
+        minutes = 15.0 if configured is None else float(configured)
+        if minutes < 0:
+            msg = "late_commit_lookback_minutes: must be 0 or more (15 is the default)."
+            raise ConfigValidationError(msg, errors=[msg])
+        return dt.timedelta(minutes=minutes)
 
     @cached_property
     def start_date(self) -> dt.datetime | None:
@@ -616,6 +639,15 @@ class TapEpicorKinetic(Tap):
             taken.add(name)
             streams.append(BaqStream(tap=self, definition=definition))
         self._check_replication_keys(streams)
+        if self.config.get("base_url"):
+            # Announce the key a sync will use: an override the instance lacks falls back.
+            for stream in streams:
+                if (
+                    isinstance(stream, EpicorStream)
+                    and not isinstance(stream, BaqStream)
+                    and stream.replication_key not in (None, stream.default_replication_key)
+                ):
+                    stream.prepare()
         return streams
 
     def _check_replication_keys(self, streams: list[Stream]) -> None:

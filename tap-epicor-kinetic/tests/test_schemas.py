@@ -67,6 +67,10 @@ def test_schemas_are_curated_described_and_match_the_instance_metadata(
         assert all(p.get("description") for p in properties.values()), name
         entity = _entity(epicor_sandbox_updated_on, name)
         for field, prop in properties.items():
+            if field == "_sdc_deleted_at":
+                # Not an Epicor column: set on tombstones of deleted rows.
+                assert prop["format"] == "date-time"
+                continue
             column = entity.properties.get(_odata(name, field))
             assert column is not None, f"{name}.{field} is not in $metadata"
             if column.edm_type == "Edm.Decimal":
@@ -100,15 +104,26 @@ def test_requests_select_exactly_the_schema_columns(
     result = tap_runner.sync(config, on_response=record)
     tap = TapEpicorKinetic(config=config, parse_env_config=False)
     for name, (_, entity_set) in HEADER_STREAMS.items():
-        schema_columns = [_odata(name, f) for f in tap.streams[name].schema["properties"]]
+        schema_columns = [
+            _odata(name, f)
+            for f in tap.streams[name].schema["properties"]
+            if f != "_sdc_deleted_at"
+        ]
         assert seen[entity_set]["$select"][0].split(",") == schema_columns, name
         assert seen[entity_set]["$top"] == ["100"]
-        assert set(result.records[name][0]) == set(tap.streams[name].schema["properties"])
+        assert set(result.records[name][0]) == set(schema_columns) - {"GLAccount1"} | (
+            {"GLAccount"} if name == "gl_accounts" else set()
+        )
     expand = seen["APInvoices"]["$expand"][0]
-    lines = ",".join(tap.streams["ap_invoice_lines"].schema["properties"])
-    allocations = ",".join(tap.streams["ap_invoice_gl_allocations"].schema["properties"])
+
+    def fields(name: str) -> str:
+        props = tap.streams[name].schema["properties"]
+        return ",".join(f for f in props if f != "_sdc_deleted_at")
+
+    lines = fields("ap_invoice_lines")
+    allocations = fields("ap_invoice_gl_allocations")
     header_level = ",".join(
-        f"{entity_set}($select={','.join(tap.streams[name].schema['properties'])})"
+        f"{entity_set}($select={fields(name)})"
         for name, entity_set in (
             ("ap_invoice_taxes", "APInvTaxes"),
             ("ap_invoice_misc_charges", "APIHAPInvMscs"),

@@ -52,7 +52,7 @@ def test_datetimes_are_read_in_server_timezone_and_emitted_with_offset(
     epicor_sandbox_updated_on: Any, tap_runner: Any
 ) -> None:
     zone = ZoneInfo(epicor_sandbox_updated_on.timezone)
-    config = epicor_sandbox_updated_on.tap_config()
+    config = epicor_sandbox_updated_on.tap_config(replication_keys={"ap_invoices": "UpdatedOn"})
     catalog = tap_runner.select_only(config, {"ap_invoices"})
     result = tap_runner.sync(config, catalog=catalog)
     truth = {
@@ -80,7 +80,11 @@ def test_filters_use_v2_literals(epicor_sandbox_updated_on: Any, tap_runner: Any
         if "$filter=" in query:
             filters.append(query.split("$filter=")[1].split("&")[0])
 
-    config = epicor_sandbox_updated_on.tap_config(start_date="2025-06-01T00:00:00-05:00")
+    config = epicor_sandbox_updated_on.tap_config(
+        start_date="2025-06-01T00:00:00-05:00",
+        replication_keys={"ap_invoices": "UpdatedOn"},
+        late_commit_lookback_minutes=0,
+    )
     catalog = tap_runner.select_only(config, {"ap_invoices"})
     first = tap_runner.sync(config, catalog=catalog, on_response=record)
     assert filters[0] == "UpdatedOn ge 2025-06-01T05:00:00Z"
