@@ -85,9 +85,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     cli = [sys.executable, "-m", "finance_sandbox.cli"]
     up = subprocess.run(
         [*cli, "up", "--dir", str(sandbox_dir), "--env-file", str(env_file),
-         "--epicor-port", "0", "--snowflake-port", "0", "--invoices", str(INVOICES),
-         # Until the tap re-reads open documents' children (issue 11), headers move with lines.
-         "--rewrite-headers"],
+         "--epicor-port", "0", "--snowflake-port", "0", "--invoices", str(INVOICES)],
         capture_output=True, text=True, check=False, timeout=600,
     )  # fmt: skip
     try:

@@ -790,7 +790,9 @@ class EpicorStream(RESTStream[t.Any]):
     def child_keys(self, row: dict[str, t.Any]) -> deletions.ChildKeys:
         """Keys (after the document's own key) of the expanded child rows of one document."""
         size = len(self.primary_keys or [])
-        keys: deletions.ChildKeys = {}
+        # Every expanded stream gets a set, also when a document has no rows of it (left): an
+        # invoice whose only line was deleted has no allocations either.
+        keys: deletions.ChildKeys = {child.name: set() for child in self._all_active_descendants()}
 
         def walk(stream: EpicorStream, parent: dict[str, t.Any]) -> None:
             for child in stream._active_children():
