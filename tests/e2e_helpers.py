@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import requests
-from finance_sandbox.demo import STREAM_KEYS, truth_rows
+from finance_sandbox.demo import STREAM_KEYS, truth_rows, warehouse_rows
 from finance_sandbox.services import read_env_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -515,10 +515,7 @@ def compare(
     conn = sandbox.connect(schema)
     try:
         for stream in streams:
-            cur = conn.cursor()
-            cur.execute(f"SELECT * FROM {stream.upper()}")
-            names = [d[0].upper() for d in cur.description]
-            loaded = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+            loaded = warehouse_rows(conn, stream)  # live rows: tombstoned ones are left out
             source = truth_rows(sandbox.url, stream, sandbox.company)
             result.rows[stream] = len(source)
             _compare_stream(stream, source, loaded, schemas[stream], zone, result)

@@ -129,11 +129,18 @@ def snowflake_connect(env: Mapping[str, str]) -> Any:
 
 
 def warehouse_rows(conn: Any, stream: str, columns: Iterable[str] | None = None) -> list[dict]:
-    """Rows of a stream's table as dicts keyed by upper-case column name."""
+    """Live rows of a stream's table as dicts keyed by upper-case column name.
+
+    Rows deleted in Epicor stay in the table marked in `_SDC_DELETED_AT` (the tap's tombstones)
+    and are left out.
+    """
     select = "*" if columns is None else ", ".join(f'"{c}"' for c in columns)
     cursor = conn.cursor()
     try:
-        cursor.execute(f"SELECT {select} FROM {table_name(stream)}")
+        cursor.execute(f"SELECT * FROM {table_name(stream)} LIMIT 0")
+        marked = "_SDC_DELETED_AT" in {d[0].upper() for d in cursor.description}
+        live = " WHERE _SDC_DELETED_AT IS NULL" if marked else ""
+        cursor.execute(f"SELECT {select} FROM {table_name(stream)}{live}")
         names = [d[0].upper() for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     finally:
