@@ -14,6 +14,7 @@ sql}}`.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -22,6 +23,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import snowflake.connector
+
+# No cloud-metadata probes at login (loopback only), as in the target.
+os.environ.setdefault("SNOWFLAKE_DISABLE_PLATFORM_DETECTION", "true")
 
 STAGING_TYPES = {
     pa.int64(): "BIGINT",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +22,11 @@ logger = logging.getLogger("target_snowflake_finance")
 sql_logger = logging.getLogger("target_snowflake_finance.sql")
 
 AUTH_METHODS = ("key_pair", "pat", "password")
+
+# The connector probes cloud metadata endpoints (169.254.169.254 and kin) at every login to
+# report the platform in its login telemetry. A loader needs none of it, and where that address is
+# firewalled each probe waits for its timeout. Setting the variable to false turns it back on.
+os.environ.setdefault("SNOWFLAKE_DISABLE_PLATFORM_DETECTION", "true")
 
 
 def load_private_key(config: Mapping[str, Any]) -> bytes:
