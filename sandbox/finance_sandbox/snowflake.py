@@ -430,6 +430,11 @@ _CANCEL_ALL_RE = re.compile(
 )
 
 
+# A "fault" that only holds matching statements for `delay_s`, then runs them: lines up two
+# clients' statements (e.g. two loaders' DDL) so that a race happens every time.
+HOLD_ONLY = "hold"
+
+
 @dataclass
 class Fault:
     """Answer the next `times` statements matching `match` with Snowflake error `code`.
@@ -459,7 +464,7 @@ class FaultInjector:
     def add(
         self, match: str, times: int, code: str, delay_s: float = 0.0, after: bool = False
     ) -> None:
-        if code not in FAULT_MESSAGES:
+        if code != HOLD_ONLY and code not in FAULT_MESSAGES:
             raise ValueError(f"unknown fault code {code!r}; known: {sorted(FAULT_MESSAGES)}")
         if delay_s < 0:
             raise ValueError("delay_s must be >= 0")
@@ -492,6 +497,8 @@ class FaultInjector:
                 if fault.times > 0 and fault.match.search(sql):
                     fault.times -= 1
                     fault.taken += 1
+                    if fault.code == HOLD_ONLY:
+                        return None, fault
                     sqlstate, template = FAULT_MESSAGES[fault.code]
                     message = template.format(warehouse=warehouse or "SANDBOX_WH")
                     return WarehouseError(fault.code, message, sqlstate), fault

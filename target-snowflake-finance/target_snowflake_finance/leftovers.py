@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -29,6 +30,7 @@ logger = logging.getLogger("target_snowflake_finance")
 
 STAGING_PREFIX = "_TSF_STG_"
 WORKDIR_PREFIX = "target-snowflake-finance-"
+OWNER_FILE = "owner.pid"
 # The creation time (epoch seconds) is part of the name: a later run can judge the age of an
 # orphan from the name alone, on any account (no reliance on information_schema's CREATED).
 _STAGING_RE = re.compile(rf"^{STAGING_PREFIX}.*_(\d{{10}})_[0-9A-F]{{8}}$")
@@ -59,7 +61,24 @@ def staging_name(table: str, suffix: str) -> str:
 
 
 def new_workdir() -> Path:
-    return Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+    path = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+    # Whose it is: a later run removes it only once this process is gone (same host, shared /tmp).
+    (path / OWNER_FILE).write_text(str(os.getpid()))
+    return path
+
+
+def _owner_alive(path: Path) -> bool:
+    try:
+        pid = int((path / OWNER_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a process of another user has that pid
+        return True
+    return True
 
 
 def quietly(what: str, action: Callable[[], object]) -> None:
@@ -113,7 +132,7 @@ def _remove_old_files(session: Session, stage_ref: str, cutoff: float) -> None:
 def _remove_old_workdirs(cutoff: float) -> None:
     for path in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*"):
         try:
-            if path.is_dir() and path.stat().st_mtime < cutoff:
+            if path.is_dir() and path.stat().st_mtime < cutoff and not _owner_alive(path):
                 shutil.rmtree(path, ignore_errors=True)
         except OSError:  # another run removed it first
             continue

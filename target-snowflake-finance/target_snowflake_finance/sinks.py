@@ -369,6 +369,21 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
     # Table preparation
 
     def _prepare_table(self) -> None:
+        """Create, extend or check the table; safe when other runs do the same at once.
+
+        Another run may create the table (with its own columns) or add a column between our
+        look and our DDL: then the table is read again, up to a few times.
+        """
+        for _ in range(4):
+            if self._prepare_table_once():
+                return
+        raise TargetConfigError(
+            f"table {self.table_ref} kept changing while stream {self.stream_name!r} prepared "
+            "it (other runs altering it?); rerun"
+        )
+
+    def _prepare_table_once(self) -> bool:
+        """One look at the table and the DDL it needs; False when it must be read again."""
         existing = self.session.existing_columns(self.table)
         if existing is None:
             if not self.manage_tables:
@@ -382,7 +397,7 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
                 f"CREATE TABLE IF NOT EXISTS {self.table_ref} ({cols}) "
                 f"COMMENT = {keys_comment(self.key_fields)}"
             )
-            return
+            return False  # a run that created it first may have other columns
         self._check_keys()
         by_upper = {name.upper(): (name, ctype) for name, ctype in existing.items()}
         missing, conflicts = [], []
@@ -425,9 +440,16 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
                 "Adding column %s %s to %s", self.columns[f], self.types[f].sql, self.table_ref
             )
             column = quote(self.columns[f])
-            self.session.execute(
-                f"ALTER TABLE {self.table_ref} ADD COLUMN {column} {self.types[f].sql}"
-            )
+            try:
+                self.session.execute(
+                    f"ALTER TABLE {self.table_ref} ADD COLUMN {column} {self.types[f].sql}"
+                )
+            except Exception as e:
+                if "already exists" not in str(e).lower():
+                    raise
+                self.logger.info("Column %s was added by another run meanwhile", column)
+                return False
+        return True
 
     def _check_keys(self) -> None:
         """Refuse an upsert on other keys than the table was loaded with (earlier or this run).

@@ -134,10 +134,20 @@ def test_a_later_run_removes_orphans_of_a_killed_run_once_they_are_old(
     (tmp_path / "tmp").mkdir(exist_ok=True)
     old_dir = tmp_path / "tmp" / "target-snowflake-finance-old"
     young_dir = tmp_path / "tmp" / "target-snowflake-finance-young"
-    for d in (old_dir, young_dir):
+    # Old too, but its run (this test's process) is alive: another run on the host must keep it.
+    alive_dir = tmp_path / "tmp" / "target-snowflake-finance-alive"
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    for d, pid in ((old_dir, gone), (young_dir, gone), (alive_dir, str(os.getpid()))):
         d.mkdir()
         (d / "x.parquet").write_bytes(b"PAR1")
-    os.utime(old_dir, (now - 2 * DAY, now - 2 * DAY))
+        (d / "owner.pid").write_text(pid)
+    for d in (old_dir, alive_dir):
+        os.utime(d, (now - 2 * DAY, now - 2 * DAY))
 
     done = run_cli(tmp_path, config)  # no input: only the start-up checks and clean-up
 
@@ -146,4 +156,7 @@ def test_a_later_run_removes_orphans_of_a_killed_run_once_they_are_old(
     assert staged_files(snowflake_sandbox, schema_name) == [
         f"{STAGE.lower()}/young-load/b1/1/data/batch.parquet"
     ]
-    assert leftover_dirs(tmp_path) == ["target-snowflake-finance-young"]
+    assert leftover_dirs(tmp_path) == [
+        "target-snowflake-finance-alive",
+        "target-snowflake-finance-young",
+    ]

@@ -163,7 +163,8 @@ class SnowflakeSandbox:
     ) -> None:
         """Answer the next `times` statements matching regex `match` with Snowflake error `code`.
 
-        Codes: see `finance_sandbox.snowflake.FAULT_MESSAGES`. `delay_s` holds each matching
+        Codes: see `finance_sandbox.snowflake.FAULT_MESSAGES`; `hold` only holds the statement
+        for `delay_s`, then runs it. `delay_s` holds each matching
         statement that long first. `after=True` runs the statement and then answers with the
         error (e.g. a COMMIT that took effect but whose response was lost).
         """
