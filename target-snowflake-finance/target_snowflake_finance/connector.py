@@ -278,7 +278,18 @@ class Session:
         return qualified(self.database, self.schema, table)
 
     def ensure_schema(self) -> None:
-        self.execute(f"CREATE SCHEMA IF NOT EXISTS {qualified(self.database, self.schema)}")
+        """Create the schema only when it is missing.
+
+        `CREATE SCHEMA IF NOT EXISTS` needs CREATE SCHEMA on the database even when the schema
+        exists: a loader role with only USAGE on the database could not run.
+        """
+        rows = self.execute(
+            f"SELECT COUNT(*) FROM {quote(self.database)}.information_schema.schemata "
+            "WHERE schema_name = %(schema)s",
+            {"schema": self.schema},
+        )
+        if not rows or not int(rows[0][0] or 0):
+            self.execute(f"CREATE SCHEMA IF NOT EXISTS {qualified(self.database, self.schema)}")
 
     def existing_columns(self, table: str) -> dict[str, ColumnType] | None:
         """Columns of a table in the target schema (None when the table does not exist)."""

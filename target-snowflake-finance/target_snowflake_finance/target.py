@@ -357,8 +357,8 @@ class TargetSnowflakeFinance(Target):
         else:
             self._check_mapped_tables(session)
         session.execute(f"CREATE STAGE IF NOT EXISTS {self.stage_ref}")
-        session.execute(create_table_sql(self.audit_ref, AUDIT_COLUMNS))
-        session.execute(create_table_sql(self.rejects_ref, REJECT_COLUMNS))
+        self._ensure_table(session, "audit_table", "_SDC_LOAD_AUDIT", AUDIT_COLUMNS)
+        self._ensure_table(session, "rejects_table", "_SDC_REJECTS", REJECT_COLUMNS)
         hours = self.config.get("orphan_cleanup_hours")
         leftovers.remove_orphans(session, self.stage_ref, 24.0 if hours is None else float(hours))
         self._started = True
@@ -370,6 +370,15 @@ class TargetSnowflakeFinance(Target):
             self.database,
             self.schema_name,
         )
+
+    def _ensure_table(
+        self, session: Session, setting: str, default: str, columns: dict[str, str]
+    ) -> None:
+        """Create the audit or rejects table only when missing (a CREATE needs a grant)."""
+        name = config_identifier(self.config.get(setting) or default)
+        if session.existing_columns(name) is not None:
+            return
+        session.execute(create_table_sql(self._ref(name), columns))
 
     def _check_mapped_tables(self, session: Session) -> None:
         """With manage_tables false, every mapped table and column must exist before data moves."""

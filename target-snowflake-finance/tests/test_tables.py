@@ -288,3 +288,19 @@ def test_a_user_table_with_quoted_lower_and_mixed_case_columns_is_named_as_it_is
     assert '"MEMO"' not in merge
     rows = table_rows("PAYMENTS", '"id", CAST("Amount" AS VARCHAR), "memo"')
     assert rows == [(1, "1.25", "a")]
+
+
+def test_a_second_run_creates_nothing_that_exists(config, run_target, singer, sql_sent) -> None:
+    # CREATE SCHEMA IF NOT EXISTS needs CREATE SCHEMA on the database even when the schema
+    # exists, and each CREATE needs a grant a loader role may not have.
+    messages = [
+        singer.schema("payments", {"Id": {"type": "integer"}}, ["Id"]),
+        singer.record("payments", {"Id": 1}),
+    ]
+    run_target(config, messages)
+    first = len(sql_sent())
+    run_target(config, messages)
+    creates = [s for s in sql_sent()[first:] if s.lstrip().upper().startswith("CREATE")]
+    assert not [s for s in creates if " SCHEMA " in s]
+    assert not [s for s in creates if "_SDC_LOAD_AUDIT" in s or "_SDC_REJECTS" in s]
+    assert not [s for s in creates if '"PAYMENTS"' in s]
