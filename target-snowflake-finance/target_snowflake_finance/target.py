@@ -6,6 +6,7 @@ import logging
 import sys
 import threading
 import uuid
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -317,8 +318,16 @@ class TargetSnowflakeFinance(Target):
         self._meltano_test_table: str | None = None
         super().__init__(*args, config=config, **kwargs)
         # The connector logs "Connecting to GLOBAL Snowflake domain" and its version at INFO for
-        # every connection (one per loader thread and reconnect); `start` logs one line instead.
-        logging.getLogger("snowflake.connector").setLevel(logging.WARNING)
+        # every connection (one per loader thread and reconnect), and its native core warns
+        # "Failed to export telemetry" when a failed run closes its sessions, after (and so
+        # above) the target's own message. `start` logs one connection line; errors name causes.
+        for name in ("snowflake", "snowflake.connector", "sf_core"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        # A run that fails exits with its sessions open (Snowflake drops them); the connector's
+        # exit-time FutureWarning about it would be printed below the target's message.
+        warnings.filterwarnings(
+            "ignore", message="Connection was not explicitly closed", category=FutureWarning
+        )
 
     # Start-up
 
