@@ -34,6 +34,7 @@ from tap_epicor_kinetic.output import FastWriter
 from tap_epicor_kinetic.prefetch import OutOfOrderError, prefetched_pages
 from tap_epicor_kinetic.records import ConversionError, RecordPlan
 from tap_epicor_kinetic.retry import call_with_retries
+from tap_epicor_kinetic.run_log import RUN
 from tap_epicor_kinetic.schema import property_for_edm
 from tap_epicor_kinetic.timeutil import (
     format_rfc3339,
@@ -211,6 +212,15 @@ class EpicorStream(RESTStream[t.Any]):
         if self.parent_stream_type is not None:
             return False
         return bool(super().emit_activate_version_messages)
+
+    @override
+    def sync(self, context: Context | None = None) -> None:
+        super().sync(context)
+        if self.parent_stream_type is None:
+            # Children are synced page by page inside their parent: they end when it does.
+            for stream in [self, *self._all_active_descendants()]:
+                if stream.selected:
+                    self.logger.info("%s", RUN.ended(stream.name))
 
     @override
     def generate_child_contexts(

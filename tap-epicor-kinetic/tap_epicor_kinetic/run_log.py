@@ -1,4 +1,4 @@
-"""What a user reads from a run: each stream's start once, and a closing summary.
+"""What a user reads from a run: each stream's start and end once, and a closing summary.
 
 The SDK logs "Beginning sync of '<stream>'" for every parent context a child stream is synced
 in; only the first is news. The summary gives records per stream, requests and wall time.
@@ -29,6 +29,10 @@ class RunTally:
         with self._lock:
             self.requests += 1
         return response
+
+    def ended(self, stream: str) -> str:
+        """The line for a stream whose sync is over (children end with their top-level parent)."""
+        return f"Stream '{stream}' ended: {self.records[stream]} records"
 
     def summary(self) -> str:
         streams = ", ".join(f"{name} {n}" for name, n in self.records.items()) or "none"

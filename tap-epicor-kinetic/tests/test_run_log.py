@@ -1,4 +1,4 @@
-"""What a user reads from a tap run: each stream's start once, and a closing summary."""
+"""What a user reads from a tap run: each stream's start and end once, and a closing summary."""
 
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ def test_each_stream_starts_once_and_the_run_ends_with_totals(
     assert len(starts) == len(set(starts)), sorted(starts)
     assert "ap_invoice_lines" in starts
     counts = tap_runner.SyncResult.parse(run.stdout).counts()
+    ends = re.findall(r"Stream '(\w+)' ended: (\d+) records", run.stderr)
+    ended = {name: int(n) for name, n in ends}
+    assert len(ended) == len(ends), ends  # one end line per stream
+    assert set(starts) <= set(ended), (starts, ends)
+    assert ended == {name: counts.get(name, 0) for name in ended}
     last = run.stderr.strip().splitlines()[-1]
     total = sum(counts.values())
     assert f"Extracted {total} records with " in last, last
