@@ -214,9 +214,10 @@ class EpicorStream(RESTStream[t.Any]):
         return bool(super().emit_activate_version_messages)
 
     @override
-    def sync(self, context: Context | None = None) -> None:
-        super().sync(context)
-        if self.parent_stream_type is None:
+    def finalize_state_progress_markers(self, state: dict[str, t.Any] | None = None) -> None:
+        # The SDK calls this once after each top-level stream's sync (`sync` itself is final).
+        super().finalize_state_progress_markers(state)
+        if self.parent_stream_type is None and not state:
             # Children are synced page by page inside their parent: they end when it does.
             for stream in [self, *self._all_active_descendants()]:
                 if stream.selected:
