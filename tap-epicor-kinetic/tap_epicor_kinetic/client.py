@@ -56,6 +56,12 @@ Position = tuple[Scalar, ...]
 TIEBREAK_STATE_KEY = "replication_key_tiebreak"
 #: Documents looked up per request when confirming deletions.
 LOOKUP_BATCH = 20
+#: An expanded collection this long may have been cut at a server cap (a cap, when a server has
+#: one, is a round page size such as 100; whether Kinetic has one is unknown): it is read again
+#: in full through the keyed navigation route. Shorter collections cost no extra request.
+EXPAND_SUSPECT_ROWS = 100
+#: Left as is in a key predicate `(…)` of a URL path: OData punctuation of literals.
+KEY_SAFE = "(),'"
 
 
 def _and(*filters: str | None) -> str | None:
@@ -731,7 +737,7 @@ class EpicorStream(RESTStream[t.Any]):
             params["$top"] = top
             if expand:
                 params["$expand"] = expand
-            return self._get(url, params, context)
+            return self.complete_children(self._get(url, params, context), company, context)
 
         # Up to max_concurrent_requests in flight; with the default of 1 it is still one request
         # at a time, but the next page is asked for as soon as the current one arrives.
@@ -773,7 +779,7 @@ class EpicorStream(RESTStream[t.Any]):
             }
             if expand:
                 params["$expand"] = expand
-            rows = list(self._get(url, params, context))
+            rows = self.complete_children(self._get(url, params, context), company, context)
             if not rows:
                 return
             last = self.document_key(rows[-1])
@@ -782,6 +788,101 @@ class EpicorStream(RESTStream[t.Any]):
                 raise FatalAPIError(msg)
             yield rows
             anchor = last
+
+    def complete_children(
+        self, rows: list[dict[str, t.Any]], company: str, context: Context | None
+    ) -> list[dict[str, t.Any]]:
+        """`rows` with every expanded collection that may be cut short replaced by all of it.
+
+        A collection of EXPAND_SUSPECT_ROWS or more rows is read again through
+        `{Set}({keys})/{Nav}`, paged with `$skip` until an empty page; then the same for the
+        next level (invoice lines -> allocations). Runs before children are emitted or their
+        keys remembered, so a cut collection neither loses rows nor tombstones them.
+        """
+        for child in self._active_children():
+            nested: list[dict[str, t.Any]] = []
+            for row in rows:
+                children = row.get(child.entity_set)
+                if not children:
+                    continue
+                if len(children) >= EXPAND_SUSPECT_ROWS:
+                    children = self._navigate(row, child, company, context, len(children))
+                    row[child.entity_set] = children
+                for child_row in children:
+                    for child_col, parent_col in child.parent_keys.items():
+                        if child_row.get(child_col) in (None, ""):
+                            child_row[child_col] = row.get(parent_col)
+                nested.extend(children)
+            if nested:
+                child.complete_children(nested, company, context)
+        return rows
+
+    def _navigate(
+        self,
+        row: dict[str, t.Any],
+        child: EpicorStream,
+        company: str,
+        context: Context | None,
+        expanded: int,
+    ) -> list[dict[str, t.Any]]:
+        """All of one row's `child` collection, from the keyed navigation route."""
+        values = [row.get(c) for c in self._primary_columns()]
+        if None in values:
+            msg = (
+                f"Stream '{child.name}': a {self.entity_set} row with {expanded} "
+                f"{child.entity_set} rows (a server may have cut them short) lacks its key "
+                f"{self._primary_columns()}, so they cannot be read again; nothing was emitted."
+            )
+            raise FatalAPIError(msg)
+        keys = ",".join(odata.literal(t.cast("Scalar", v)) for v in values)
+        url = (
+            f"{self.url_base}/{quote(company, safe='')}/{self.service}/{self.entity_set}"
+            f"({quote(keys, safe=KEY_SAFE)})/{child.entity_set}"
+        )
+        params: dict[str, t.Any] = {
+            "$select": ",".join(child.select_columns()),
+            "$orderby": ",".join(child._primary_columns()),
+            "$top": self._tap.page_size,
+        }
+        nested = child.expand_clause()
+        if nested:
+            params["$expand"] = nested
+        found: list[dict[str, t.Any]] = []
+        route = f"{self.entity_set}({keys})/{child.entity_set}"
+        what = (
+            f"Stream '{child.name}': {self.entity_set}({keys}) came with {expanded} "
+            f"{child.entity_set} rows in $expand, which a server may have cut short"
+        )
+        try:
+            while page := self._get(url, {**params, "$skip": len(found)}, context):
+                if found and child.document_key(page[0]) == child.document_key(found[0]):
+                    msg = f"{route} ignores $skip (it repeated its first page)"
+                    raise FatalAPIError(msg)
+                found.extend(page)
+        except FatalAPIError as exc:
+            msg = (
+                f"{what}, and reading them all through {route} failed: {exc}. Nothing past "
+                "this document was emitted; check that the route is served."
+            )
+            raise FatalAPIError(msg) from None
+        if len(found) < expanded:
+            msg = (
+                f"{what}, but {route} returned only {len(found)}; which is complete cannot be "
+                "told, so nothing past this document was emitted."
+            )
+            raise FatalAPIError(msg)
+        if len(found) > expanded:
+            self.logger.warning(
+                "Stream '%s': %s(%s) came with %d %s in $expand; read all %d instead "
+                "(the server cuts expanded collections short).",
+                child.name,
+                self.entity_set,
+                keys,
+                expanded,
+                child.entity_set,
+                len(found),
+            )
+        return found
 
     def _primary_columns(self) -> list[str]:
         return [self.odata_name(k) for k in self.primary_keys or []]

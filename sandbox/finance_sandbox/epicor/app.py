@@ -392,12 +392,17 @@ def build_app(emu: Emulator, hooks: Hooks) -> Starlette:
 
 
 def _route_name(emu: Emulator, segments: list[str]) -> str:
-    """Counter key: `Erp.BO.APInvoiceSvc/APInvoices`, `BaqSvc/FIN-APAging`, ..."""
+    """Counter key: `Erp.BO.APInvoiceSvc/APInvoices`, `Erp.BO.POSvc/POes/PODetails`, ...
+
+    A keyed navigation (`POes(...)/PODetails`) is its own key, so tests can tell it apart.
+    """
     service = segments[0]
     if service == "BaqSvc":
         return "BaqSvc/" + (segments[1] if len(segments) > 1 else "")
     canonical = emu.canonical_service(service)
     target = segments[1].partition("(")[0] if len(segments) > 1 else ""
+    if target and len(segments) > 2 and segments[2] and "(" in segments[1]:
+        target += "/" + segments[2]
     return f"{canonical}/{target}" if target else canonical
 
 
