@@ -13,7 +13,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -84,6 +85,17 @@ class Sandbox:
     def down(self) -> None:
         cmd = [sys.executable, "-m", "finance_sandbox.cli", "down", "--dir", str(self.directory)]
         subprocess.run(cmd, capture_output=True, check=False, timeout=120)
+
+    @classmethod
+    @contextmanager
+    def running(cls, directory: Path, invoices: int) -> Iterator[Sandbox]:
+        """A sandbox that is up for the `with` block and down after it, whatever happened."""
+        box = cls(directory, invoices)
+        try:
+            box.up()
+            yield box
+        finally:
+            box.down()
 
     # Epicor control API
 
@@ -257,6 +269,28 @@ class Meltano:
 
     def command(self, *args: str) -> list[str]:
         return [MELTANO, *args]
+
+    def install(self, **settings: str) -> None:
+        """`meltano install`: the plugins' venvs in this private system directory."""
+        done = subprocess.run(
+            self.command("install"),
+            cwd=ROOT,
+            env=self.env(**settings),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=900,
+        )
+        assert done.returncode == 0, done.stderr[-4000:]
+
+    @classmethod
+    def installed(cls, sandbox: Sandbox, work: Path) -> Meltano:
+        """A Meltano with its home and a `logs` folder under `work`, plugins installed."""
+        logs = work / "logs"
+        logs.mkdir(exist_ok=True)
+        meltano = cls(work / "home", sandbox, logs)
+        meltano.install()
+        return meltano
 
     def run(
         self,

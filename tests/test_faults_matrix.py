@@ -11,7 +11,6 @@ folder must tell what happened.
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,12 +37,8 @@ RESULTS: list[tuple[str, str, int, int, str]] = []
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    sb = Sandbox(tmp_path_factory.mktemp("fault-sandbox"), INVOICES)
-    try:
-        sb.up()
-        yield sb
-    finally:
-        sb.down()
+    with Sandbox.running(tmp_path_factory.mktemp("fault-sandbox"), INVOICES) as box:
+        yield box
         if RESULTS:
             lines = [f"{'case':<28} {'how':<34} {'rows':>6} {'values':>7}  result"]
             lines += [f"{c:<28} {h:<34} {r:>6} {v:>7}  {res}" for c, h, r, v, res in RESULTS]
@@ -52,21 +47,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 
 @pytest.fixture(scope="module")
 def meltano(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Meltano:
-    work = tmp_path_factory.mktemp("fault-meltano")
-    logs = work / "logs"
-    logs.mkdir()
-    m = Meltano(work / "home", sandbox, logs)
-    done = subprocess.run(
-        m.command("install"),
-        cwd=Path(__file__).resolve().parent.parent,
-        env=m.env(),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    return m
+    return Meltano.installed(sandbox, tmp_path_factory.mktemp("fault-meltano"))
 
 
 @pytest.fixture(scope="module")

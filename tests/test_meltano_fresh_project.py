@@ -33,10 +33,8 @@ HUB_KIND = {"extractor": "extractors", "loader": "loaders"}
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    box = Sandbox(tmp_path_factory.mktemp("fresh-sandbox"), invoices=30)
-    box.up()
-    yield box
-    box.down()
+    with Sandbox.running(tmp_path_factory.mktemp("fresh-sandbox"), invoices=30) as box:
+        yield box
 
 
 @pytest.fixture(scope="module")

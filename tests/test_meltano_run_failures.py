@@ -3,39 +3,23 @@ failed before anything was committed leaves Meltano's state where it was."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 
 import pytest
-from e2e_helpers import ROOT, Meltano, Sandbox
+from e2e_helpers import Meltano, Sandbox
 
 CASE = "runfail"
 
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    box = Sandbox(tmp_path_factory.mktemp("runfail-sandbox"), invoices=30)
-    box.up()
-    yield box
-    box.down()
+    with Sandbox.running(tmp_path_factory.mktemp("runfail-sandbox"), invoices=30) as box:
+        yield box
 
 
 @pytest.fixture(scope="module")
 def meltano(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Meltano:
-    work = tmp_path_factory.mktemp("runfail-meltano")
-    (work / "logs").mkdir()
-    m = Meltano(work / "home", sandbox, work / "logs")
-    done = subprocess.run(
-        m.command("install"),
-        cwd=ROOT,
-        env=m.env(),
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    return m
+    return Meltano.installed(sandbox, tmp_path_factory.mktemp("runfail-meltano"))
 
 
 def settings(schema: str, **extra: str) -> dict[str, str]:
@@ -46,13 +30,12 @@ def settings(schema: str, **extra: str) -> dict[str, str]:
     }
 
 
+PLUGINS = ("tap-epicor-kinetic", "target-snowflake-finance")
+
+
 def plugin_lines(log: str) -> list[str]:
-    """Lines the plugins printed (Meltano prefixes them with the plugin name), in order."""
-    return [
-        line
-        for line in log.splitlines()
-        if line.strip() and "meltano      " not in line and "[info     ] meltano" not in line
-    ]
+    """Lines the plugins printed (Meltano prefixes each with the plugin's name), in order."""
+    return [line for line in log.splitlines() if any(f"] {p} " in line for p in PLUGINS)]
 
 
 def test_a_failing_target_is_the_last_word_and_state_stays(
@@ -72,9 +55,11 @@ def test_a_failing_target_is_the_last_word_and_state_stays(
     )
     log = failed.stdout + failed.stderr
     assert failed.returncode != 0
-    assert "BrokenPipeError" not in log
-    assert "Traceback" not in log
-    last = plugin_lines(log)[-1]
+    # Meltano 4.4 may add a BrokenPipeError traceback of its own when the loader stops while it
+    # still writes to it (meltano/meltano#7047): nothing of that kind comes from our plugins.
+    ours = plugin_lines(log)
+    assert not [line for line in ours if "BrokenPipeError" in line or "Traceback" in line]
+    last = ours[-1]
     assert "target-snowflake-finance" in last, last
     assert "manage_tables" in last, last
     assert meltano.state(CASE) == before

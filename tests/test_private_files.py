@@ -16,10 +16,8 @@ from e2e_helpers import ROOT, Meltano, Sandbox
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    box = Sandbox(tmp_path_factory.mktemp("private-sandbox"), invoices=20)
-    box.up()
-    yield box
-    box.down()
+    with Sandbox.running(tmp_path_factory.mktemp("private-sandbox"), invoices=20) as box:
+        yield box
 
 
 def test_make_run_writes_plugin_configs_readable_by_the_owner_only(
@@ -32,10 +30,7 @@ def test_make_run_writes_plugin_configs_readable_by_the_owner_only(
         TARGET_SNOWFLAKE_FINANCE_DEAD_LETTER_DIR=str(tmp_path / "dead_letter"),
         MELTANO_STATE_BACKEND_URI=(tmp_path / "state").as_uri(),
     )
-    install = subprocess.run(
-        m.command("install"), cwd=ROOT, env=env, capture_output=True, text=True, check=False
-    )
-    assert install.returncode == 0, install.stderr[-3000:]
+    m.install()
     os.umask(0o022)  # the usual default: what the Makefile must override
     seen: dict[Path, int] = {}
     done = threading.Event()

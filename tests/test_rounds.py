@@ -10,9 +10,7 @@ Epicor stays in Snowflake marked in `_SDC_DELETED_AT`).
 from __future__ import annotations
 
 import random
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,31 +40,13 @@ KINDS = (
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    sb = Sandbox(tmp_path_factory.mktemp("rounds-sandbox"), INVOICES)
-    try:
-        sb.up()
-        yield sb
-    finally:
-        sb.down()
+    with Sandbox.running(tmp_path_factory.mktemp("rounds-sandbox"), INVOICES) as box:
+        yield box
 
 
 @pytest.fixture(scope="module")
 def meltano(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Meltano:
-    work = tmp_path_factory.mktemp("rounds-meltano")
-    logs = work / "logs"
-    logs.mkdir()
-    m = Meltano(work / "home", sandbox, logs)
-    done = subprocess.run(
-        m.command("install"),
-        cwd=Path(__file__).resolve().parent.parent,
-        env=m.env(),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    return m
+    return Meltano.installed(sandbox, tmp_path_factory.mktemp("rounds-meltano"))
 
 
 def test_rounds_of_activity_leave_snowflake_equal_to_epicor(

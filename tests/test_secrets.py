@@ -47,12 +47,8 @@ JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    sb = Sandbox(tmp_path_factory.mktemp("secrets-sandbox"), invoices=20)
-    try:
-        sb.up()
-        yield sb
-    finally:
-        sb.down()
+    with Sandbox.running(tmp_path_factory.mktemp("secrets-sandbox"), invoices=20) as box:
+        yield box
 
 
 def secrets(sandbox: Sandbox) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,31 +33,13 @@ SELECT = json.dumps([f"{s}.*" for s in FAULT_STREAMS])
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    sb = Sandbox(tmp_path_factory.mktemp("stop-sandbox"), INVOICES)
-    try:
-        sb.up()
-        yield sb
-    finally:
-        sb.down()
+    with Sandbox.running(tmp_path_factory.mktemp("stop-sandbox"), INVOICES) as box:
+        yield box
 
 
 @pytest.fixture(scope="module")
 def meltano(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Meltano:
-    work = tmp_path_factory.mktemp("stop-meltano")
-    logs = work / "logs"
-    logs.mkdir()
-    m = Meltano(work / "home", sandbox, logs)
-    done = subprocess.run(
-        m.command("install"),
-        cwd=Path(__file__).resolve().parent.parent,
-        env=m.env(),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    return m
+    return Meltano.installed(sandbox, tmp_path_factory.mktemp("stop-meltano"))
 
 
 def _settings(meltano: Meltano, case: str) -> dict[str, str]:
