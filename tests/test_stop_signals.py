@@ -1,6 +1,6 @@
 """SIGTERM through `meltano run` with a MERGE held in flight: bounded stop, non-zero, no loss.
 
-The signal goes to the target alone, or to the whole process group (what systemd and
+The signal goes to the target alone, the tap alone, or the whole process group (what systemd and
 Kubernetes send). The run must stop within the documented 30 s with a non-zero exit, leave no
 process behind, commit nothing of the batch in flight, and a rerun must match Epicor exactly.
 """
@@ -77,6 +77,20 @@ def _group_members(pgid: int) -> list[tuple[int, str]]:
     return members
 
 
+def _plugin_processes(pgid: int, plugin: str, option: str = "") -> list[int]:
+    """The plugin's own processes: its console script runs it (`python …/bin/<plugin> …`).
+
+    Meltano's command line names the plugins too (`meltano run tap-… target-…`): only the
+    script path tells the plugin from Meltano itself.
+    """
+    return [
+        pid
+        for pid, cmd in _group_members(pgid)
+        if any(token.endswith(f"/bin/{plugin}") for token in cmd.split(" ")[:2])
+        and (not option or option in cmd.split(" "))
+    ]
+
+
 @pytest.mark.parametrize("to", ["process-group", "target"])
 def test_sigterm_with_a_merge_in_flight_stops_meltano_run_in_bounded_time(
     sandbox: Sandbox, meltano: Meltano, to: str
@@ -90,11 +104,7 @@ def test_sigterm_with_a_merge_in_flight_stops_meltano_run_in_bounded_time(
         if to == "process-group":
             os.killpg(run.proc.pid, signal.SIGTERM)
         else:
-            targets = [
-                pid
-                for pid, cmd in _group_members(run.proc.pid)
-                if "target-snowflake-finance" in cmd and "meltano" not in cmd.split(" ")[0]
-            ]
+            targets = _plugin_processes(run.proc.pid, "target-snowflake-finance")
             assert targets, _group_members(run.proc.pid)
             for pid in targets:
                 os.kill(pid, signal.SIGTERM)
@@ -126,3 +136,38 @@ def _schemas() -> dict[str, Any]:
     if not _SCHEMAS:
         _SCHEMAS.update(discovered_schemas())
     return _SCHEMAS
+
+
+def test_sigterm_to_the_tap_fails_meltano_run_and_loses_nothing(
+    sandbox: Sandbox, meltano: Meltano
+) -> None:
+    """The tap stops non-zero after its last complete state; Meltano reports the run failed."""
+    case = "sigterm-tap"
+    sandbox.faults(latency_ms=300)  # keep the tap mid-extraction when the signal comes
+    run = meltano.start(case, f"{case}.log", _settings(meltano, case))
+    try:
+        # The extraction itself (Meltano runs the tap once before with --discover).
+        taps = wait_for(
+            lambda: _plugin_processes(run.proc.pid, "tap-epicor-kinetic", "--catalog"),
+            "the tap to start extracting",
+        )
+        time.sleep(3)  # a few pages in
+        started = time.monotonic()
+        for pid in taps:
+            os.kill(pid, signal.SIGTERM)
+        code = run.wait(timeout=120)
+        wait_for(lambda: not _group_members(run.proc.pid), "every process to exit", 60)
+        elapsed = time.monotonic() - started
+    finally:
+        if run.proc.poll() is None:
+            run.kill()
+        sandbox.faults(latency_ms=0)
+    log = run.log()
+    print(f"SIGTERM to the tap: meltano exit {code} after {elapsed:.1f}s")
+    assert code != 0, log[-3000:]
+    assert elapsed <= STOP_BOUND_S, log[-3000:]
+    # Whatever state the target saved covers only committed rows: a rerun matches Epicor.
+    done = meltano.run(case, f"{case}-rerun.log", _settings(meltano, case), force=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = compare(sandbox, _schema(case), _schemas())
+    assert not result.problems, result.report()
