@@ -72,6 +72,15 @@ def _and(*filters: str | None) -> str | None:
     return " and ".join(f"({f})" for f in present)
 
 
+def _exact_in_utc(value: dt.datetime) -> bool:
+    """Whether the instant exists in UTC (a filter literal can name it exactly)."""
+    try:
+        value.astimezone(dt.UTC)
+    except OverflowError:
+        return False
+    return True
+
+
 def _json_safe(value: t.Any) -> t.Any:
     """A raw tie-break value as it can sit in the JSON state (integral Decimals as int)."""
     if isinstance(value, decimal.Decimal):
@@ -674,7 +683,14 @@ class EpicorStream(RESTStream[t.Any]):
         """
         columns = [self.odata_name(f) for f in self.ordering_fields()]
         values = [self._position_value(row.get(c)) for c in columns]
-        if not any(isinstance(v, dt.datetime) for v in values):
+        stamps = [v for v in values if isinstance(v, dt.datetime)]
+        if not stamps:
+            return
+        latest = self._tap.server_clock.latest_trusted()
+        if any(not _exact_in_utc(v) or v > latest for v in stamps):
+            # A stamp past the server's clock is never a bookmark (clock.py), and one at the
+            # types' edge (9999-12-31 west of UTC) has no exact literal: neither can prove the
+            # zone, and asking for it would fail a correct setting.
             return
         params: dict[str, t.Any] = {
             "$select": ",".join(columns),

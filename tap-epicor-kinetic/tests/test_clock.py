@@ -15,6 +15,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from finance_sandbox.testing.hostile import Forward, HostileServer, Reply, Seen
 
+# Stock Kinetic's key is SysRevID: these tests read vendors by their UpdatedOn on purpose, with
+# no late-commit lookback so that a second run reads exactly the rows after the bookmark.
+UPDATED_ON: dict[str, Any] = {
+    "replication_keys": {"vendors": "UpdatedOn"},
+    "late_commit_lookback_minutes": 0,
+}
+
 
 def _ordered(sandbox: Any) -> list[dict[str, Any]]:
     return sorted(sandbox.truth("vendors"), key=lambda v: (v["UpdatedOn"], v["SysRevID"]))
@@ -51,7 +58,9 @@ def test_a_row_stamped_in_the_future_is_emitted_but_never_the_bookmark(
     future = vendors[-1]["VendorNum"]  # the newest row: restamping it keeps the order
     stamps = {vendors[-1]["SysRevID"]: "2099-01-01T00:00:00"}
     with HostileServer(_restamping(stamps), upstream=sandbox.root) as proxy:
-        config = sandbox.tap_config(base_url=f"{proxy.url}/EpicorSandbox", page_size=5)
+        config = sandbox.tap_config(
+            base_url=f"{proxy.url}/EpicorSandbox", page_size=5, **UPDATED_ON
+        )
         catalog = tap_runner.select_only(config, {"vendors"})
         with caplog.at_level(logging.WARNING):
             first = tap_runner.sync(config, catalog=catalog)
@@ -79,7 +88,9 @@ def test_the_extreme_dates_of_the_type_load_and_work_as_bookmarks(
         vendors[-1]["SysRevID"]: "9999-12-31T23:59:59.999",
     }
     with HostileServer(_restamping(stamps), upstream=sandbox.root) as proxy:
-        config = sandbox.tap_config(base_url=f"{proxy.url}/EpicorSandbox", start_date=None)
+        config = sandbox.tap_config(
+            base_url=f"{proxy.url}/EpicorSandbox", start_date=None, **UPDATED_ON
+        )
         catalog = tap_runner.select_only(config, {"vendors"})
         first = tap_runner.sync(config, catalog=catalog)
         emitted = {r["VendorNum"]: r["UpdatedOn"] for r in first.records["vendors"]}
