@@ -8,6 +8,7 @@ is cleaned up, when the run fails, and, after a kill, when a later run finds the
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
 import logging
 import os
@@ -38,11 +39,12 @@ _STAGING_RE = re.compile(rf"^{STAGING_PREFIX}.*_(\d{{10}})_[0-9A-F]{{8}}$")
 _live: weakref.WeakSet[Cleanable] = weakref.WeakSet()
 
 
-class Cleanable:
+class Cleanable(abc.ABC):
     """Something that owns leftovers; `clean_up_now` removes them (idempotent, never raises)."""
 
-    def clean_up_now(self) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def clean_up_now(self) -> None:
+        """Remove this owner's staged files, staging tables and temp folders."""
 
 
 def register(owner: Cleanable) -> None:
