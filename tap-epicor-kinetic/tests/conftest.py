@@ -15,7 +15,11 @@ from typing import Any
 
 import pytest
 import requests
+from tap_epicor_kinetic.streams import STREAM_TYPES
 from tap_epicor_kinetic.tap import TapEpicorKinetic
+
+#: Every stream's class by name: key fields and OData renames come from the tap itself.
+STREAM_CLASSES = {stream.stream_name(): stream for stream in STREAM_TYPES}
 
 
 @dataclass
@@ -121,6 +125,23 @@ def data_requests(counters: dict[str, Any], route_part: str) -> int:
     )
 
 
+def key_fields(stream: str, *, odata: bool = False) -> tuple[str, ...]:
+    """A stream's key fields without `Company` (one per sandbox); OData names for truth rows."""
+    cls = STREAM_CLASSES[stream]
+    to_odata = {emitted: name for name, emitted in cls.renames.items()}
+    return tuple(
+        to_odata.get(k, k) if odata else k for k in cls.primary_keys or () if k != "Company"
+    )
+
+
+def row_keys(
+    stream: str, rows: list[dict[str, Any]], *, odata: bool = False
+) -> list[tuple[Any, ...]]:
+    """The key of each row, in order: emitted records, or the sandbox's truth with `odata=True`."""
+    names = key_fields(stream, odata=odata)
+    return [tuple(row[n] for n in names) for row in rows]
+
+
 class TapRunner:
     """The helpers above as one fixture (test modules cannot import conftest in importlib mode)."""
 
@@ -129,6 +150,9 @@ class TapRunner:
     select_only = staticmethod(select_only)
     run_cli = staticmethod(run_cli)
     data_requests = staticmethod(data_requests)
+    key_fields = staticmethod(key_fields)
+    row_keys = staticmethod(row_keys)
+    streams = tuple(STREAM_CLASSES)
 
 
 @pytest.fixture

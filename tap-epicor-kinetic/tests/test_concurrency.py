@@ -6,6 +6,7 @@ import copy
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,14 +14,6 @@ import pytest
 import requests
 
 STREAMS = {"ap_invoices", "ap_invoice_lines", "ap_invoice_gl_allocations", "vendors"}
-KEYS = {
-    "vendors": ("VendorNum",),
-    "ap_invoices": ("VendorNum", "InvoiceNum"),
-    "ap_invoice_lines": ("VendorNum", "InvoiceNum", "InvoiceLine"),
-    "ap_invoice_gl_allocations": ("VendorNum", "InvoiceNum", "InvoiceLine", "InvExpSeq"),
-    "purchase_orders": ("PONum",),
-    "ap_payments": ("HeadNum",),
-}
 
 
 def _bookmarks(state: dict[str, Any]) -> dict[str, Any]:
@@ -97,7 +90,7 @@ def test_page_cap_below_page_size_loses_nothing_with_concurrent_pages(
     result = tap_runner.sync(config, catalog=catalog)
     for stream in STREAMS:
         truth = sandbox.truth(stream)
-        got = [tuple(r[k] for k in KEYS[stream]) for r in result.records[stream]]
+        got = tap_runner.row_keys(stream, result.records[stream])
         assert len(got) == len(set(got)) == len(truth), stream
 
 
@@ -106,7 +99,8 @@ def test_rows_changing_mid_sync_never_hide_unchanged_rows_with_concurrent_pages(
 ) -> None:
     sandbox = epicor_sandbox_factory(invoices=120)
     streams = ("ap_invoices", "purchase_orders", "ap_payments")
-    before = {s: {_key(s, r): r["SysRevID"] for r in sandbox.truth(s)} for s in streams}
+    revs = _revisions(tap_runner)
+    before = {s: revs(s, sandbox.truth(s), odata=True) for s in streams}
     config = sandbox.tap_config(page_size=5, max_concurrent_requests=4)
     catalog = tap_runner.select_only(config, set(streams))
     sandbox.auto_activity(every_requests=3, changed_invoices=1, changed_pos=1, new_payments=1)
@@ -116,8 +110,8 @@ def test_rows_changing_mid_sync_never_hide_unchanged_rows_with_concurrent_pages(
         sandbox.stop_auto_activity()
     changed = 0
     for stream in streams:
-        final = {_key(stream, r): r["SysRevID"] for r in sandbox.truth(stream)}
-        got = {_key(stream, r): r["SysRevID"] for r in first.records[stream]}
+        final = revs(stream, sandbox.truth(stream), odata=True)
+        got = revs(stream, first.records[stream])
         unchanged = {k for k, rev in before[stream].items() if final[k] == rev}
         changed += len(before[stream]) - len(unchanged)
         assert unchanged <= got.keys(), stream
@@ -126,14 +120,22 @@ def test_rows_changing_mid_sync_never_hide_unchanged_rows_with_concurrent_pages(
     # The next sync picks up every row at its final version.
     second = tap_runner.sync(config, catalog=catalog, state=first.state)
     for stream in streams:
-        final = {_key(stream, r): r["SysRevID"] for r in sandbox.truth(stream)}
-        got = {_key(stream, r): r["SysRevID"] for r in first.records[stream]}
-        got.update({_key(stream, r): r["SysRevID"] for r in second.records[stream]})
+        final = revs(stream, sandbox.truth(stream), odata=True)
+        got = revs(stream, first.records[stream])
+        got.update(revs(stream, second.records[stream]))
         assert got == final, stream
 
 
-def _key(stream: str, row: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(row[k] for k in KEYS[stream])
+def _revisions(tap_runner: Any) -> Callable[..., dict[tuple[Any, ...], Any]]:
+    """Each row's SysRevID by key (truth rows with `odata=True`)."""
+
+    def revisions(
+        stream: str, rows: list[dict[str, Any]], *, odata: bool = False
+    ) -> dict[tuple[Any, ...], Any]:
+        keys = tap_runner.row_keys(stream, rows, odata=odata)
+        return {k: r["SysRevID"] for k, r in zip(keys, rows, strict=True)}
+
+    return revisions
 
 
 @pytest.mark.parametrize(

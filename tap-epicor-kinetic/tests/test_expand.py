@@ -36,10 +36,6 @@ def test_ordinary_documents_cost_no_extra_request(epicor_sandbox: Any, tap_runne
 
 
 INVOICE_STREAMS = {"ap_invoices", "ap_invoice_lines", "ap_invoice_gl_allocations"}
-KEYS = {
-    "ap_invoice_lines": ("VendorNum", "InvoiceNum", "InvoiceLine"),
-    "ap_invoice_gl_allocations": ("VendorNum", "InvoiceNum", "InvoiceLine", "InvExpSeq"),
-}
 
 
 def test_nested_expands_are_completed_level_by_level(
@@ -53,9 +49,9 @@ def test_nested_expands_are_completed_level_by_level(
     sandbox = epicor_sandbox_factory(invoices=40, expand_cap=2)
     config = sandbox.tap_config()
     result = tap_runner.sync(config, catalog=tap_runner.select_only(config, INVOICE_STREAMS))
-    for stream, names in KEYS.items():
-        truth = {tuple(r[n] for n in names) for r in sandbox.truth(stream)}
-        got = {tuple(r[n] for n in names) for r in result.records[stream]}
+    for stream in ("ap_invoice_lines", "ap_invoice_gl_allocations"):
+        truth = set(tap_runner.row_keys(stream, sandbox.truth(stream), odata=True))
+        got = set(tap_runner.row_keys(stream, result.records[stream]))
         assert got == truth, stream
         assert len(result.records[stream]) == len(truth), stream
     lines_per_invoice: dict[tuple[Any, ...], int] = {}
