@@ -124,10 +124,19 @@ def _like_to_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("^" + "".join(parts) + "$", re.I | re.S)
 
 
-def show_warehouses_sql(registry: WarehouseRegistry, like: str | None, current: str | None) -> str:
+def show_warehouses_sql(
+    registry: WarehouseRegistry,
+    like: str | None,
+    current: str | None,
+    visible: Callable[[str], bool] = lambda _name: True,
+) -> str:
     """A SELECT with the columns of Snowflake's SHOW WAREHOUSES that loaders read."""
     regex = _like_to_regex(like.replace("''", "'")) if like is not None else None
-    rows = [w for w in registry.warehouses.values() if regex is None or regex.match(w.name)]
+    rows = [
+        w
+        for w in registry.warehouses.values()
+        if (regex is None or regex.match(w.name)) and visible(w.name)
+    ]
     cols = (
         '{name} AS "name", {state} AS "state", \'STANDARD\' AS "type", \'X-Small\' AS "size", '
         '600 AS "auto_suspend", {auto} AS "auto_resume", {current} AS "is_current", '
@@ -175,11 +184,13 @@ class WarehouseLayer:
         self.registry = registry
         self.session_warehouse: dict[str, str | None] = {}
 
-    def rewrite(self, token: str, sql: str) -> str | None:
+    def rewrite(
+        self, token: str, sql: str, visible: Callable[[str], bool] = lambda _name: True
+    ) -> str | None:
         """SQL to run instead of `sql` (or None to run it unchanged); raise WarehouseError."""
         current = self.session_warehouse.get(token)
         if match := _SHOW_RE.match(sql):
-            return show_warehouses_sql(self.registry, match.group(1), current)
+            return show_warehouses_sql(self.registry, match.group(1), current, visible)
         if match := _USE_RE.match(sql):
             name = normalise_name(match.group(1))
             self.registry.get_or_create(name)
@@ -327,6 +338,33 @@ def _patch_fakesnow() -> None:
 
     extract_comment_on_table._sandbox_patched = True  # type: ignore[attr-defined]
     fs_transforms.extract_comment_on_table = extract_comment_on_table
+
+
+def _patch_fakesnow_temp_copy() -> None:
+    """Let COPY INTO load a temporary table, as Snowflake does.
+
+    fakesnow 0.12.1 looks the COPY target up as `<current db>.<current schema>.<name>`, where a
+    DuckDB temporary table never is (it lives in the `temp` catalog), so COPY into one failed
+    with "Table … does not exist". A loader without CREATE TABLE stages into a temporary table.
+    """
+    import fakesnow.copy_into as fs_copy
+
+    original = fs_copy._describe_table
+    if getattr(original, "_sandbox_patched", False):
+        return
+
+    def describe_table(table: Any, duck_conn: Any, database: Any, schema: Any) -> Any:
+        if not table.catalog and not table.db:
+            found = duck_conn.execute(
+                "SELECT 1 FROM duckdb_tables() WHERE temporary AND table_name = ?", [table.name]
+            ).fetchone()
+            if found is not None:
+                rows = duck_conn.execute(f'DESCRIBE temp.main."{table.name}"').fetchall()
+                return [(row[0], row[1]) for row in rows]
+        return original(table, duck_conn, database, schema)
+
+    describe_table._sandbox_patched = True  # type: ignore[attr-defined]
+    fs_copy._describe_table = describe_table
 
 
 class _EscapingTemplate(Template):
@@ -646,9 +684,11 @@ def build_app(
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
+    from finance_sandbox.snowflake_grants import RoleGrants
     from finance_sandbox.snowflake_streams import StreamCatalog
 
     _patch_fakesnow()
+    _patch_fakesnow_temp_copy()
     _patch_fakesnow_quoting()
     _patch_fakesnow_null_timestamps()
     registry_path = None
@@ -672,6 +712,7 @@ def build_app(
     faults = FaultInjector()
     held = HeldStatements()
     tracker = SessionTracker(idle_transaction_timeout)
+    grants = RoleGrants()
 
     def stage_exists(database: str, schema: str, stage: str) -> bool:
         cur = fs_server.shared_fs.duck_conn.cursor()
@@ -709,6 +750,8 @@ def build_app(
             if name:
                 layer.registry.get_or_create(name)
             layer.session_warehouse[token] = name
+            role = request.query_params.get("roleName")
+            grants.session_role[token] = normalise_name(role) if role else None
             payload["data"]["sessionId"] = held.new_session(token)
             payload["data"].update(login_extras(token))
             return JSONResponse(payload)
@@ -738,7 +781,10 @@ def build_app(
                     f"SELECT '{count} cancelled.' AS \"SYSTEM$CANCEL_ALL_QUERIES({session_id})\""
                 )
             else:
-                replacement = layer.rewrite(token, sql)
+                conn = fs_server.sessions.get(token)
+                replacement = grants.check(
+                    token, sql, getattr(conn, "database", None), getattr(conn, "schema", None)
+                ) or layer.rewrite(token, sql, lambda name: grants.visible_warehouse(token, name))
             conn = fs_server.sessions.get(token)
             if replacement is None:
                 replacement = streams.rewrite(
@@ -815,6 +861,26 @@ def build_app(
                 await run_in_threadpool(conn.rollback)
         return await fs_server.session(request)
 
+    async def define_role(request: Request) -> Response:
+        """`{"role": R, "grants": ["GRANT … TO ROLE R", …]}`: R becomes restricted to these."""
+        body = await request.json()
+        try:
+            count = grants.define(str(body["role"]), [str(g) for g in body.get("grants", [])])
+        except (KeyError, ValueError, TypeError) as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
+        return JSONResponse({"role": normalise_name(str(body["role"])), "grants": count})
+
+    async def list_roles(_request: Request) -> Response:
+        return JSONResponse({"roles": grants.describe()})
+
+    async def role_statements(request: Request) -> Response:
+        """Every statement sessions of a restricted role sent (refused ones included)."""
+        return JSONResponse({"statements": grants.log(request.path_params["role"])})
+
+    async def drop_role(request: Request) -> Response:
+        grants.drop(request.path_params["role"])
+        return JSONResponse({"dropped": True})
+
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok", "sessions": len(fs_server.sessions)})
 
@@ -830,6 +896,10 @@ def build_app(
         Route("/_sandbox/faults", list_faults, methods=["GET"]),
         Route("/_sandbox/faults", clear_faults, methods=["DELETE"]),
         Route("/_sandbox/sessions/abort-idle", abort_idle, methods=["POST"]),
+        Route("/_sandbox/roles", define_role, methods=["POST"]),
+        Route("/_sandbox/roles", list_roles, methods=["GET"]),
+        Route("/_sandbox/roles/{role}/statements", role_statements, methods=["GET"]),
+        Route("/_sandbox/roles/{role}", drop_role, methods=["DELETE"]),
         Route("/session/v1/login-request", login, methods=["POST"]),
         Route("/queries/v1/query-request", query, methods=["POST"]),
         Route("/queries/v1/abort-request", abort_request, methods=["POST"]),

@@ -197,6 +197,31 @@ class SnowflakeSandbox:
 
         requests.delete(f"http://{self.host}:{self.port}/_sandbox/faults", timeout=10)
 
+    def define_role(self, role: str, grants: list[str]) -> None:
+        """Make `role` a restricted role holding exactly these `GRANT … TO ROLE` statements.
+
+        Its sessions are then refused everything else, with Snowflake's errors (003001, 002003).
+        Other roles stay unrestricted.
+        """
+        import requests
+
+        response = requests.post(
+            f"http://{self.host}:{self.port}/_sandbox/roles",
+            json={"role": role, "grants": grants},
+            timeout=10,
+        )
+        response.raise_for_status()
+
+    def role_statements(self, role: str) -> list[str]:
+        """Every statement the sessions of a restricted role sent, refused ones included."""
+        import requests
+
+        response = requests.get(
+            f"http://{self.host}:{self.port}/_sandbox/roles/{role}/statements", timeout=10
+        )
+        response.raise_for_status()
+        return list(response.json()["statements"])
+
     def abort_idle_transactions(self, idle_seconds: float = 0) -> int:
         """Roll back transactions left open by clients that went away (e.g. a killed target)."""
         import requests
