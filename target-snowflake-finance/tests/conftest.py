@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import logging
+import typing as t
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -16,6 +17,22 @@ from target_snowflake_finance.target import TargetSnowflakeFinance
 
 class Singer:
     """Builds Singer messages for a test."""
+
+    #: An AP invoice as the tap sends it: integer and string keys, a float amount, a timestamp
+    #: bookmark and an exact decimal.
+    INVOICE_PROPS: t.ClassVar[dict[str, Any]] = {
+        "VendorNum": {"type": "integer"},
+        "InvoiceNum": {"type": "string"},
+        "InvoiceAmt": {"type": ["number", "null"], "multipleOf": 0.01},
+        "UpdatedOn": {"type": ["string", "null"], "format": "date-time"},
+        "TaxAmt": {
+            "type": ["string", "null"],
+            "format": "x-singer.decimal",
+            "precision": 18,
+            "scale": 2,
+        },
+    }
+    INVOICE_KEYS: t.ClassVar[list[str]] = ["VendorNum", "InvoiceNum"]
 
     @staticmethod
     def schema(

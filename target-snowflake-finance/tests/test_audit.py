@@ -13,20 +13,6 @@ from typing import Any
 import pytest
 from target_snowflake_finance.sinks import InvalidRecordError
 
-PROPS: dict[str, Any] = {
-    "VendorNum": {"type": "integer"},
-    "InvoiceNum": {"type": "string"},
-    "InvoiceAmt": {"type": ["number", "null"], "multipleOf": 0.01},
-    "UpdatedOn": {"type": ["string", "null"], "format": "date-time"},
-    "TaxAmt": {
-        "type": ["string", "null"],
-        "format": "x-singer.decimal",
-        "precision": 18,
-        "scale": 2,
-    },
-}
-KEYS = ["VendorNum", "InvoiceNum"]
-
 
 def rec(n: int, amount: str = "1.00") -> dict[str, Any]:
     return {
@@ -54,7 +40,7 @@ def test_every_row_has_metadata_and_each_batch_one_audit_row(
     config["batch_size_rows"] = 2
     run_target(
         config,
-        [singer.schema("ap_invoices", PROPS, KEYS, "UpdatedOn")]
+        [singer.schema("ap_invoices", singer.INVOICE_PROPS, singer.INVOICE_KEYS, "UpdatedOn")]
         + [singer.record("ap_invoices", rec(n)) for n in range(1, 6)],
     )
     audit = table_rows(
@@ -87,7 +73,7 @@ def test_transient_failure_is_retried_and_the_batch_lands_once(
     snowflake_sandbox.fail_next(rf'^MERGE INTO "SANDBOX_DB"\."{schema_name}"', times=1, code=code)
     run_target(
         config,
-        [singer.schema("ap_invoices", PROPS, KEYS)]
+        [singer.schema("ap_invoices", singer.INVOICE_PROPS, singer.INVOICE_KEYS)]
         + [singer.record("ap_invoices", rec(n)) for n in (1, 2)],
     )
     assert table_rows("AP_INVOICES", "INVOICENUM") == [("1",), ("2",)]
@@ -113,7 +99,7 @@ def test_a_batch_that_keeps_failing_goes_to_dead_letter_and_the_run_stops_withou
     )
     vendor_props = {"VendorNum": {"type": "integer"}, "Name": {"type": "string"}}
     messages = [
-        singer.schema("ap_invoices", PROPS, KEYS, "UpdatedOn"),
+        singer.schema("ap_invoices", singer.INVOICE_PROPS, singer.INVOICE_KEYS, "UpdatedOn"),
         singer.schema("vendors", vendor_props, ["VendorNum"]),
         singer.record("ap_invoices", rec(1)),
         singer.record("ap_invoices", rec(2)),
@@ -180,7 +166,7 @@ def test_quarantine_sends_invalid_records_to_the_rejects_table(
     run_target(
         config,
         [
-            singer.schema("ap_invoices", PROPS, KEYS),
+            singer.schema("ap_invoices", singer.INVOICE_PROPS, singer.INVOICE_KEYS),
             singer.record("ap_invoices", rec(1, "10.50")),
             singer.record("ap_invoices", {**rec(2), "InvoiceAmt": "ten"}),
             singer.record("ap_invoices", {**rec(3), "TaxAmt": "1.005"}),
@@ -207,7 +193,7 @@ def test_fail_stops_with_the_stream_key_and_reason(config, run_target, singer, t
         run_target(
             config,
             [
-                singer.schema("ap_invoices", PROPS, KEYS),
+                singer.schema("ap_invoices", singer.INVOICE_PROPS, singer.INVOICE_KEYS),
                 singer.record("ap_invoices", rec(1)),
                 singer.record("ap_invoices", {**rec(2), "TaxAmt": "0.001"}),
             ],
@@ -223,11 +209,11 @@ def test_a_record_with_a_null_key_is_invalid_for_upsert(
     config, run_target, singer, table_rows
 ) -> None:
     config["on_invalid_record"] = "quarantine"
-    props = {**PROPS, "InvoiceNum": {"type": ["string", "null"]}}
+    props = {**singer.INVOICE_PROPS, "InvoiceNum": {"type": ["string", "null"]}}
     run_target(
         config,
         [
-            singer.schema("ap_invoices", props, KEYS),
+            singer.schema("ap_invoices", props, singer.INVOICE_KEYS),
             singer.record("ap_invoices", rec(1)),
             singer.record("ap_invoices", {**rec(2), "InvoiceNum": None}),
         ],

@@ -11,19 +11,6 @@ from typing import Any
 import pytest
 from singer_sdk.exceptions import MissingKeyPropertiesError
 
-PROPS: dict[str, Any] = {
-    "VendorNum": {"type": "integer"},
-    "InvoiceNum": {"type": "string"},
-    "InvoiceAmt": {"type": ["number", "null"], "multipleOf": 0.01},
-    "UpdatedOn": {"type": ["string", "null"], "format": "date-time"},
-    "TaxAmt": {
-        "type": ["string", "null"],
-        "format": "x-singer.decimal",
-        "precision": 18,
-        "scale": 2,
-    },
-}
-KEYS = ["VendorNum", "InvoiceNum"]
 # The SDK's path: a stream map that adds a field (records are copied and transformed per record).
 STREAM_MAP = {"ap_invoices": {"Source": "'mapped'"}}
 PATHS = pytest.mark.parametrize("stream_maps", [None, STREAM_MAP], ids=["direct", "stream-map"])
@@ -63,7 +50,9 @@ def test_metadata_columns_follow_each_message_in_arrival_order(
 ) -> None:
     config = with_maps({**config, "batch_size_rows": 3}, stream_maps)
     before = dt.datetime.now(dt.UTC)
-    messages = [singer.schema("ap_invoices", PROPS, KEYS, "UpdatedOn")]
+    messages = [
+        singer.schema("ap_invoices", singer.INVOICE_PROPS, singer.INVOICE_KEYS, "UpdatedOn")
+    ]
     for n in range(1, 8):
         extracted = f"2024-06-01T00:00:0{n}+00:00" if n % 2 else None
         messages.append(message(rec(n, f"{n}.00"), extracted, n * 10 if n != 4 else None))
@@ -105,7 +94,7 @@ def test_metadata_columns_follow_each_message_in_arrival_order(
 def test_last_record_of_a_key_wins_within_a_batch(
     config, run_target, singer, table_rows, stream_maps
 ) -> None:
-    messages = [singer.schema("ap_invoices", PROPS, KEYS)]
+    messages = [singer.schema("ap_invoices", singer.INVOICE_PROPS, singer.INVOICE_KEYS)]
     for amount in ("1.00", "2.00", "3.00", "4.00"):
         messages += [
             singer.record("ap_invoices", rec(1, amount)),
@@ -127,7 +116,7 @@ def test_a_record_carrying_its_own_sdc_values_gets_the_targets_metadata(
     run_target(
         with_maps(config, stream_maps),
         [
-            singer.schema("ap_invoices", PROPS, KEYS),
+            singer.schema("ap_invoices", singer.INVOICE_PROPS, singer.INVOICE_KEYS),
             message(rec(1, **own), "2024-06-01T00:00:00Z", 3),
             message(rec(2), None, None),
         ],
@@ -148,7 +137,7 @@ def test_a_quarantined_record_keeps_its_values_and_metadata(
     run_target(
         config,
         [
-            singer.schema("ap_invoices", PROPS, KEYS),
+            singer.schema("ap_invoices", singer.INVOICE_PROPS, singer.INVOICE_KEYS),
             singer.record("ap_invoices", rec(1)),
             message({**rec(2), "InvoiceAmt": "ten"}, "2024-06-01T00:00:00Z", 7),
             singer.record("ap_invoices", rec(3, TaxAmt="1.005")),  # valid JSON, does not fit
@@ -181,7 +170,10 @@ def test_a_record_without_its_key_fails_as_in_the_sdk(
     with pytest.raises(MissingKeyPropertiesError, match="InvoiceNum"):
         run_target(
             with_maps(config, stream_maps),
-            [singer.schema("ap_invoices", PROPS, KEYS), singer.record("ap_invoices", record)],
+            [
+                singer.schema("ap_invoices", singer.INVOICE_PROPS, singer.INVOICE_KEYS),
+                singer.record("ap_invoices", record),
+            ],
         )
 
 
@@ -192,7 +184,7 @@ def test_the_record_count_metric_counts_every_record(
     caplog.set_level(logging.INFO, logger="singer_sdk.metrics")
     run_target(
         with_maps({**config, "batch_size_rows": 2}, stream_maps),
-        [singer.schema("ap_invoices", PROPS, KEYS)]
+        [singer.schema("ap_invoices", singer.INVOICE_PROPS, singer.INVOICE_KEYS)]
         + [singer.record("ap_invoices", rec(n)) for n in range(1, 6)],
     )
     points = [
