@@ -456,19 +456,31 @@ class Pipe:
         )
 
 
+def selected_catalog(
+    streams: Iterable[str], replication_keys: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The tap's offline catalog with only `streams` selected (what Meltano's `select` does)."""
+    wanted, keys = set(streams), dict(replication_keys or {})
+    done = subprocess.run(
+        [TAP, "--discover"], capture_output=True, text=True, check=True, cwd=ROOT, env=clean_env()
+    )
+    catalog = json.loads(done.stdout)
+    for stream in catalog["streams"]:
+        name = stream["tap_stream_id"]
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = name in wanted
+                if name in keys:
+                    entry["metadata"]["replication-key"] = keys[name]
+                    stream["replication_key"] = keys[name]
+    return catalog
+
+
 def fault_catalog(directory: Path) -> Path:
-    """The tap's catalog with only FAULT_STREAMS selected (what Meltano's `select` does)."""
+    """The tap's catalog with only FAULT_STREAMS selected, written once per directory."""
     path = directory / "fault-catalog.json"
     if not path.exists():
-        done = subprocess.run(
-            [TAP, "--discover"], capture_output=True, text=True, check=True, env=clean_env()
-        )
-        catalog = json.loads(done.stdout)
-        for stream in catalog["streams"]:
-            for entry in stream["metadata"]:
-                if entry["breadcrumb"] == []:
-                    entry["metadata"]["selected"] = stream["tap_stream_id"] in FAULT_STREAMS
-        write_json(path, catalog)
+        write_json(path, selected_catalog(FAULT_STREAMS))
     return path
 
 
@@ -482,10 +494,7 @@ def write_json(path: Path, data: Any) -> Path:
 
 def discovered_schemas() -> dict[str, dict[str, Any]]:
     """Each stream's JSON schema properties as the tap discovers it (no network needed)."""
-    done = subprocess.run(
-        [TAP, "--discover"], capture_output=True, text=True, check=True, cwd=ROOT, env=clean_env()
-    )
-    catalog = json.loads(done.stdout)
+    catalog = selected_catalog(())
     return {s["tap_stream_id"]: s["schema"]["properties"] for s in catalog["streams"]}
 
 
@@ -552,20 +561,27 @@ def compare(
             loaded = warehouse_rows(conn, stream)  # live rows: tombstoned ones are left out
             source = truth_rows(sandbox.url, stream, sandbox.company)
             result.rows[stream] = len(source)
-            _compare_stream(stream, source, loaded, schemas[stream], zone, result)
+            compare_rows(stream, source, loaded, schemas[stream], zone, result)
     finally:
         conn.close()
     return result
 
 
-def _compare_stream(
+def compare_rows(
     stream: str,
     source: list[dict[str, Any]],
     loaded: list[dict[str, Any]],
     schema: Mapping[str, Any],
     zone: ZoneInfo,
     result: Comparison,
+    *,
+    require_columns: bool = False,
 ) -> None:
+    """Add to `result` every difference between Epicor's rows and Snowflake's for one stream.
+
+    With `require_columns`, a schema column Epicor serves but the table lacks is a difference too
+    (reported once); otherwise such columns are skipped (a run may deselect them on purpose).
+    """
     keys = [k.upper() for k in STREAM_KEYS[stream]]
     problems = result.problems
     if len(loaded) != len(source):
@@ -583,8 +599,13 @@ def _compare_stream(
         if row is None:
             problems.append(f"{stream}: key {key} missing in Snowflake")
             continue
-        for column, prop in props.items():
-            if column not in src or column not in row:
+        for column, prop in list(props.items()):
+            if column not in src:
+                continue
+            if column not in row:
+                if require_columns:
+                    problems.append(f"{stream}: column {column} missing in Snowflake")
+                    del props[column]
                 continue
             result.values += 1
             if not same_value(prop, src[column], row[column], zone):

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-from e2e_helpers import discovered_schemas, same_value
+from e2e_helpers import Comparison, compare_rows, discovered_schemas
 from finance_sandbox.demo import (
     STREAM_KEYS,
     audit_batches,
@@ -120,38 +120,11 @@ def schemas() -> dict[str, dict[str, Any]]:
 
 def compare_stream(pipe: Pipeline, conn: Any, stream: str, schema: dict[str, Any]) -> list[str]:
     """Every difference between Epicor and Snowflake for one stream, as readable lines."""
-    keys = [k.upper() for k in STREAM_KEYS[stream]]
+    result = Comparison()
     source = truth_rows(pipe.sandbox_url, stream, pipe.company)
     loaded = warehouse_rows(conn, stream)
-    problems: list[str] = []
-    if len(loaded) != len(source):
-        problems.append(f"{stream}: {len(loaded)} rows in Snowflake, {len(source)} in Epicor")
-    by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for row in loaded:
-        key = tuple(str(row[k]) for k in keys)
-        if key in by_key:
-            problems.append(f"{stream}: duplicate key {key} in Snowflake")
-        by_key[key] = row
-    props = {name.upper(): prop for name, prop in schema.items()}
-    for src in source:
-        key = tuple(str(src[k]) for k in keys)
-        row = by_key.pop(key, None)
-        if row is None:
-            problems.append(f"{stream}: key {key} missing in Snowflake")
-            continue
-        for column, prop in props.items():
-            if column not in src:
-                continue
-            if column not in row:
-                problems.append(f"{stream}: column {column} missing in Snowflake")
-                props = {c: p for c, p in props.items() if c != column}
-                continue
-            if not same_value(prop, src[column], row[column], pipe.timezone):
-                problems.append(
-                    f"{stream} {key} {column}: Epicor {src[column]!r}, Snowflake {row[column]!r}"
-                )
-    problems.extend(f"{stream}: key {key} in Snowflake but not in Epicor" for key in by_key)
-    return problems
+    compare_rows(stream, source, loaded, schema, pipe.timezone, result, require_columns=True)
+    return result.problems
 
 
 def compare_all(pipe: Pipeline, schemas: Mapping[str, dict[str, Any]]) -> list[str]:

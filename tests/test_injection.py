@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_helpers import TAP, TARGET, clean_env, write_json
+from e2e_helpers import TAP, TARGET, clean_env, selected_catalog, write_json
 from finance_sandbox.testing.epicor import EpicorSandbox
 from finance_sandbox.testing.snowflake import SnowflakeSandbox
 
@@ -35,18 +35,8 @@ def epicor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EpicorSandbox]:
 
 @pytest.fixture(scope="module")
 def vendors_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    done = subprocess.run(
-        [TAP, "--discover"], capture_output=True, text=True, check=True, env=clean_env()
-    )
-    catalog = json.loads(done.stdout)
-    for stream in catalog["streams"]:
-        for entry in stream["metadata"]:
-            if entry["breadcrumb"] == []:
-                entry["metadata"]["selected"] = stream["tap_stream_id"] == "vendors"
-                if stream["tap_stream_id"] == "vendors":
-                    # Bookmarks below are date-times: replicate vendors on UpdatedOn.
-                    entry["metadata"]["replication-key"] = "UpdatedOn"
-                    stream["replication_key"] = "UpdatedOn"
+    # Bookmarks below are date-times: replicate vendors on UpdatedOn.
+    catalog = selected_catalog({"vendors"}, {"vendors": "UpdatedOn"})
     return write_json(tmp_path_factory.mktemp("catalog") / "catalog.json", catalog)
 
 
