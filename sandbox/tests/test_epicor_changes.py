@@ -3,7 +3,6 @@ deletions remove rows, late commits become visible after a reader passed their S
 
 from __future__ import annotations
 
-import json
 import time
 from decimal import Decimal
 from typing import Any
@@ -46,13 +45,7 @@ def written(before: dict[Any, Any], after: dict[Any, Any]) -> set[Any]:
 
 
 def post(sb: EpicorSandbox, method: str, body: dict[str, Any]) -> requests.Response:
-    with sb.session() as s:
-        return s.post(
-            sb.odata_url(AP, method),
-            data=json.dumps(body, default=str),
-            headers={"Content-Type": "application/json"},
-            timeout=30,
-        )
+    return sb.call_method(AP, method, body)
 
 
 def test_default_writes_touch_only_the_rows_a_bo_writes(sb: EpicorSandbox) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
@@ -20,13 +19,7 @@ def sb(epicor_sandbox_factory) -> EpicorSandbox:
 
 
 def call(sb: EpicorSandbox, method: str, body: dict[str, Any]) -> requests.Response:
-    with sb.session() as s:
-        return s.post(
-            sb.odata_url(AP, method),
-            data=json.dumps(body, default=str),
-            headers={"Content-Type": "application/json"},
-            timeout=30,
-        )
+    return sb.call_method(AP, method, body)
 
 
 def ok(resp: requests.Response) -> dict[str, Any]:

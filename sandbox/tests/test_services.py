@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
-import snowflake.connector
-from cryptography.hazmat.primitives import serialization
+from finance_sandbox.demo import snowflake_connect
 from finance_sandbox.services import read_env_file
 
 EXPECTED_KEYS = {
@@ -102,21 +101,7 @@ def test_up_starts_both_writes_env_file_and_down_stops_them(workdir: Path) -> No
     assert invoices(env) == 40
 
     # The Snowflake values work with the real connector and the generated encrypted key.
-    key = serialization.load_pem_private_key(
-        Path(env["TARGET_SNOWFLAKE_FINANCE_PRIVATE_KEY_PATH"]).read_bytes(),
-        password=env["TARGET_SNOWFLAKE_FINANCE_PRIVATE_KEY_PASSPHRASE"].encode(),
-    )
-    conn = snowflake.connector.connect(
-        account=env["TARGET_SNOWFLAKE_FINANCE_ACCOUNT"],
-        user=env["TARGET_SNOWFLAKE_FINANCE_USER"],
-        private_key=key,
-        host=env["TARGET_SNOWFLAKE_FINANCE_HOST"],
-        port=int(env["TARGET_SNOWFLAKE_FINANCE_PORT"]),
-        protocol=env["TARGET_SNOWFLAKE_FINANCE_PROTOCOL"],
-        database=env["TARGET_SNOWFLAKE_FINANCE_DATABASE"],
-        schema=env["TARGET_SNOWFLAKE_FINANCE_SCHEMA"],
-        warehouse=env["TARGET_SNOWFLAKE_FINANCE_WAREHOUSE"],
-    )
+    conn = snowflake_connect(env)
     try:
         assert conn.cursor().execute("SELECT 1").fetchone() == (1,)
     finally:

@@ -156,6 +156,16 @@ class EpicorSandbox:
         s.headers.update({"x-api-key": API_KEY, "Accept": "application/json"})
         return s
 
+    def call_method(self, service: str, method: str, body: dict[str, Any]) -> requests.Response:
+        """POST a BO method (`Update`, `GetNew...`) as a Kinetic client does; dates as text."""
+        with self.session() as s:
+            return s.post(
+                self.odata_url(service, method),
+                data=json.dumps(body, default=str),
+                headers={"Content-Type": "application/json"},
+                timeout=30,
+            )
+
     # -- control API ---------------------------------------------------------------------
 
     def _control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
