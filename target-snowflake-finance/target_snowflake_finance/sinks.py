@@ -54,6 +54,7 @@ from target_snowflake_finance.naming import (
     config_identifier,
     quote,
 )
+from target_snowflake_finance.privileges import table_privileges
 from target_snowflake_finance.reader import SingerInputError
 from target_snowflake_finance.streams import ensure_stream
 from target_snowflake_finance.table_keys import keys_comment, recorded_keys, same_keys
@@ -144,7 +145,15 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
         self._keys_seen = target.claim_table(self.table_ref, stream_name, self.key_fields)
         # Only word characters: the staging table is ours, and COPY tooling need not quote it.
         self.staging_table = leftovers.staging_name(self.table, uuid.uuid4().hex[:8].upper())
-        self.staging_ref = self.session.table_ref(self.staging_table)
+        # Without manage_tables the role may create nothing: the batch is staged in a
+        # TEMPORARY table, which needs no CREATE TABLE grant (Snowflake's CREATE TABLE access
+        # control) and goes with the session. Unqualified: it lives in the session's schema.
+        self.temporary_staging = not self.manage_tables
+        self.staging_ref = (
+            quote(self.staging_table)
+            if self.temporary_staging
+            else self.session.table_ref(self.staging_table)
+        )
         self._workdir = leftovers.new_workdir()
         self._cleaned = False
         leftovers.register(self)
@@ -174,12 +183,15 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
         self._prepare_table()
         if self.config.get("create_streams"):
             ensure_stream(self.session, self.table)
-        staging_cols = ", ".join(
+        if not self.temporary_staging:
+            self.session.execute(
+                f"CREATE TRANSIENT TABLE IF NOT EXISTS {self.staging_ref} ({self._staging_cols()})"
+            )
+
+    def _staging_cols(self) -> str:
+        return ", ".join(
             f"{quote(self._staged(i))} {self.types[f].staging_sql}"
             for i, f in enumerate(self.fields)
-        )
-        self.session.execute(
-            f"CREATE TRANSIENT TABLE IF NOT EXISTS {self.staging_ref} ({staging_cols})"
         )
 
     @override
@@ -397,7 +409,11 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
                 f"CREATE TABLE IF NOT EXISTS {self.table_ref} ({cols}) "
                 f"COMMENT = {keys_comment(self.key_fields)}"
             )
+            self._target.table_created(self.table)
             return False  # a run that created it first may have other columns
+        self._target.require_table_grants(
+            self.table, table_privileges(self.load_method, bool(self.key_fields)), self.stream_name
+        )
         self._check_keys()
         by_upper = {name.upper(): (name, ctype) for name, ctype in existing.items()}
         missing, conflicts = [], []
@@ -740,7 +756,16 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
             )
         overwrite = False
         try:
-            s.execute("BEGIN")
+            if self.temporary_staging:
+                # Recreated per attempt: a reconnect before a retry drops a temporary table.
+                # Filled before the transaction: it is this session's own (and the local
+                # Snowflake cannot write a temporary and a permanent table in one transaction).
+                s.execute(
+                    f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.staging_ref} "
+                    f"({self._staging_cols()})"
+                )
+            else:
+                s.execute("BEGIN")
             s.execute(f"DELETE FROM {self.staging_ref}")
             copied = s.execute(
                 f"COPY INTO {self.staging_ref} FROM @{stage}/{prefix}/data/ "
@@ -752,6 +777,8 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
                 raise BatchLoadError(
                     f"COPY loaded {rows_copied} of {expected_rows} rows into staging"
                 )
+            if self.temporary_staging:
+                s.execute("BEGIN")
             overwrite = self._target.claim_overwrite(self.table_ref, self.load_method)
             if overwrite:
                 s.execute(f"DELETE FROM {self.table_ref}")

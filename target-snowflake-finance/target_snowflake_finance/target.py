@@ -22,13 +22,14 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.sinks import Sink
 from typing_extensions import override
 
-from target_snowflake_finance import leftovers, shutdown
-from target_snowflake_finance.audit import AUDIT_COLUMNS, REJECT_COLUMNS, create_table_sql
+from target_snowflake_finance import leftovers, preflight, shutdown
+from target_snowflake_finance.audit import create_table_sql
 from target_snowflake_finance.batch_files import BatchInputError, read_records
 from target_snowflake_finance.connector import Session
 from target_snowflake_finance.errors import BatchLoadError, TargetConfigError
 from target_snowflake_finance.exclusion import ExcludedRecords
 from target_snowflake_finance.naming import COLUMN_CASES, NamingError, config_identifier, quote
+from target_snowflake_finance.privileges import RoleGrants
 from target_snowflake_finance.reader import BulkMessageReader, SingerInputError
 from target_snowflake_finance.run_summary import LoadTally
 from target_snowflake_finance.sinks import InvalidRecordError, SnowflakeSink
@@ -151,8 +152,19 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.BooleanType,
         default=True,
         description=(
-            "true: create tables and add new columns; false: only write into existing tables and "
-            "columns, checked before any data moves."
+            "true: create what is missing (schema, stage, audit, rejects and stream tables) and "
+            "add new columns; false: create nothing: they must exist, checked before any data "
+            "moves."
+        ),
+    ),
+    th.Property(
+        "stage",
+        th.StringType,
+        default=STAGE_NAME,
+        description=(
+            "Named internal stage (in `schema`) for the batch files; created if missing when "
+            "manage_tables is true. With manage_tables false it must exist, with READ and WRITE "
+            "granted to the role."
         ),
     ),
     th.Property(
@@ -316,6 +328,7 @@ class TargetSnowflakeFinance(Target):
         self._excluded = ExcludedRecords()
         self._tally = LoadTally()
         self._meltano_test_table: str | None = None
+        self.role_grants: RoleGrants | None = None
         super().__init__(*args, config=config, **kwargs)
         # The connector logs "Connecting to GLOBAL Snowflake domain" and its version at INFO for
         # every connection (one per loader thread and reconnect), and its native core warns
@@ -343,31 +356,49 @@ class TargetSnowflakeFinance(Target):
         return f"{quote(self.database)}.{quote(self.schema_name)}.{quote(name)}"
 
     @property
+    def stage_name(self) -> str:
+        return config_identifier(self.config.get("stage") or STAGE_NAME)
+
+    @property
     def stage_ref(self) -> str:
-        return self._ref(STAGE_NAME)
+        return self._ref(self.stage_name)
+
+    def table_name(self, setting: str) -> str:
+        """The audit or rejects table's name (settings `audit_table`, `rejects_table`)."""
+        default = {"audit_table": "_SDC_LOAD_AUDIT", "rejects_table": "_SDC_REJECTS"}[setting]
+        return config_identifier(self.config.get(setting) or default)
 
     @property
     def audit_ref(self) -> str:
-        return self._ref(config_identifier(self.config.get("audit_table") or "_SDC_LOAD_AUDIT"))
+        return self._ref(self.table_name("audit_table"))
 
     @property
     def rejects_ref(self) -> str:
-        return self._ref(config_identifier(self.config.get("rejects_table") or "_SDC_REJECTS"))
+        return self._ref(self.table_name("rejects_table"))
 
     def start(self) -> None:
-        """Once per run, before the first sink: warehouse, schema, stage, audit tables."""
+        """Once per run, before the first sink: every check first, then what must be created.
+
+        With manage_tables false nothing is created: the schema, stage, audit and rejects tables
+        must exist. With it true, only what is missing is created (a CREATE needs a grant).
+        """
         if self._started:
             return
         session = Session(self.config)
         self._control = session
-        session.check_warehouse(resume=bool(self.config.get("resume_warehouse", True)))
-        if self.config.get("manage_tables", True):
+        found = preflight.inspect(self, session)
+        if not found.ok:
+            raise TargetConfigError(found.message())
+        self.role_grants = found.role_grants
+        if not found.schema_exists:
             session.ensure_schema()
-        else:
-            self._check_mapped_tables(session)
-        session.execute(f"CREATE STAGE IF NOT EXISTS {self.stage_ref}")
-        self._ensure_table(session, "audit_table", "_SDC_LOAD_AUDIT", AUDIT_COLUMNS)
-        self._ensure_table(session, "rejects_table", "_SDC_REJECTS", REJECT_COLUMNS)
+            self._owns("SCHEMA", self.database, self.schema_name)
+        if not found.stage_exists:
+            session.execute(f"CREATE STAGE IF NOT EXISTS {self.stage_ref}")
+            self._owns("STAGE", self.database, self.schema_name, self.stage_name)
+        for name, columns in found.create_tables:
+            session.execute(create_table_sql(self._ref(name), columns))
+            self._owns("TABLE", self.database, self.schema_name, name)
         hours = self.config.get("orphan_cleanup_hours")
         leftovers.remove_orphans(session, self.stage_ref, 24.0 if hours is None else float(hours))
         self._started = True
@@ -380,35 +411,28 @@ class TargetSnowflakeFinance(Target):
             self.schema_name,
         )
 
-    def _ensure_table(
-        self, session: Session, setting: str, default: str, columns: dict[str, str]
-    ) -> None:
-        """Create the audit or rejects table only when missing (a CREATE needs a grant)."""
-        name = config_identifier(self.config.get(setting) or default)
-        if session.existing_columns(name) is not None:
-            return
-        session.execute(create_table_sql(self._ref(name), columns))
+    def _owns(self, kind: str, *parts: str) -> None:
+        if self.role_grants is not None:
+            self.role_grants.own(kind, parts)
 
-    def _check_mapped_tables(self, session: Session) -> None:
-        """With manage_tables false, every mapped table and column must exist before data moves."""
-        problems = []
-        for stream, mapping in (self.config.get("table_mapping") or {}).items():
-            table = config_identifier((mapping or {}).get("table") or stream)
-            existing = session.existing_columns(table)
-            if existing is None:
-                problems.append(f"table {table} (stream {stream!r}) does not exist")
-                continue
-            wanted = [config_identifier(c) for c in ((mapping or {}).get("columns") or {}).values()]
-            folded = {c.upper() for c in existing}
-            missing = [c for c in wanted if c.upper() not in folded]
-            if missing:
-                problems.append(f"table {table} (stream {stream!r}) lacks columns {missing}")
-        if problems:
+    def require_table_grants(self, table: str, privileges: tuple[str, ...], stream: str) -> None:
+        """Fail before any data moves when the role lacks a privilege on a stream's table."""
+        if self.role_grants is None:
+            return
+        from target_snowflake_finance.privileges import Need
+
+        parts = (self.database, self.schema_name, table)
+        missing = self.role_grants.missing([Need(privileges, "TABLE", parts)])
+        if missing:
             raise TargetConfigError(
-                "manage_tables is false and table_mapping names objects that are missing: "
-                + "; ".join(problems)
-                + ". Create them or fix table_mapping"
+                f"role {self.role_grants.role} cannot load stream {stream!r} into "
+                f"{self._ref(table)}: {' '.join(missing)} (run it as the table's owner or "
+                "SECURITYADMIN)"
             )
+
+    def table_created(self, table: str) -> None:
+        """The role created this table in this run: it owns it."""
+        self._owns("TABLE", self.database, self.schema_name, table)
 
     def claim_table(self, table_ref: str, stream: str, keys: list[str]) -> list[str] | None:
         """One stream per table; returns the keys the stream had earlier in this run, if any.
@@ -593,7 +617,7 @@ class TargetSnowflakeFinance(Target):
 
 
 def cli() -> None:
-    """Console script: `replay` goes to the replay command, everything else to the SDK CLI."""
+    """Console script: `replay` and `check` go to their commands, everything else to the SDK CLI."""
     args = sys.argv[1:]
     # Meltano invokes commands as `target --config FILE replay`, a shell user as `target replay
     # --config FILE`: the word `replay` anywhere but as an option's value selects the command.
@@ -604,6 +628,13 @@ def cli() -> None:
         from target_snowflake_finance.replay import main as replay_main
 
         sys.exit(replay_main(args[: positions[0]] + args[positions[0] + 1 :]))
+    checks = [
+        i for i, arg in enumerate(args) if arg == "check" and (i == 0 or args[i - 1] != "--config")
+    ]
+    if checks:
+        from target_snowflake_finance.check import main as check_main
+
+        sys.exit(check_main(args[: checks[0]] + args[checks[0] + 1 :]))
     TargetSnowflakeFinance.cli()
 
 

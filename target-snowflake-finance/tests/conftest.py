@@ -114,3 +114,18 @@ def table_rows(snowflake_sandbox: Any, schema_name: str) -> Callable[..., list[t
         return list(snowflake_sandbox.query(f"SELECT {columns} FROM {ref} ORDER BY {order_by}"))
 
     return rows
+
+
+@pytest.fixture
+def loader_objects(snowflake_sandbox: Any, schema_name: str) -> Callable[[], None]:
+    """Create what a DBA creates for `manage_tables: false` (the README's DDL)."""
+    from target_snowflake_finance.preflight import setup_ddl
+    from target_snowflake_finance.target import STAGE_NAME
+
+    def create() -> None:
+        for statement in setup_ddl(
+            "SANDBOX_DB", schema_name, STAGE_NAME, "_SDC_LOAD_AUDIT", "_SDC_REJECTS"
+        ):
+            snowflake_sandbox.query(statement)
+
+    return create

@@ -75,9 +75,9 @@ def test_incompatible_type_change_fails_clearly_and_loses_nothing(
 
 
 def test_table_mapping_writes_into_a_table_of_the_users_design(
-    config, run_target, singer, snowflake_sandbox, schema_name, table_rows
+    config, run_target, singer, snowflake_sandbox, schema_name, table_rows, loader_objects
 ) -> None:
-    snowflake_sandbox.query(f'CREATE SCHEMA IF NOT EXISTS "SANDBOX_DB"."{schema_name}"')
+    loader_objects()
     snowflake_sandbox.query(
         f'CREATE TABLE "SANDBOX_DB"."{schema_name}"."AP_INVOICE_FACT" '
         '(CO VARCHAR, INV_NO VARCHAR, AMOUNT_DOC NUMBER(18,3), "_SDC_LOAD_ID" VARCHAR, '
@@ -111,8 +111,9 @@ def test_table_mapping_writes_into_a_table_of_the_users_design(
 
 
 def test_manage_tables_false_reports_a_missing_table_before_any_data_moves(
-    config, run_target, singer, sql_sent
+    config, run_target, singer, sql_sent, loader_objects
 ) -> None:
+    loader_objects()
     config.update(
         manage_tables=False,
         table_mapping={"ap_invoices": {"table": "NOT_THERE", "columns": {"Company": "CO"}}},
@@ -129,9 +130,9 @@ def test_manage_tables_false_reports_a_missing_table_before_any_data_moves(
 
 
 def test_manage_tables_false_reports_a_missing_column_before_any_data_moves(
-    config, run_target, singer, snowflake_sandbox, schema_name, sql_sent
+    config, run_target, singer, snowflake_sandbox, schema_name, sql_sent, loader_objects
 ) -> None:
-    snowflake_sandbox.query(f'CREATE SCHEMA IF NOT EXISTS "SANDBOX_DB"."{schema_name}"')
+    loader_objects()
     snowflake_sandbox.query(
         f'CREATE TABLE "SANDBOX_DB"."{schema_name}"."AP_INVOICES" '
         "(COMPANY VARCHAR, INVOICENUM VARCHAR)"
@@ -254,13 +255,13 @@ def test_names_from_streams_fields_and_config_cannot_inject_sql(
 
 
 def test_a_user_table_with_quoted_lower_and_mixed_case_columns_is_named_as_it_is(
-    config, run_target, singer, snowflake_sandbox, schema_name, sql_sent, table_rows
+    config, run_target, singer, snowflake_sandbox, schema_name, sql_sent, table_rows, loader_objects
 ) -> None:
     # Snowflake matches quoted names exactly ("AMOUNT" is not "amount": error 000904); the
     # local Snowflake forgives case, so the SQL the target sends is what proves it.
     from target_snowflake_finance.batch import METADATA_FIELDS
 
-    snowflake_sandbox.query(f'CREATE SCHEMA IF NOT EXISTS "SANDBOX_DB"."{schema_name}"')
+    loader_objects()
     kinds = {"_sdc_sequence": "NUMBER", "_sdc_table_version": "NUMBER", "_sdc_load_id": "VARCHAR"}
     kinds["_sdc_sync_started_at"] = "NUMBER"
     metadata = ", ".join(f'"{f.upper()}" {kinds.get(f, "TIMESTAMP_TZ")}' for f in METADATA_FIELDS)

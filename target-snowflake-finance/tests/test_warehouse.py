@@ -47,7 +47,8 @@ def test_suspended_warehouse_fails_clearly_when_resume_is_off(
     assert "AUTO_RESUME is off" in message
     assert "`resume_warehouse`" in message
     assert f"ALTER WAREHOUSE {config['warehouse']} RESUME" in message
-    assert [s.split()[0] for s in sql_sent()] == ["SHOW"]
+    # The start-up checks go on reading (to name every problem at once) but change nothing.
+    assert {s.split()[0] for s in sql_sent()} <= {"SHOW", "SELECT"}
 
 
 @pytest.mark.parametrize(
