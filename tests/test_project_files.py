@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import jsonschema
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -210,3 +214,43 @@ def test_every_tap_setting_can_come_from_an_environment_variable() -> None:
     result = meltano("config", "print", "tap-epicor-kinetic", env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert '"retry_backoff_seconds": 2' in result.stdout
+
+
+PLUGINS = {
+    "tap-epicor-kinetic": "tap_epicor_kinetic",
+    "target-snowflake-finance": "target_snowflake_finance",
+}
+
+
+def _imported_top_modules(package_dir: Path) -> set[str]:
+    modules: set[str] = set()
+    for path in package_dir.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules.add(node.module.split(".")[0])
+    return modules
+
+
+@pytest.mark.parametrize("plugin", sorted(PLUGINS))
+def test_each_plugin_declares_what_it_imports_and_ships_its_license(plugin: str) -> None:
+    # A plugin installed on its own (pip_url from Meltano Hub) gets only its declared
+    # dependencies: a module that arrives only through another package breaks when that one moves.
+    module = PLUGINS[plugin]
+    project = tomllib.loads((ROOT / plugin / "pyproject.toml").read_text())["project"]
+    declared = {
+        re.split(r"[\s;<>=~!\[]", dep)[0].lower().replace("_", "-")
+        for dep in project["dependencies"]
+    }
+    distributions = importlib.metadata.packages_distributions()
+    undeclared = {}
+    for name in _imported_top_modules(ROOT / plugin / module) - {module}:
+        if name in sys.stdlib_module_names:
+            continue
+        dists = {d.lower().replace("_", "-") for d in distributions.get(name, [name])}
+        if not dists & declared:
+            undeclared[name] = sorted(dists)
+    assert undeclared == {}, f"{plugin} imports these without declaring them: {undeclared}"
+    assert project["license"] == "Apache-2.0"
+    assert "Apache License" in (ROOT / plugin / "LICENSE").read_text()
