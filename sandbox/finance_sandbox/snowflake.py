@@ -449,6 +449,7 @@ FAULT_MESSAGES = {
         "No active warehouse selected in the current session.  Select an active "
         "warehouse with the 'use warehouse' command.",
     ),
+    "390112": ("08001", "Your session has expired. Please login again."),
     "390114": ("08001", "Authentication token has expired.  The user must authenticate again."),
     "000630": (
         "57014",
@@ -574,6 +575,9 @@ class HeldStatements:
             del self._held[event]
         return True
 
+    def session_id(self, token: str) -> int | None:
+        return next((sid for sid, held in self.session_ids.items() if held == token), None)
+
     def cancel(self, *, session_id: int | None = None, request_id: str | None = None) -> int:
         token = self.session_ids.get(session_id) if session_id is not None else None
         hits = [
@@ -686,6 +690,7 @@ def build_app(
 
     from finance_sandbox.snowflake_grants import RoleGrants
     from finance_sandbox.snowflake_streams import StreamCatalog
+    from finance_sandbox.snowflake_users import UserRegistry
 
     _patch_fakesnow()
     _patch_fakesnow_temp_copy()
@@ -713,6 +718,7 @@ def build_app(
     held = HeldStatements()
     tracker = SessionTracker(idle_transaction_timeout)
     grants = RoleGrants()
+    users = UserRegistry()
 
     def stage_exists(database: str, schema: str, stage: str) -> bool:
         cur = fs_server.shared_fs.duck_conn.cursor()
@@ -741,6 +747,11 @@ def build_app(
     streams = StreamCatalog(data_dir / "streams.json" if data_dir else None, table_exists)
 
     async def login(request: Request) -> Response:
+        body = await request.body()
+        if request.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        if refused := users.refusal(json.loads(body).get("data") or {}):
+            return _error_response(WarehouseError(*refused))
         response = await fs_server.login_request(request)
         warehouse = request.query_params.get("warehouse")
         payload = json.loads(bytes(response.body))
@@ -881,6 +892,45 @@ def build_app(
         grants.drop(request.path_params["role"])
         return JSONResponse({"dropped": True})
 
+    async def token_request(request: Request) -> Response:
+        """Renew an expired session with the master token (what Snowflake answers a RENEW).
+
+        The connector renews on its own when a statement is answered 390112 and then repeats
+        the statement; without this the renewal got a 404 and the statement failed (250001).
+        """
+        master = fs_server.to_token(request) if request.headers.get("Authorization") else ""
+        token = master.removesuffix("-master")
+        if not master.endswith("-master") or token not in fs_server.sessions:
+            sqlstate, message = FAULT_MESSAGES["390114"]
+            return _error_response(WarehouseError("390114", message, sqlstate))
+        extras = login_extras(token)
+        return JSONResponse(
+            {
+                "data": {
+                    "sessionToken": token,
+                    "validityInSecondsST": extras["validityInSeconds"],
+                    "masterToken": extras["masterToken"],
+                    "validityInSecondsMT": extras["masterValidityInSeconds"],
+                    "sessionId": held.session_id(token),
+                },
+                "code": None,
+                "message": None,
+                "success": True,
+            }
+        )
+
+    async def add_user(request: Request) -> Response:
+        body = await request.json()
+        try:
+            users.add(str(body["name"]), str(body["rsa_public_key"]))
+        except (KeyError, ValueError, TypeError) as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
+        return JSONResponse({"user": str(body["name"]).upper()})
+
+    async def clear_users(_request: Request) -> Response:
+        users.clear()
+        return JSONResponse({"users": 0})
+
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok", "sessions": len(fs_server.sessions)})
 
@@ -900,10 +950,13 @@ def build_app(
         Route("/_sandbox/roles", list_roles, methods=["GET"]),
         Route("/_sandbox/roles/{role}/statements", role_statements, methods=["GET"]),
         Route("/_sandbox/roles/{role}", drop_role, methods=["DELETE"]),
+        Route("/_sandbox/users", add_user, methods=["POST"]),
+        Route("/_sandbox/users", clear_users, methods=["DELETE"]),
         Route("/session/v1/login-request", login, methods=["POST"]),
         Route("/queries/v1/query-request", query, methods=["POST"]),
         Route("/queries/v1/abort-request", abort_request, methods=["POST"]),
         Route("/session", session, methods=["POST"]),
+        Route("/session/token-request", token_request, methods=["POST"]),
         *(r for r in fs_server.routes if getattr(r, "path", None) not in own),
     ]
     return Starlette(routes=routes), tracker

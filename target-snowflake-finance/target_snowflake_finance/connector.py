@@ -106,6 +106,9 @@ def connect_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
         "paramstyle": "pyformat",
         "session_parameters": {"QUOTED_IDENTIFIERS_IGNORE_CASE": False, "TIMEZONE": "UTC"},
     }
+    if int(snowflake.connector.__version__.split(".")[0]) >= 5:
+        # Log out on close (no async queries to keep); unset, connector 5 warns on each connect.
+        kwargs["enable_server_session_keep_alive_auto_detection"] = False
     for setting in ("role", "warehouse", "database", "schema"):
         if config.get(setting):
             kwargs[setting] = config_identifier(str(config[setting]))
@@ -148,9 +151,15 @@ def connect_failure(kwargs: Mapping[str, Any], exc: BaseException) -> ConnectErr
     errno = getattr(exc, "errno", None)
     if errno in _AUTH_ERRNOS or isinstance(exc, snowflake.connector.errors.ProgrammingError):
         message = str(getattr(exc, "raw_msg", None) or exc).strip().splitlines()[0]
+        credential = {
+            "PROGRAMMATIC_ACCESS_TOKEN": "`token`",
+            "SNOWFLAKE": "`password`",
+        }.get(str(kwargs.get("authenticator", "SNOWFLAKE")).upper(), "`password`")
+        if "private_key" in kwargs:
+            credential = "`private_key` (its public key must be the user's RSA_PUBLIC_KEY)"
         return ConnectError(
             f"Snowflake at {where} refused the login of user {kwargs.get('user')} ({errno}: "
-            f"{message}); check `user`, `role` and the key or token of `auth_method`",
+            f"{message}); check `user`, `role` and {credential}",
             transient=False,
         )
     cause = root.strerror if isinstance(root, OSError) and root.strerror else str(root)

@@ -333,9 +333,10 @@ class TargetSnowflakeFinance(Target):
         # The connector logs "Connecting to GLOBAL Snowflake domain" and its version at INFO for
         # every connection (one per loader thread and reconnect), and its native core warns
         # "Failed to export telemetry" when a failed run closes its sessions, after (and so
-        # above) the target's own message. `start` logs one connection line; errors name causes.
+        # above) the target's own message; connector 5 logs a refused login at ERROR before the
+        # target's one line. `start` logs one connection line; errors name causes.
         for name in ("snowflake", "snowflake.connector", "sf_core"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         # A run that fails exits with its sessions open (Snowflake drops them); the connector's
         # exit-time FutureWarning about it would be printed below the target's message.
         warnings.filterwarnings(

@@ -191,6 +191,38 @@ class SnowflakeSandbox:
         response.raise_for_status()
         return list(response.json()["faults"])
 
+    def add_user(self, name: str, rsa_public_key: str) -> None:
+        """From now on, check logins: `name` logs in only with the key `rsa_public_key` (PEM)."""
+        import requests
+
+        response = requests.post(
+            f"http://{self.host}:{self.port}/_sandbox/users",
+            json={"name": name, "rsa_public_key": rsa_public_key},
+            timeout=10,
+        )
+        response.raise_for_status()
+
+    def clear_users(self) -> None:
+        """Let every login in again."""
+        import requests
+
+        requests.delete(f"http://{self.host}:{self.port}/_sandbox/users", timeout=10)
+
+    def public_key_pem(self) -> str:
+        """The public half of the key pair: what `ALTER USER … SET RSA_PUBLIC_KEY` takes."""
+        from cryptography.hazmat.primitives import serialization
+
+        key = serialization.load_pem_private_key(
+            self.private_key_pem.encode(), self.private_key_passphrase.encode()
+        )
+        return (
+            key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+
     def clear_faults(self) -> None:
         """Drop every injected fault."""
         import requests
