@@ -183,13 +183,16 @@ def test_ci_workflow_is_a_valid_github_workflow() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_ci_runs_make_test_on_python_311_312_313() -> None:
+def test_ci_runs_make_test_on_python_311_312_313_and_on_the_newest_singer_sdk() -> None:
     workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
-    (job,) = workflow["jobs"].values()
+    job = workflow["jobs"]["test"]
     assert job["strategy"]["matrix"]["python-version"] == ["3.11", "3.12", "3.13"]
     runs = [step.get("run", "") for step in job["steps"]]
     assert ".ci/run" in runs
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+    newest = [step.get("run", "") for step in workflow["jobs"]["newest-singer-sdk"]["steps"]]
+    upgrade = next(i for i, run in enumerate(newest) if "--upgrade-package singer-sdk" in run)
+    assert newest.index(".ci/run") > upgrade
 
 
 def test_readme_opens_with_the_two_commands() -> None:
