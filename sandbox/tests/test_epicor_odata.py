@@ -502,3 +502,42 @@ def test_keyset_predicates_with_or_return_exactly_the_rows_after_a_position(
         **{"$filter": "InvoiceAmt gt 20000 or InvoiceAmt lt 0", "$select": "InvoiceAmt"},
     )
     assert len(either) == sum(1 for r in ordered if r["InvoiceAmt"] > 20000 or r["InvoiceAmt"] < 0)
+
+
+def test_metadata_lists_every_served_column_including_ud_ones(epicor_sandbox: EpicorSandbox) -> None:
+    xml = get(epicor_sandbox, AP, "$metadata").text
+    header = xml.split('<EntityType Name="APInvHed">', 1)[1].split("</EntityType>", 1)[0]
+    # Epicor serves 536 columns on APInvoices: the Swagger ones, UD fields and legacy UD columns.
+    assert header.count("<Property ") >= 536
+    for name in ("Character01", "ShortChar01", "BudgetCode_c", "TermsCodeDescription"):
+        assert f'<Property Name="{name}" Type="Edm.String"' in header, name
+    lines = xml.split('<EntityType Name="APInvDtl">', 1)[1].split("</EntityType>", 1)[0]
+    assert '<Property Name="Character01" Type="Edm.String"' in lines
+
+
+def test_any_served_column_can_be_selected_on_headers_and_expanded_children(
+    epicor_sandbox: EpicorSandbox,
+) -> None:
+    page = rows(
+        epicor_sandbox,
+        AP,
+        "APInvoices",
+        **{
+            "$top": "3",
+            "$select": "InvoiceNum,Character01,ShortChar01,TermsCodeDescription,ApprovedAmt_c",
+            "$expand": "APInvDtls($select=InvoiceLine,Character01,PartNumPartDescription)",
+        },
+    )
+    assert len(page) == 3
+    for row in page:
+        assert set(row) == {
+            "InvoiceNum",
+            "Character01",
+            "ShortChar01",
+            "TermsCodeDescription",
+            "ApprovedAmt_c",
+            "APInvDtls",
+        }
+        assert row["TermsCodeDescription"]
+        for line in row["APInvDtls"]:
+            assert set(line) == {"InvoiceLine", "Character01", "PartNumPartDescription"}

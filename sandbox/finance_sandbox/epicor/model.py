@@ -23,10 +23,17 @@ UPDATED_ON_TABLES = (
     "CheckHed",
 )
 
-# UD columns added on top of epicor-columns.json (sandbox/README.md): name, kind, scale.
+# UD columns added on top of columns.json (sandbox/README.md): name, kind, scale. `*_c` come from
+# the table's UD companion (APInvHed_UD); Character01/ShortChar01 are the legacy UD columns.
 EXTRA_UD_COLUMNS: dict[str, list[tuple[str, str, int]]] = {
     "Vendor": [("VendorTier_c", STR, 0)],
-    "APInvHed": [("BudgetCode_c", STR, 0), ("ApprovedAmt_c", DEC, 3)],
+    "APInvHed": [
+        ("BudgetCode_c", STR, 0),
+        ("ApprovedAmt_c", DEC, 3),
+        ("Character01", STR, 0),
+        ("ShortChar01", STR, 0),
+    ],
+    "APInvDtl": [("Character01", STR, 0)],
 }
 
 # EDM entity type names (singular BO entity; POHeader is `Erp.PO`, seen live).
