@@ -19,10 +19,11 @@ from singer_sdk.exceptions import (
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context
-from singer_sdk.singerlib import RecordMessage
+from singer_sdk.singerlib import MetadataMapping, RecordMessage
 
 from tap_epicor_kinetic import bookmarks, deletions, odata
 from tap_epicor_kinetic.clock import TOLERANCE
+from tap_epicor_kinetic.columns import mark_defaults
 from tap_epicor_kinetic.errors import (
     check_response,
     collection_problem,
@@ -119,9 +120,15 @@ class EpicorStream(RESTStream[t.Any]):
     _tap: TapEpicorKinetic
 
     def __init__(
-        self, tap: TapEpicorKinetic, schema: dict[str, t.Any], name: str | None = None
+        self,
+        tap: TapEpicorKinetic,
+        schema: dict[str, t.Any],
+        name: str | None = None,
+        extra_fields: frozenset[str] = frozenset(),
     ) -> None:
-        """Create the stream with its (possibly UD-extended) schema."""
+        """Create the stream with its schema: curated columns, then `extra_fields` ($metadata)."""
+        #: Fields from $metadata outside the curated schema: extracted only when selected.
+        self.extra_fields = extra_fields
         super().__init__(tap=tap, schema=schema, name=name)
         configured = tap.config.get("replication_keys") or {}
         self.replication_key = (
@@ -289,6 +296,13 @@ class EpicorStream(RESTStream[t.Any]):
                 child._page_rows = []
 
     # --- Columns, values ---------------------------------------------------------------------
+
+    @property
+    @override
+    def metadata(self) -> MetadataMapping:
+        if self._metadata is None:
+            mark_defaults(super().metadata, self.schema["properties"], self.extra_fields)
+        return super().metadata
 
     def odata_name(self, field: str) -> str:
         """The OData property name of an emitted field."""

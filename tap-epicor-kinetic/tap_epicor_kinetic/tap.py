@@ -24,6 +24,7 @@ from tap_epicor_kinetic.auth import AUTH_METHODS, Credentials, EpicorAuthenticat
 from tap_epicor_kinetic.baq import BaqStream
 from tap_epicor_kinetic.client import EpicorStream
 from tap_epicor_kinetic.clock import ServerClock
+from tap_epicor_kinetic.columns import add_served_columns
 from tap_epicor_kinetic.errors import EpicorAuthError, RetriesExhaustedError, check_response
 from tap_epicor_kinetic.output import FastWriter
 from tap_epicor_kinetic.prefetch import AdaptiveLimit
@@ -565,20 +566,24 @@ class TapEpicorKinetic(Tap):
 
     # --- Streams ----------------------------------------------------------------------------
 
-    def _schema_for(self, stream_type: type[EpicorStream]) -> dict[str, t.Any]:
+    def _schema_for(self, stream_type: type[EpicorStream]) -> tuple[dict[str, t.Any], list[str]]:
+        """The curated schema (plus UD fields if asked), then every other column $metadata lists."""
         schema = bundled_schema(stream_type.stream_name())
-        if self.config.get("include_ud_fields") and self.config.get("base_url"):
-            meta = self.service_metadata(stream_type.service)
-            entity = stream_type.entity_type_in(meta) if meta else None
-            if entity is not None:
-                added = add_ud_fields(schema, entity)
-                if added:
-                    self.logger.info(
-                        "Stream '%s': user-defined fields %s",
-                        stream_type.stream_name(),
-                        ", ".join(added),
-                    )
-        return schema
+        if not self.config.get("base_url"):
+            return schema, []
+        meta = self.service_metadata(stream_type.service)
+        entity = stream_type.entity_type_in(meta) if meta else None
+        if entity is None:
+            return schema, []
+        if self.config.get("include_ud_fields"):
+            added = add_ud_fields(schema, entity)
+            if added:
+                self.logger.info(
+                    "Stream '%s': user-defined fields %s",
+                    stream_type.stream_name(),
+                    ", ".join(added),
+                )
+        return schema, add_served_columns(schema, entity, stream_type.renames)
 
     @property
     @override
@@ -623,10 +628,10 @@ class TapEpicorKinetic(Tap):
 
     @override
     def discover_streams(self) -> list[Stream]:
-        streams: list[Stream] = [
-            stream_type(tap=self, schema=self._schema_for(stream_type))
-            for stream_type in STREAM_TYPES
-        ]
+        streams: list[Stream] = []
+        for stream_type in STREAM_TYPES:
+            schema, extra = self._schema_for(stream_type)
+            streams.append(stream_type(tap=self, schema=schema, extra_fields=frozenset(extra)))
         taken = set(STREAM_NAMES)
         for index, definition in enumerate(self.config.get("baq_streams") or []):
             name = str(definition.get("name") or "")
