@@ -82,10 +82,9 @@ def test_a_setting_error_comes_first_and_alone(
     config = {
         k: v for k, v in {**epicor_sandbox.tap_config(), **overrides}.items() if v is not None
     }
+    catalog = _catalog(tap_runner, epicor_sandbox, tmp_path)  # (discovery reads $metadata)
     epicor_sandbox.reset_counters()
-    run = tap_runner.run_cli(
-        tmp_path, config, "--catalog", _catalog(tap_runner, epicor_sandbox, tmp_path)
-    )
+    run = tap_runner.run_cli(tmp_path, config, "--catalog", catalog)
     assert run.returncode != 0
     assert setting in run.stderr.strip().splitlines()[-1]
     assert "while syncing" not in run.stderr
