@@ -12,10 +12,6 @@ import pytest
 FAST = {"retry_backoff_seconds": 0.05}
 
 
-def _vendor_statuses(sandbox: Any) -> dict[str, int]:
-    return dict(sandbox.counters()["by_route"].get("Erp.BO.VendorSvc/Vendors", {}))
-
-
 @pytest.mark.parametrize(
     ("fault", "status"),
     [
