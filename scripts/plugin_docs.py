@@ -1,5 +1,9 @@
 """Regenerate what is derived from the plugins' `--about`: README settings sections and Hub files.
 
+Also the tap's default `select` (its curated columns, from the bundled schemas) in the Hub file
+and meltano.yml: with base_url set, discovery lists every column Epicor serves, and Meltano's own
+default (`*.*`) would select them all.
+
     uv run python scripts/plugin_docs.py          # rewrite README.md and hub/_data/...
     uv run python scripts/plugin_docs.py --check  # exit 1 with a diff when anything is stale
 
@@ -24,6 +28,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+MELTANO_YML = ROOT / "meltano.yml"
 VARIANT = "epicor-snowflake-finance"
 REPO_URL = f"https://github.com/{VARIANT}/{VARIANT}"
 
@@ -169,7 +174,7 @@ def hub_setting(name: str, prop: dict[str, Any]) -> dict[str, Any]:
 
 def meltano_plugin(name: str) -> dict[str, Any]:
     """The plugin's block in meltano.yml (for settings_group_validation, one source for both)."""
-    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    project = yaml.safe_load(MELTANO_YML.read_text())
     for plugins in project["plugins"].values():
         for plugin in plugins:
             if plugin["name"] == name:
@@ -206,7 +211,35 @@ def hub_definition(name: str) -> dict[str, Any]:
     )
     properties = info["settings"].get("properties", {})
     definition["settings"] = [hub_setting(n, p) for n, p in top_level_settings(properties)]
+    if name == "tap-epicor-kinetic":
+        definition["select"] = curated_select()
     return definition
+
+
+def curated_select() -> list[str]:
+    """`stream.column` for every curated column of the tap, in stream and schema order."""
+    from tap_epicor_kinetic.schema import bundled_schema
+    from tap_epicor_kinetic.streams import STREAM_TYPES
+
+    return [
+        f"{stream.stream_name()}.{column}"
+        for stream in STREAM_TYPES
+        for column in bundled_schema(stream.stream_name())["properties"]
+    ]
+
+
+SELECT_BEGIN = "    # BEGIN GENERATED: curated columns selected by default (make docs)"
+SELECT_END = "    # END GENERATED: curated columns"
+
+
+def updated_meltano_yml(text: str) -> str:
+    """meltano.yml with the tap's `select` list replaced between its markers."""
+    pattern = re.compile(re.escape(SELECT_BEGIN) + r".*?" + re.escape(SELECT_END), re.S)
+    match = pattern.search(text)
+    if match is None:
+        raise SystemExit(f"meltano.yml lacks the markers of the tap's select:\n{SELECT_BEGIN}")
+    body = "\n".join(["    select:", *(f"    - {pattern}" for pattern in curated_select())])
+    return f"{text[: match.start()]}{SELECT_BEGIN}\n{body}\n{SELECT_END}{text[match.end() :]}"
 
 
 def hub_path(name: str) -> Path:
@@ -222,6 +255,8 @@ def expected_files(names: list[str]) -> dict[Path, str]:
     files = {hub_path(name): render_yaml(hub_definition(name)) for name in names}
     sections = {name: readme_section(name) for name in names}
     files[README] = updated_readme(README.read_text(), sections)
+    if "tap-epicor-kinetic" in names:
+        files[MELTANO_YML] = updated_meltano_yml(MELTANO_YML.read_text())
     return files
 
 

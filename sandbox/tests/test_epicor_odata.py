@@ -504,7 +504,9 @@ def test_keyset_predicates_with_or_return_exactly_the_rows_after_a_position(
     assert len(either) == sum(1 for r in ordered if r["InvoiceAmt"] > 20000 or r["InvoiceAmt"] < 0)
 
 
-def test_metadata_lists_every_served_column_including_ud_ones(epicor_sandbox: EpicorSandbox) -> None:
+def test_metadata_lists_every_served_column_including_ud_ones(
+    epicor_sandbox: EpicorSandbox,
+) -> None:
     xml = get(epicor_sandbox, AP, "$metadata").text
     header = xml.split('<EntityType Name="APInvHed">', 1)[1].split("</EntityType>", 1)[0]
     # Epicor serves 536 columns on APInvoices: the Swagger ones, UD fields and legacy UD columns.

@@ -125,10 +125,13 @@ class EpicorStream(RESTStream[t.Any]):
         schema: dict[str, t.Any],
         name: str | None = None,
         extra_fields: frozenset[str] = frozenset(),
+        ud_fields: frozenset[str] = frozenset(),
     ) -> None:
         """Create the stream with its schema: curated columns, then `extra_fields` ($metadata)."""
         #: Fields from $metadata outside the curated schema: extracted only when selected.
         self.extra_fields = extra_fields
+        #: UD fields added by include_ud_fields: always extracted.
+        self.ud_fields = ud_fields
         super().__init__(tap=tap, schema=schema, name=name)
         configured = tap.config.get("replication_keys") or {}
         self.replication_key = (
@@ -301,7 +304,9 @@ class EpicorStream(RESTStream[t.Any]):
     @override
     def metadata(self) -> MetadataMapping:
         if self._metadata is None:
-            mark_defaults(super().metadata, self.schema["properties"], self.extra_fields)
+            mark_defaults(
+                super().metadata, self.schema["properties"], self.extra_fields, self.ud_fields
+            )
         return super().metadata
 
     def odata_name(self, field: str) -> str:

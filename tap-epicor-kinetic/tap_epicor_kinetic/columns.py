@@ -40,10 +40,15 @@ def add_served_columns(
 
 
 def mark_defaults(
-    metadata: MetadataMapping, fields: t.Iterable[str], extra: t.Container[str]
+    metadata: MetadataMapping,
+    fields: t.Iterable[str],
+    extra: t.Container[str],
+    always: t.Container[str] = (),
 ) -> None:
-    """Curated fields `selected-by-default: true`, extra ones `false` (keys stay automatic).
+    """Curated fields `selected-by-default: true`, extra ones `false`, `always` ones automatic.
 
+    `always` holds the UD fields `include_ud_fields` asks for: automatic, so that a select list
+    that does not name them (Meltano's default for this tap lists the curated columns) keeps them.
     A field the metadata does not mention (a catalog written before these columns were listed)
     gets an entry too: without one the SDK would select it along with its stream.
     """
@@ -53,5 +58,7 @@ def mark_defaults(
         if entry is None:
             entry = Metadata(inclusion=Metadata.InclusionType.AVAILABLE)
             metadata[breadcrumb] = entry
+        if field in always:
+            entry.inclusion = Metadata.InclusionType.AUTOMATIC
         if entry.inclusion != Metadata.InclusionType.AUTOMATIC:
             entry.selected_by_default = field not in extra

@@ -6,10 +6,13 @@ sent. Failing before the first message keeps the bookmarks where they were.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from singer_sdk import Stream
 from singer_sdk.mapper import PluginMapper, RemoveRecordTransform
+
+from tap_epicor_kinetic.baq import BaqStream
 
 
 class NothingToExtractError(Exception):
@@ -22,9 +25,22 @@ def excluded_by_stream_maps(mapper: PluginMapper, stream: str) -> bool:
     return bool(maps) and all(isinstance(m, RemoveRecordTransform) for m in maps)
 
 
-def check_streams_to_extract(streams: Iterable[Stream], mapper: PluginMapper) -> None:
-    """Raise unless at least one selected stream reaches the output."""
+def check_streams_to_extract(
+    streams: Iterable[Stream], mapper: PluginMapper, logger: logging.Logger
+) -> None:
+    """Raise unless at least one selected stream reaches the output; warn of unselected BAQs."""
+    streams = list(streams)
     selected = [s.name for s in streams if s.selected]
+    for stream in streams:
+        if isinstance(stream, BaqStream) and not stream.selected:
+            # Configured to be extracted, yet a select list that predates it leaves it out.
+            logger.warning(
+                "BAQ stream '%s' is configured in baq_streams but not selected, so it is not "
+                "extracted. Select it with `meltano select tap-epicor-kinetic %s '*'` or in the "
+                "catalog.",
+                stream.name,
+                stream.name,
+            )
     if not selected:
         msg = (
             "No stream is selected, so the run would only emit state. Select streams with "

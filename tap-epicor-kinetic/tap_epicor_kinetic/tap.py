@@ -134,7 +134,7 @@ class TapEpicorKinetic(Tap):
     @override
     def _set_compatible_replication_methods(self) -> None:
         # The first thing `sync_all` (final in the SDK) does before it writes any state.
-        check_streams_to_extract(self.streams.values(), self.mapper)
+        check_streams_to_extract(self.streams.values(), self.mapper, self.logger)
         super()._set_compatible_replication_methods()
 
     _terminating = False
@@ -566,24 +566,24 @@ class TapEpicorKinetic(Tap):
 
     # --- Streams ----------------------------------------------------------------------------
 
-    def _schema_for(self, stream_type: type[EpicorStream]) -> tuple[dict[str, t.Any], list[str]]:
-        """The curated schema (plus UD fields if asked), then every other column $metadata lists."""
+    def _stream(self, stream_type: type[EpicorStream]) -> EpicorStream:
+        """The stream with its curated schema, UD fields if asked, then every other column."""
         schema = bundled_schema(stream_type.stream_name())
-        if not self.config.get("base_url"):
-            return schema, []
-        meta = self.service_metadata(stream_type.service)
+        meta = self.service_metadata(stream_type.service) if self.config.get("base_url") else None
         entity = stream_type.entity_type_in(meta) if meta else None
         if entity is None:
-            return schema, []
+            return stream_type(tap=self, schema=schema)
+        ud: list[str] = []
         if self.config.get("include_ud_fields"):
-            added = add_ud_fields(schema, entity)
-            if added:
+            ud = add_ud_fields(schema, entity)
+            if ud:
                 self.logger.info(
-                    "Stream '%s': user-defined fields %s",
-                    stream_type.stream_name(),
-                    ", ".join(added),
+                    "Stream '%s': user-defined fields %s", stream_type.stream_name(), ", ".join(ud)
                 )
-        return schema, add_served_columns(schema, entity, stream_type.renames)
+        extra = add_served_columns(schema, entity, stream_type.renames)
+        return stream_type(
+            tap=self, schema=schema, extra_fields=frozenset(extra), ud_fields=frozenset(ud)
+        )
 
     @property
     @override
@@ -628,10 +628,7 @@ class TapEpicorKinetic(Tap):
 
     @override
     def discover_streams(self) -> list[Stream]:
-        streams: list[Stream] = []
-        for stream_type in STREAM_TYPES:
-            schema, extra = self._schema_for(stream_type)
-            streams.append(stream_type(tap=self, schema=schema, extra_fields=frozenset(extra)))
+        streams: list[Stream] = [self._stream(stream_type) for stream_type in STREAM_TYPES]
         taken = set(STREAM_NAMES)
         for index, definition in enumerate(self.config.get("baq_streams") or []):
             name = str(definition.get("name") or "")

@@ -1,4 +1,4 @@
-"""Every column Epicor serves can be selected: discovery from `$metadata`, `$select` of the chosen."""
+"""Every column Epicor serves can be selected: listed from `$metadata`, requested when chosen."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import requests
+import yaml
 from tap_epicor_kinetic import odata
 from tap_epicor_kinetic.schema import bundled_schema
 
@@ -48,7 +49,8 @@ def test_discover_lists_every_served_column_and_selects_the_curated_ones(
     # One $metadata request per service, however many streams it serves.
     by_route = epicor_sandbox.counters()["by_route"]
     metadata_requests = {r: sum(s.values()) for r, s in by_route.items() if "$metadata" in r}
-    assert metadata_requests and set(metadata_requests.values()) == {1}, metadata_requests
+    assert metadata_requests
+    assert set(metadata_requests.values()) == {1}, metadata_requests
 
     served = _served(epicor_sandbox, AP)
     header = served.entity_set_type("APInvoices")
@@ -81,7 +83,8 @@ def test_discover_lists_every_served_column_and_selects_the_curated_ones(
     assert {"Character01", LINE_EXTRA} <= set(lines)
     assert _field_metadata(catalog["ap_invoice_lines"])[LINE_EXTRA]["selected-by-default"] is False
     gl_accounts = catalog["gl_accounts"]["schema"]["properties"]
-    assert "GLAccount" in gl_accounts and "GLAccount1" not in gl_accounts
+    assert "GLAccount" in gl_accounts
+    assert "GLAccount1" not in gl_accounts
     assert "PONUM" not in catalog["purchase_order_lines"]["schema"]["properties"]
 
 
@@ -160,3 +163,44 @@ def test_only_selected_columns_are_requested(epicor_sandbox: Any, tap_runner: An
     assert set(lines) - set(bundled_schema("ap_invoice_lines")["properties"]) == {"Character01"}
     assert all("Character01" in r for r in result.records["ap_invoices"])
     assert all(r["Character01"] == "" for r in result.records["ap_invoice_lines"])
+
+
+def _meltano_select() -> list[str]:
+    """The tap's default `select` in meltano.yml (the Hub definition carries the same list)."""
+    project = yaml.safe_load((Path(__file__).parents[2] / "meltano.yml").read_text())
+    tap = next(p for p in project["plugins"]["extractors"] if p["name"] == "tap-epicor-kinetic")
+    return list(tap["select"])
+
+
+def test_meltano_default_select_keeps_the_curated_columns_and_ud_fields(
+    epicor_sandbox: Any, tmp_path: Path, tap_runner: Any
+) -> None:
+    # What Meltano does with a select list: every stream and property `selected: false`, then
+    # `true` where a pattern names it (keys and replication keys are automatic either way).
+    config = epicor_sandbox.tap_config(include_ud_fields=True)
+    catalog = _discover(tmp_path, config, tap_runner)
+    patterns = set(_meltano_select())
+    for entry in catalog["streams"]:
+        name = entry["tap_stream_id"]
+        for meta in entry["metadata"]:
+            breadcrumb = meta["breadcrumb"]
+            wanted = name in {"ap_invoices", "vendors"}
+            if breadcrumb:
+                wanted = wanted and f"{name}.{breadcrumb[1]}" in patterns
+            meta["metadata"]["selected"] = wanted
+    invoices = _field_metadata(_entries(catalog)["ap_invoices"])
+    assert invoices["BudgetCode_c"]["inclusion"] == "automatic"  # include_ud_fields: always
+    catalog_file = tmp_path / "catalog.json"
+    catalog_file.write_text(json.dumps(catalog))
+
+    run = tap_runner.run_cli(tmp_path, config, "--catalog", str(catalog_file))
+    assert run.returncode == 0, run.stderr
+    result = tap_runner.SyncResult.parse(run.stdout)
+    for name in ("ap_invoices", "vendors"):
+        listed = _entries(catalog)[name]["schema"]["properties"]
+        ud = {field for field in listed if field.endswith("_c")}
+        assert ud, name
+        curated = set(bundled_schema(name)["properties"]) - {"_sdc_deleted_at"}
+        assert result.records[name], name
+        for record in result.records[name]:
+            assert set(record) == curated | ud, name
