@@ -343,8 +343,9 @@ class TapEpicorKinetic(Tap):
             th.BooleanType,
             default=False,
             description=(
-                "Also extract the instance's user-defined *_c columns found in $metadata "
-                "(discovery then reads $metadata, so it needs base_url and credentials)."
+                "Always extract the instance's user-defined *_c columns found in $metadata "
+                "(catalog inclusion automatic, whatever a select list names). Without it they "
+                "are listed like every other column and extracted only when selected."
             ),
         ),
     ).to_dict()
