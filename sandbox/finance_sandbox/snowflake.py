@@ -717,7 +717,6 @@ def build_app(
     faults = FaultInjector()
     held = HeldStatements()
     tracker = SessionTracker(idle_transaction_timeout)
-    grants = RoleGrants()
     users = UserRegistry()
 
     def stage_exists(database: str, schema: str, stage: str) -> bool:
@@ -744,6 +743,43 @@ def build_app(
         finally:
             cur.close()
 
+    def owned_objects(database: str | None) -> list[tuple[str, tuple[str, ...]]]:
+        """Warehouses, and the schemas, tables and stages of `database`."""
+        objects: list[tuple[str, tuple[str, ...]]] = [
+            ("WAREHOUSE", (name,)) for name in layer.registry.warehouses
+        ]
+        if not database:
+            return objects
+        internal = ("INFORMATION_SCHEMA", "information_schema", "main", "pg_catalog")
+        cur = fs_server.shared_fs.duck_conn.cursor()
+        try:
+            objects.append(("DATABASE", (database,)))
+            cur.execute(
+                "SELECT schema_name FROM information_schema.schemata WHERE catalog_name = ?",
+                [database],
+            )
+            objects += [
+                ("SCHEMA", (database, r[0])) for r in cur.fetchall() if r[0] not in internal
+            ]
+            cur.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables "
+                "WHERE table_catalog = ?",
+                [database],
+            )
+            objects += [
+                ("TABLE", (database, r[0], r[1])) for r in cur.fetchall() if r[0] not in internal
+            ]
+            cur.execute(
+                "SELECT schema_name, name FROM _fs_global._fs_information_schema._fs_stages "
+                "WHERE database_name = ?",
+                [database],
+            )
+            objects += [("STAGE", (database, r[0], r[1])) for r in cur.fetchall()]
+        finally:
+            cur.close()
+        return objects
+
+    grants = RoleGrants(owned_objects)
     streams = StreamCatalog(data_dir / "streams.json" if data_dir else None, table_exists)
 
     async def login(request: Request) -> Response:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import collections
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,7 +129,9 @@ def _insufficient(kind: str, parts: tuple[str, ...]) -> WarehouseError:
 class RoleGrants:
     """The restricted roles of one server: their grants, what they own, what they ran."""
 
-    def __init__(self) -> None:
+    def __init__(self, owned: Callable[[str | None], list[tuple[str, tuple[str, ...]]]]) -> None:
+        # Objects of a database, for what an unrestricted role holds: it owns everything.
+        self._owned = owned
         self._lock = threading.Lock()
         self.roles: dict[str, set[Grant]] = {}
         self.session_role: dict[str, str | None] = {}
@@ -196,13 +199,15 @@ class RoleGrants:
         temporary tables.
         """
         role = self.restricted(token)
+        if match := _SHOW_GRANTS_RE.match(sql):
+            if role is not None:
+                self.statements[role].append(sql)
+            return self.show_grants_sql(normalise_name(match.group(1)), database)
         if role is None:
             return None
         temp = self.temp_tables.setdefault(token, set())
         ctx: _Context = (database, schema, temp)
         self.statements[role].append(sql)
-        if match := _SHOW_GRANTS_RE.match(sql):
-            return self.show_grants_sql(normalise_name(match.group(1)))
         if match := _USE_WH_RE.match(sql):
             name = _parts(match.group(1))
             if not self._has(role, "USAGE", "WAREHOUSE", name):
@@ -324,14 +329,22 @@ class RoleGrants:
         role = self.restricted(token)
         return role is None or self._any(role, "WAREHOUSE", (name,))
 
-    def show_grants_sql(self, role: str) -> str:
-        """SHOW GRANTS TO ROLE in Snowflake's column layout (an unknown role has none)."""
+    def show_grants_sql(self, role: str, database: str | None) -> str:
+        """SHOW GRANTS TO ROLE in Snowflake's column layout.
+
+        A role nobody restricted may do anything here, so it shows as the owner of every
+        warehouse and of every schema, table and stage of the session's database.
+        """
         cols = (
             '\'2026-01-01 00:00:00.000 +0000\'::TIMESTAMP_TZ AS "created_on", {p} AS "privilege", '
             '{k} AS "granted_on", {n} AS "name", \'ROLE\' AS "granted_to", '
             '{r} AS "grantee_name", \'false\' AS "grant_option", \'SECURITYADMIN\' AS "granted_by"'
         )
-        rows = sorted(self.roles.get(role, set()), key=lambda g: (g.kind, g.name, g.privilege))
+        with self._lock:
+            held = set(self.roles[role]) if role in self.roles else None
+        if held is None:
+            held = {Grant("OWNERSHIP", kind, parts) for kind, parts in self._owned(database)}
+        rows = sorted(held, key=lambda g: (g.kind, g.name, g.privilege))
 
         def lit(value: str) -> str:
             return "'" + value.replace("'", "''") + "'"

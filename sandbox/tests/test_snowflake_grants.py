@@ -137,3 +137,17 @@ def test_roles_nobody_defined_stay_unrestricted(snowflake_sandbox: SnowflakeSand
         cur.execute(f'CREATE SCHEMA IF NOT EXISTS "SANDBOX_DB"."{schema}"')
         cur.execute('CREATE TABLE "X" ("A" INT)')
         cur.execute('TRUNCATE TABLE "X"')
+
+
+def test_an_unrestricted_role_shows_as_the_owner_of_everything(
+    snowflake_sandbox: SnowflakeSandbox,
+) -> None:
+    schema, _ = _setup(snowflake_sandbox)
+    with snowflake_sandbox.connect(schema=schema) as conn:
+        cur = conn.cursor()
+        cur.execute("SHOW GRANTS TO ROLE LOADER_ROLE")
+        rows = {(r[1], r[2], r[3]) for r in cur.fetchall()}
+    assert ("OWNERSHIP", "SCHEMA", f"SANDBOX_DB.{schema}") in rows
+    assert ("OWNERSHIP", "TABLE", f"SANDBOX_DB.{schema}.PAY") in rows
+    assert ("OWNERSHIP", "STAGE", f"SANDBOX_DB.{schema}.STG") in rows
+    assert ("OWNERSHIP", "WAREHOUSE", "SANDBOX_WH") in rows

@@ -67,7 +67,12 @@ def main(argv: list[str]) -> int:
     if found.ok:
         print(
             f"OK: role {found.role} can load into {found.location} "
-            f"(checked {', '.join(found.checked) or 'connection'})",
+            f"(checked {', '.join(found.checked) or 'connection'}"
+            + (
+                "; grants could not be read, see the warning above)"
+                if not found.role_grants
+                else ")"
+            ),
             file=out,
         )
         return 0
