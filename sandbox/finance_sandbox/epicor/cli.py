@@ -37,6 +37,12 @@ def parser() -> argparse.ArgumentParser:
         help="any write below an invoice or PO also rewrites its header (not what Kinetic does)",
     )
     p.add_argument(
+        "--entry-shows-posted",
+        action="store_true",
+        help="PaymentEntries also serves posted checks (Kinetic serves them only through "
+        "CheckRecSearchSvc)",
+    )
+    p.add_argument(
         "--expand-cap",
         type=int,
         default=0,
@@ -74,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         token_ttl=args.token_ttl,
         updated_on=args.updated_on,
         rewrite_headers=args.rewrite_headers,
+        entry_shows_posted=args.entry_shows_posted,
         expand_cap=args.expand_cap,
         big_po_lines=args.big_po_lines,
         latency_ms=args.latency_ms,

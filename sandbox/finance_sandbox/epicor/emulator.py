@@ -6,7 +6,7 @@ import os
 import shutil
 import sqlite3
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,6 +38,7 @@ class Settings:
     token_ttl: int = 3600
     updated_on: bool = False
     rewrite_headers: bool = False
+    entry_shows_posted: bool = False
     expand_cap: int = 0
     big_po_lines: int = 0
     latency_ms: int = 0
@@ -65,7 +66,7 @@ class Emulator:
         self.conn.execute("PRAGMA journal_mode=MEMORY")
         self.conn.execute("PRAGMA synchronous=OFF")
         self.conn.execute("PRAGMA cache_size=-100000")
-        self.entities = entities(settings.stock_kinetic)
+        self.entities = entities(settings.stock_kinetic, settings.entry_shows_posted)
         self.auth = Auth(token_ttl=settings.token_ttl)
         self.faults = Faults(latency_ms=settings.latency_ms, error_rate=settings.error_rate)
         self.counters = Counters()
@@ -103,7 +104,7 @@ class Emulator:
         """(entity, is_top_level) served at `{service}/{name}`, or 404."""
         for ent in self.entities.values():
             if ent.service.lower() == service.lower() and ent.entity_set == name:
-                return ent, ent.table in TOP_LEVEL
+                return ent, ent.table in TOP_LEVEL or ent.search
         raise EpicorError(
             404,
             f"Entity set '{name}' was not found in service '{service}'. Names are case-sensitive.",
@@ -147,6 +148,8 @@ class Emulator:
 
     def count(self, company: str, entity: Entity, where: str, params: list[Any]) -> int:
         sql = f"SELECT COUNT(*) FROM {entity.table} WHERE Company = ?"
+        if entity.scope:
+            sql += f" AND {entity.scope}"
         if where:
             sql += f" AND {where}"
         return int(self.conn.execute(sql, [company, *params]).fetchone()[0])
@@ -228,7 +231,7 @@ class Emulator:
         where, args = self.key_filter(company, entity, keys)
         parent = self.conn.execute(
             f"SELECT {', '.join(p for p, _ in link.join)} FROM {entity.table} "
-            f"WHERE Company = ? AND {where}",
+            f"WHERE Company = ? AND {entity.scope or '1'} AND {where}",
             [company, *args],
         ).fetchone()
         if parent is None:
@@ -253,7 +256,9 @@ class Emulator:
         table = STREAMS.get(stream)
         if table is None:
             raise EpicorError(404, f"Unknown stream '{stream}'. Known: {', '.join(STREAMS)}.")
-        ent = self.entities[table]
+        # Every row of the table, whichever service serves it (posted checks leave
+        # PaymentEntries but are still the stream's rows).
+        ent = replace(self.entities[table], scope="")
         return Fetcher(self.conn, company).page(ent, Query(select=list(ent.columns)), None)
 
     def stats(self) -> dict[str, dict[str, int]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 
@@ -258,6 +258,10 @@ class Entity:
     columns: dict[str, Column]
     navs: dict[str, Nav] = field(default_factory=dict)
     type_override: str = ""
+    #: SQL predicate limiting the rows this set serves (PaymentEntries: checks still in entry).
+    scope: str = ""
+    #: A read-only search service over the table: served as a top-level set.
+    search: bool = False
 
     @property
     def type_name(self) -> str:
@@ -308,9 +312,22 @@ def _raw_columns() -> dict[str, dict[str, object]]:
     return data
 
 
+# Posted payments (sandbox/README.md, "Payments"): a check posted by the group posting process
+# is no longer served by the entry service; these read-only search services serve every check
+# and every APTran row, keyed as in the entry service (Epicor's Swagger for both services).
+SEARCH_SETS = {
+    "CheckRecSearch": ("CheckHed", "Erp.BO.CheckRecSearchSvc", "CheckRecSearches"),
+    "APTranSearch": ("APTran", "Erp.BO.APTranSearchSvc", "APTranSearches"),
+}
+# Rows the entry service serves, by table: a posted check leaves Payment Entry.
+ENTRY_SCOPES = {"CheckHed": "Posted = 0"}
+
+
 @cache
-def entities(stock_kinetic: bool = False) -> dict[str, Entity]:
-    """All served entities keyed by table name; `stock_kinetic` drops `UpdatedOn`."""
+def entities(stock_kinetic: bool = False, entry_shows_posted: bool = False) -> dict[str, Entity]:
+    """All served entities keyed by table name (search sets by their own name);
+    `stock_kinetic` drops `UpdatedOn`, `entry_shows_posted` serves posted checks in
+    PaymentEntries as well (the emulator's old behaviour)."""
     result: dict[str, Entity] = {}
     for table, raw in _raw_columns().items():
         if table not in TYPE_NAMES:
@@ -335,6 +352,18 @@ def entities(stock_kinetic: bool = False) -> dict[str, Entity]:
             keys=list(raw["keys"]),  # type: ignore[call-overload]
             columns=cols,
             navs={nav.name: nav for nav in NAVS.get(table, [])},
+            scope="" if entry_shows_posted else ENTRY_SCOPES.get(table, ""),
+        )
+    for name, (table, service, entity_set) in SEARCH_SETS.items():
+        base = result[table]
+        result[name] = replace(
+            base,
+            service=service,
+            entity_set=entity_set,
+            navs={},
+            type_override=f"Erp.{TYPE_NAMES[table]}" if table == "CheckHed" else f"Erp.{name}",
+            scope="",
+            search=True,
         )
     return result
 

@@ -46,12 +46,10 @@ class Payments:
             )
             if vendor is None:
                 raise bo_error("Supplier is not valid.", "CheckHed", "VendorNum")
-            last = self.s.conn.execute(
-                "SELECT HeadNum, CheckNum FROM CheckHed WHERE Company = ? "
-                "ORDER BY HeadNum DESC LIMIT 1",
-                [company],
-            ).fetchone() or (0, 10000)
-            head_num, check_num = last[0] + 1, last[1] + 1
+            # Database sequences, as in Epicor (CheckHedSeq): a check held in a long
+            # transaction must not hand its HeadNum to the next check.
+            head_num = self.s.next_number("CheckHedSeq", "CheckHed", "HeadNum", company)
+            check_num = self.s.next_number("CheckNum", "CheckHed", "CheckNum", company)
             today = self.s.today()
             day = date.fromisoformat(today[:10])
             bank = "MAINOP" if vendor["CurrencyCode"] == "USD" else "FXOP"
@@ -124,6 +122,36 @@ class Payments:
                 },
             )  # fmt: skip
         return int(head_num)
+
+    def post(self, company: str, head_nums: list[int]) -> None:
+        """The group posting process: checks in entry become posted and pay their invoices.
+
+        A posted check leaves Payment Entry (PaymentEntries serves checks in entry only) and is
+        read through CheckRecSearchSvc / APTranSearchSvc, with the same HeadNum.
+        """
+        with self.s.transaction():
+            for head_num in head_nums:
+                key = {"Company": company, "HeadNum": head_num}
+                head = self.s.get("CheckHed", key)
+                if head is None:
+                    raise bo_error(f"Payment {head_num} was not found.", "CheckHed", "HeadNum")
+                if head["Posted"]:
+                    raise bo_error(f"Payment {head_num} is already posted.", "CheckHed", "Posted")
+                today = self.s.today()
+                for tran in self.s.select("APTran", key):
+                    inv = self.invoices.invoice(company, tran["VendorNum"], tran["InvoiceNum"])
+                    self.s.update(
+                        "APTran",
+                        {**key, "APTranNo": tran["APTranNo"], "InvoiceNum": tran["InvoiceNum"]},
+                        {
+                            "Posted": 1,
+                            "GLPosted": 1,
+                            "InvoiceBal": int(inv["InvoiceBal"]) - int(tran["TranAmt"]),
+                            "ChangeDate": today,
+                        },
+                    )
+                    self.invoices.recompute(company, tran["VendorNum"], tran["InvoiceNum"])
+                self.s.update("CheckHed", key, {"Posted": 1, "ChangeDate": today})
 
     def _delete(self, company: str, head_num: int) -> None:
         """Delete a check still in entry with its lines; a posted check cannot be deleted."""

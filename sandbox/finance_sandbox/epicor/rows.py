@@ -156,6 +156,8 @@ class Fetcher:
         enc = RowEncoder(entity, select, join_cols)
         sql = f"SELECT {enc.select_sql()} FROM {entity.table} WHERE Company = ?"
         args: list[Any] = [self.company]
+        if entity.scope:
+            sql += f" AND {entity.scope}"
         if where:
             sql += f" AND {where}"
             args += params

@@ -27,6 +27,7 @@ COUNT_KEYS = (
     "po_receipts",
     "new_payments",
     "new_unposted_payments",
+    "posted_payments",
     "deleted_invoices",
     "deleted_invoice_lines",
     "deleted_po_lines",
@@ -78,6 +79,7 @@ class Simulator:
         summary["new_unposted_payments"] = self._new_payments(
             company, rng, counts["new_unposted_payments"], posted=False
         )
+        summary["posted_payments"] = self._post_payments(company, rng, counts["posted_payments"])
         summary["deleted_invoices"] = self._delete_invoices(
             company, rng, counts["deleted_invoices"]
         )
@@ -432,6 +434,18 @@ class Simulator:
             row = {"Company": company, "PONUM": po_num, "POLine": line, "RowMod": "D"}
             self.pos.update(company, {"POHeader": [], "PODetail": [row]})
         return [[po, line] for po, line in picked]
+
+    def _post_payments(self, company: str, rng: random.Random, n: int) -> list[int]:
+        """Post checks still in entry (the group posting process)."""
+        if n <= 0:
+            return []
+        picked = self._pick(
+            "CheckHed", "Company = ? AND Posted = 0", [company], rng, n, columns="HeadNum"
+        )
+        heads = [head for (head,) in picked]
+        if heads:
+            self.payments.post(company, heads)
+        return heads
 
     def _delete_payments(self, company: str, rng: random.Random, n: int) -> list[int]:
         """Delete payments still in entry (unposted) with their lines."""

@@ -87,6 +87,23 @@ class Store:
         self.rev += 1
         return self.rev
 
+    def next_number(self, sequence: str, table: str, column: str, company: str) -> int:
+        """The next value of a database sequence (Epicor's `CheckHedSeq`, ...), per company.
+
+        Unlike MAX()+1 it never hands out a number again while the row that took it is not
+        visible yet (a held transaction, late.py); it starts above the generated rows.
+        """
+        key = f"seq:{sequence}:{company}"
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        top = self.conn.execute(
+            f"SELECT COALESCE(MAX({column}), 0) FROM {table} WHERE Company = ?", [company]
+        ).fetchone()[0]
+        value = max(int(row[0]) if row else 0, int(top)) + 1
+        self.conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, str(value)]
+        )
+        return value
+
     def now(self) -> str:
         """Server-local wall clock with milliseconds (UpdatedOn)."""
         return format_local(datetime.now(self.tz).replace(tzinfo=None), millis=True)
