@@ -1,10 +1,10 @@
 """Snowflake equals Epicor after every run, under rounds of random activity of every kind.
 
 Each round lets the emulator's simulator do what users do between two scheduled runs (header and
-line edits, G/L re-codes, PO line changes and receipts, new documents, postings, payments,
-deletions, and a check run that commits late), then `meltano run`, then compares every table with
-the emulator's truth row for row and value for value, counting live rows only (a row deleted in
-Epicor stays in Snowflake marked in `_SDC_DELETED_AT`).
+line edits, G/L re-codes, PO line changes and receipts, new documents, postings, payments entered,
+posted out of entry and deleted, deletions, and a check run that commits late), then `meltano run`,
+then compares every table with the emulator's truth row for row and value for value, counting live
+rows only (a row deleted in Epicor stays in Snowflake marked in `_SDC_DELETED_AT`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ KINDS = (
     "po_receipts",
     "new_payments",
     "new_unposted_payments",
+    "posted_payments",
     "deleted_invoices",
     "deleted_invoice_lines",
     "deleted_po_lines",

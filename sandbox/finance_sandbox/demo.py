@@ -193,7 +193,7 @@ class VendorTotals:
 
     @property
     def consistent(self) -> bool:
-        """Invoice = lines + misc + tax = all allocations; open AP after payments = balances."""
+        """Invoice = lines + misc + tax = all allocations; open AP = invoices - posted payments."""
         return self.invoices == self.lines == self.allocations and self.open_ap == self.balance
 
     def figures(self) -> tuple[Decimal, ...]:
@@ -226,7 +226,8 @@ def vendor_totals(  # noqa: PLR0917
         for row in rows:
             totals[int(row["VENDORNUM"])].allocations += money(row["EXPAMT"])
     for row in payment_lines:
-        if not is_true(row.get("VOIDED")):
+        # A check still in entry pays nothing yet: Epicor's balances count posted payments.
+        if is_true(row.get("POSTED")) and not is_true(row.get("VOIDED")):
             totals[int(row["VENDORNUM"])].paid += money(row["TRANAMT"])
     return dict(totals)
 
@@ -238,7 +239,7 @@ RECON_COLUMNS = {
     "ap_invoice_taxes": ["VENDORNUM", "TAXAMT"],
     "ap_invoice_misc_charges": ["VENDORNUM", "MISCAMT"],
     "ap_invoice_header_allocations": ["VENDORNUM", "EXPAMT"],
-    "ap_payment_lines": ["VENDORNUM", "VOIDED", "TRANAMT"],
+    "ap_payment_lines": ["VENDORNUM", "POSTED", "VOIDED", "TRANAMT"],
 }
 
 
@@ -296,7 +297,7 @@ def reconciliation_report(
     lines.append(
         f"  every vendor: invoice totals = lines + misc charges + taxes = all GL allocations "
         f"(line and header level), "
-        f"open AP = invoices - payments: {'yes' if internal else 'NO'}"
+        f"open AP = invoices - posted payments: {'yes' if internal else 'NO'}"
     )
     differing = sorted(set(warehouse) ^ set(source)) + sorted(
         v for v in set(warehouse) & set(source) if warehouse[v] != source[v]

@@ -112,6 +112,9 @@ class EpicorStream(RESTStream[t.Any]):
     #: (a change to a child row does not write the header); None for masters.
     open_column: t.ClassVar[str | None] = None
     open_value: t.ClassVar[bool] = True
+    #: (service, entity set) the documents in entry are re-read from, when another service than
+    #: the incremental one holds them (payments: PaymentEntries); None: the stream's own.
+    open_source: t.ClassVar[tuple[str, str] | None] = None
 
     is_sorted = True
     # to_record already emits JSON types for schema fields only (decimal text, ISO dates); the
@@ -177,9 +180,10 @@ class EpicorStream(RESTStream[t.Any]):
         """`{service}/{entity_set}`: names the endpoint in metrics and messages."""
         return f"{self.service}/{self.entity_set}"
 
-    def entity_url(self, company: str) -> str:
-        """`{base_url}/api/v2/odata/{company}/{service}/{entity_set}`."""
-        return f"{self.url_base}/{quote(company, safe='')}/{self.service}/{self.entity_set}"
+    def entity_url(self, company: str, source: tuple[str, str] | None = None) -> str:
+        """`{base_url}/api/v2/odata/{company}/{service}/{entity_set}` (or of `source`)."""
+        service, entity_set = source or (self.service, self.entity_set)
+        return f"{self.url_base}/{quote(company, safe='')}/{service}/{entity_set}"
 
     @property
     @override
@@ -793,13 +797,18 @@ class EpicorStream(RESTStream[t.Any]):
             raise FatalAPIError(msg) from None
 
     def keyed_pages(
-        self, company: str, filter_: str, context: Context | None
+        self,
+        company: str,
+        filter_: str,
+        context: Context | None,
+        *,
+        source: tuple[str, str] | None = None,
     ) -> t.Iterator[list[dict[str, t.Any]]]:
         """Pages of the rows matching `filter_`, keyset-paged on the primary key.
 
         For the open-document re-read and keyed lookups: a write moves no row in this ordering.
         """
-        url = self.entity_url(company)
+        url = self.entity_url(company, source)
         columns = self._primary_columns()
         select = self.select_columns()
         expand = self.expand_clause()
@@ -979,8 +988,10 @@ class EpicorStream(RESTStream[t.Any]):
         context: Context | None,
         seen: dict[tuple[t.Any, ...], deletions.ChildKeys],
         open_now: set[tuple[t.Any, ...]],
+        *,
+        source: tuple[str, str] | None = None,
     ) -> t.Iterator[dict[str, t.Any]]:
-        for rows in self.keyed_pages(company, filter_, context):
+        for rows in self.keyed_pages(company, filter_, context, source=source):
             self._extracted_at = utc_now()
             # A document the incremental read just emitted is not sent twice in one run.
             fresh = [row for row in rows if self.document_key(row) not in seen]
@@ -1009,7 +1020,12 @@ class EpicorStream(RESTStream[t.Any]):
             f"{self.odata_name(self.open_column or '')} eq {odata.literal(self.open_value)}"
         )
         yield from self._documents_again(
-            company, _and(open_filter, self._start_filter()) or "", context, seen, open_now
+            company,
+            _and(open_filter, self._start_filter()) or "",
+            context,
+            seen,
+            open_now,
+            source=self.open_source,
         )
         unknown = [key for key in previous if key not in seen]
         columns = self._primary_columns()

@@ -164,27 +164,38 @@ class APInvoiceHeaderAllocationsStream(EpicorStream):
 
 
 class APPaymentsStream(EpicorStream):
-    """AP payment headers (CheckHed)."""
+    """AP payment headers (CheckHed), posted and in entry.
+
+    `PaymentEntries` serves only checks still in entry (a posted check is "no longer accessible
+    by the check entry programs", CheckHed.Posted in Epicor's Swagger), so the incremental read
+    goes to the read-only `CheckRecSearches` over the same table and key; checks in entry are
+    re-read from `PaymentEntries` every run, which also finds them if the search service does not.
+    """
 
     name = "ap_payments"
-    service = "Erp.BO.PaymentEntrySvc"
-    entity_set = "PaymentEntries"
+    service = "Erp.BO.CheckRecSearchSvc"
+    entity_set = "CheckRecSearches"
     primary_keys = ("Company", "HeadNum")
     start_date_column = "CheckDate"
     open_column = "Posted"
     open_value = False
+    open_source = ("Erp.BO.PaymentEntrySvc", "PaymentEntries")
 
 
 class APPaymentLinesStream(EpicorStream):
-    """Invoices paid by each payment (APTran), from `$expand=APTrans` on PaymentEntries."""
+    """Invoices paid by each payment (APTran rows), posted and in entry, from `APTranSearches`.
+
+    Read on their own SysRevID (the search service has no navigation from a check); a line in
+    entry is tracked like a document, so a deleted unposted payment's lines are tombstoned.
+    """
 
     name = "ap_payment_lines"
-    service = "Erp.BO.PaymentEntrySvc"
-    entity_set = "APTrans"
-    parent_stream_type = APPaymentsStream
+    service = "Erp.BO.APTranSearchSvc"
+    entity_set = "APTranSearches"
     primary_keys = ("Company", "HeadNum", "APTranNo", "InvoiceNum", "Voided")
-    parent_keys: t.ClassVar[dict[str, str]] = {"Company": "Company", "HeadNum": "HeadNum"}
-    default_replication_key = None
+    start_date_column = "TranDate"
+    open_column = "Posted"
+    open_value = False
 
 
 STREAM_TYPES: tuple[type[EpicorStream], ...] = (

@@ -141,3 +141,35 @@ def test_a_late_commit_below_the_bookmark_arrives_within_the_lookback(
     blind = {**config, "late_commit_lookback_minutes": 0}
     lost = tap_runner.sync(blind, catalog=catalog, state=copy.deepcopy(second.state))
     assert not paid.keys() & _keys(lost.records["ap_invoices"], INVOICE)
+
+
+def test_posted_payments_arrive_and_a_posted_entry_is_not_deleted(
+    sandbox: Any, tap_runner: Any
+) -> None:
+    """PaymentEntries serves checks in entry only; posting moves one to CheckRecSearches."""
+    config = sandbox.tap_config(**QUIET)
+    first = tap_runner.sync(config)
+    history = {r["HeadNum"] for r in sandbox.truth("ap_payments") if r["Posted"]}
+    assert history
+    assert {r["HeadNum"] for r in _live(first.records["ap_payments"])} == history
+    history_lines = _keys(sandbox.truth("ap_payment_lines"), ("HeadNum", "APTranNo"))
+    assert _keys(_live(first.records["ap_payment_lines"]), ("HeadNum", "APTranNo")) == (
+        history_lines
+    )
+
+    head = sandbox.activity(new_unposted_payments=1)["new_unposted_payments"][0]
+    second = tap_runner.sync(config, state=first.state)
+    entry = [r for r in second.records["ap_payments"] if r["HeadNum"] == head]
+    assert [r["Posted"] for r in entry] == [False]
+
+    assert sandbox.activity(posted_payments=1)["posted_payments"] == [head]
+    third = tap_runner.sync(config, state=second.state)
+    payments = [r for r in third.records["ap_payments"] if r["HeadNum"] == head]
+    assert [(r["Posted"], r.get("_sdc_deleted_at")) for r in payments] == [(True, None)]
+    lines = [r for r in third.records["ap_payment_lines"] if r["HeadNum"] == head]
+    truth = [r for r in sandbox.truth("ap_payment_lines") if r["HeadNum"] == head]
+    assert lines
+    assert len(lines) == len(truth)
+    assert all(r["Posted"] is True and not r.get("_sdc_deleted_at") for r in lines)
+    fourth = tap_runner.sync(config, state=third.state)
+    assert not any(r.get("_sdc_deleted_at") for rows in fourth.records.values() for r in rows)
