@@ -72,9 +72,13 @@ def test_rounds_of_activity_leave_snowflake_equal_to_epicor(
         summary = sandbox.control("POST", "activity", counts)
         if round_ % 3 == 0:
             # A check run held open across this round's run: its SysRevIDs are taken now; a
-            # quick invoice commits meanwhile and moves the bookmark past them.
+            # quick invoice commits meanwhile and moves the bookmark past them. New invoices are
+            # posted first: the rounds' posted checks may have paid every open one.
+            sandbox.control("POST", "activity", {"new_invoices": 2})
+            sandbox.control("POST", "activity", {"posted_invoices": 2})
             sandbox.control("POST", "late-commits", {"hold_next": 1, "seconds": None})
-            sandbox.control("POST", "activity", {"new_payments": 1})
+            held = sandbox.control("POST", "activity", {"new_payments": 1})
+            assert held["new_payments"], "the held check run paid nothing"
             sandbox.control("POST", "activity", {"new_invoices": 1})
         done = meltano.run("rounds", f"round-{round_}.log", settings)
         assert done.returncode == 0, f"round {round_}: {done.stderr[-3000:]}"
