@@ -50,7 +50,8 @@ def mark_defaults(
     `always` holds the UD fields `include_ud_fields` asks for: automatic, so that a select list
     that does not name them (Meltano's default for this tap lists the curated columns) keeps them.
     A field the metadata does not mention (a catalog written before these columns were listed)
-    gets an entry too: without one the SDK would select it along with its stream.
+    gets an entry too: without one the SDK would select it along with its stream. A
+    `selected-by-default` a catalog already states is left as it is.
     """
     for field in fields:
         breadcrumb = ("properties", field)
@@ -60,5 +61,8 @@ def mark_defaults(
             metadata[breadcrumb] = entry
         if field in always:
             entry.inclusion = Metadata.InclusionType.AUTOMATIC
-        if entry.inclusion != Metadata.InclusionType.AUTOMATIC:
+        if (
+            entry.inclusion != Metadata.InclusionType.AUTOMATIC
+            and entry.selected_by_default is None
+        ):
             entry.selected_by_default = field not in extra

@@ -146,7 +146,11 @@ def test_only_selected_columns_are_requested(epicor_sandbox: Any, tap_runner: An
     for entry in catalog["streams"]:
         for meta in entry["metadata"]:
             if meta["breadcrumb"] == ["properties", "Character01"]:
-                meta["metadata"]["selected"] = True
+                # Either way of choosing a column in a Singer catalog.
+                if entry["tap_stream_id"] == "ap_invoices":
+                    meta["metadata"]["selected"] = True
+                else:
+                    meta["metadata"]["selected-by-default"] = True
     selects: list[dict[str, list[str]]] = []
 
     def record(response: requests.Response) -> None:
