@@ -322,3 +322,15 @@ def test_misc_charges_activity_writes_charge_distribution_and_header(sb: EpicorS
             head["InvoiceAmt"] - before["ap_invoices"][(vendor, number)]["InvoiceAmt"]
             == (charge["MiscAmt"])
         )
+
+
+def test_a_held_po_keeps_its_number_from_the_next_po(sb: EpicorSandbox) -> None:
+    sb.hold_commits(1, None)
+    late = sb.activity(new_pos=1)["new_pos"][0]
+    later = sb.activity(new_pos=1)["new_pos"][0]
+    assert later != late
+    sb.commit_late()
+    pos = {r["PONum"] for r in sb.truth("purchase_orders")}
+    assert {late, later} <= pos
+    lines = {r["PONUM"] for r in sb.truth("purchase_order_lines")}
+    assert {late, later} <= lines

@@ -95,10 +95,9 @@ class PurchaseOrders:
         )
         if vendor is None:
             raise bo_error("Supplier is not valid.", "POHeader", "VendorNum")
-        po_num = int(row.get("PONum") or 0) or int(
-            self.s.conn.execute(
-                "SELECT COALESCE(MAX(PONum), 1000) + 1 FROM POHeader WHERE Company = ?", [company]
-            ).fetchone()[0]
+        # A sequence, not MAX()+1: a PO held in a long transaction keeps its number.
+        po_num = int(row.get("PONum") or 0) or self.s.next_number(
+            "PONum", "POHeader", "PONum", company, floor=1000
         )
         if self.s.get("POHeader", {"Company": company, "PONum": po_num}) is not None:
             raise duplicate(f"PO {po_num} already exists.", "POHeader")

@@ -87,7 +87,9 @@ class Store:
         self.rev += 1
         return self.rev
 
-    def next_number(self, sequence: str, table: str, column: str, company: str) -> int:
+    def next_number(
+        self, sequence: str, table: str, column: str, company: str, *, floor: int = 0
+    ) -> int:
         """The next value of a database sequence (Epicor's `CheckHedSeq`, ...), per company.
 
         Unlike MAX()+1 it never hands out a number again while the row that took it is not
@@ -98,7 +100,7 @@ class Store:
         top = self.conn.execute(
             f"SELECT COALESCE(MAX({column}), 0) FROM {table} WHERE Company = ?", [company]
         ).fetchone()[0]
-        value = max(int(row[0]) if row else 0, int(top)) + 1
+        value = max(int(row[0]) if row else floor, int(top), floor) + 1
         self.conn.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, str(value)]
         )
