@@ -1171,6 +1171,17 @@ class EpicorStream(RESTStream[t.Any]):
         )
         return trusted
 
+    @override
+    def _write_state_message(self) -> None:
+        # The SDK ends every child sync with a STATE, and children are synced once per page of
+        # parents: one STATE per page, each carrying the whole state (open documents' child keys
+        # included, megabytes on a large company), made the output grow with pages x state.
+        # The child's bookmark travels in its parent's next STATE (every STATE_MSG_FREQUENCY
+        # parent records and at the end of the parent's sync), always after the child's rows.
+        if self.parent_stream_type is not None and self._page_rows:
+            return
+        super()._write_state_message()
+
     def _child_records(self, context: Context | None) -> t.Iterator[dict[str, t.Any]]:
         rows = self._page_rows
         self._emit_children(rows, context)
