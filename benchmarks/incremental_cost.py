@@ -10,7 +10,7 @@ the real `tap-epicor-kinetic` CLI (all twelve streams, Basic auth, output to a f
    `late_commit_lookback_minutes` before the previous run started (a one-time cost);
 3. after `--activity` times `--invoices` documents touched through the emulator's simulator
    (every kind: new, changed, posted, deleted invoices and lines, G/L re-codes, PO changes and
-   receipts, payments), a steady-state run: rows above the bookmark saved before the previous
+   receipts, payments entered and posted), a steady-state run: rows above the bookmark saved before the previous
    run, plus every document still in entry with its children, plus keyed lookups of the open
    documents that left.
 
@@ -47,8 +47,9 @@ MIX = {
     "new_pos": 0.08,
     "changed_pos": 0.05,
     "po_receipts": 0.05,
-    "new_payments": 0.06,
+    "new_payments": 0.05,
     "new_unposted_payments": 0.02,
+    "posted_payments": 0.01,
     "deleted_invoices": 0.02,
     "deleted_invoice_lines": 0.03,
     "deleted_po_lines": 0.02,
