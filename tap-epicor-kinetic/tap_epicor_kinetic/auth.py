@@ -84,7 +84,6 @@ class EpicorAuthenticator(AuthBase):
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = threading.Lock()
-        self.tokens_fetched = 0
 
     @property
     def uses_bearer(self) -> bool:
@@ -156,7 +155,6 @@ class EpicorAuthenticator(AuthBase):
         margin = min(REFRESH_MARGIN_SECONDS, max(MIN_REFRESH_MARGIN_SECONDS, lifetime / 5))
         self._token = str(token)
         self._expires_at = time.monotonic() + lifetime - margin
-        self.tokens_fetched += 1
         self._logger.info("Fetched a bearer token from the %s (valid %.0f s).", what, lifetime)
 
     def _token_request(self) -> requests.Response:

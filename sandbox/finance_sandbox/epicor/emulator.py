@@ -17,7 +17,7 @@ from finance_sandbox.epicor.faults import Counters, Faults
 from finance_sandbox.epicor.generator import COMPANIES, ensure_base
 from finance_sandbox.epicor.model import CHILD_TABLES, STREAMS, TOP_LEVEL, Entity, entities
 from finance_sandbox.epicor.odata import Query, parse_filter, parse_query, split_top
-from finance_sandbox.epicor.rows import Fetcher, RowEncoder
+from finance_sandbox.epicor.rows import Fetcher
 
 INSTANCE = "EpicorSandbox"
 # A company that exists but the integration user may not use (-> 401 "Access denied").
@@ -276,9 +276,3 @@ class Emulator:
 
 def _log(message: str) -> None:
     print(f"finance-sandbox epicor: {message}", file=sys.stderr, flush=True)  # noqa: T201
-
-
-def encode_rows(entity: Entity, names: list[str], rows: list[Any]) -> list[str]:
-    """Encode stored rows already fetched elsewhere (used by the BAQ and writes)."""
-    enc = RowEncoder(entity, names)
-    return [enc.encode(r) for r in rows]

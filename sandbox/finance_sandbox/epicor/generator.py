@@ -6,7 +6,7 @@ import os
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -730,9 +730,3 @@ def ensure_base(
     if not path.exists():
         generate(path, seed, invoices, progress, big_po_lines)
     return path
-
-
-def iter_rows(conn: sqlite3.Connection, table: str) -> Iterator[tuple[object, ...]]:
-    """All stored rows of a table in key order (used by tests through the truth endpoint)."""
-    keys = ", ".join(entities()[table].keys)
-    yield from conn.execute(f"SELECT {', '.join(STORED[table])} FROM {table} ORDER BY {keys}")

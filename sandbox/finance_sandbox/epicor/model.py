@@ -407,16 +407,3 @@ STREAMS = {
     "ap_payments": "CheckHed",
     "ap_payment_lines": "APTran",
 }
-
-
-def find_set(service: str, entity_set: str, stock_kinetic: bool) -> Entity | None:
-    """Entity served at `{service}/{entity_set}`: service case-insensitive, set case-sensitive."""
-    for ent in entities(stock_kinetic).values():
-        if ent.service.lower() == service.lower() and ent.entity_set == entity_set:
-            return ent
-    return None
-
-
-def service_entities(service: str, stock_kinetic: bool) -> list[Entity]:
-    """Entities (incl. children) of a service, for $metadata and the service document."""
-    return [e for e in entities(stock_kinetic).values() if e.service.lower() == service.lower()]
