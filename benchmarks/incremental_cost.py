@@ -10,9 +10,9 @@ the real `tap-epicor-kinetic` CLI (all twelve streams, Basic auth, output to a f
    `late_commit_lookback_minutes` before the previous run started (a one-time cost);
 3. after `--activity` times `--invoices` documents touched through the emulator's simulator
    (every kind: new, changed, posted, deleted invoices and lines, G/L re-codes, PO changes and
-   receipts, payments entered and posted), a steady-state run: rows above the bookmark saved before the previous
-   run, plus every document still in entry with its children, plus keyed lookups of the open
-   documents that left.
+   receipts, payments entered and posted), a steady-state run: rows above the bookmark saved
+   before the previous run, plus every document still in entry with its children, plus keyed
+   lookups of the open documents that left.
 
 The lookback is shrunk to 3 s and the script waits 4 s between runs, so that run 3 sees what an
 8-hourly schedule sees with the default 15 minutes. Reports records, requests (the emulator's

@@ -356,12 +356,14 @@ def _up(args: argparse.Namespace, epicor_options: list[str]) -> int:
         "--timezone",
         args.timezone,
         *epicor_options,
+        *(["--latency", args.latency] if args.latency else []),
     ]
     snowflake_argv = [
         "--port",
         str(args.snowflake_port),
         "--data-dir",
         str(directory / "snowflake"),
+        *(["--latency", args.latency] if args.latency else []),
     ]
     try:
         key_path = ensure_key_pair(directory)
@@ -453,6 +455,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--timeout", type=float, default=900.0, help="seconds to wait for each server (default 900)"
+    )
+    parser.add_argument(
+        "--latency",
+        default=None,
+        help="latency model for both servers: off, default, or a JSON file "
+        "(default: $FINANCE_SANDBOX_LATENCY, else off; see benchmarks/README.md)",
     )
     return parser
 

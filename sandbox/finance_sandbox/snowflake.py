@@ -19,6 +19,8 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from finance_sandbox import latency
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8702
 DEFAULT_DATA_DIR = ".sandbox/snowflake"
@@ -1080,6 +1082,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
     )
+    parser.add_argument(
+        "--latency",
+        help="hold answers back as a real account would: off, default, or a JSON file "
+        "(default: $FINANCE_SANDBOX_LATENCY, else off; see benchmarks/README.md)",
+    )
     return parser
 
 
@@ -1091,6 +1098,8 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = Path(args.data_dir)
     logging.getLogger("fakesnow.server").setLevel(args.log_level.upper())
     app, tracker = build_app(data_dir, args.idle_transaction_timeout)
+    if (model := latency.from_option(args.latency)) is not None:
+        app = latency.snowflake_middleware(app, model)
     import fakesnow.server as fs_server
 
     stop_reaper = threading.Event()

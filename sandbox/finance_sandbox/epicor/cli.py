@@ -6,7 +6,9 @@ import argparse
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
+from finance_sandbox import latency
 from finance_sandbox.epicor.emulator import Emulator, Settings
 
 
@@ -54,7 +56,12 @@ def parser() -> argparse.ArgumentParser:
         default=0,
         help="also generate one open EPIC06 PO (9000001) with this many lines",
     )
-    p.add_argument("--latency-ms", type=int, default=0)
+    p.add_argument("--latency-ms", type=int, default=0, help="flat delay added to every page")
+    p.add_argument(
+        "--latency",
+        help="hold answers back as a real Kinetic server would (base + per row served): "
+        "off, default, or a JSON file (default: $FINANCE_SANDBOX_LATENCY, else off)",
+    )
     p.add_argument("--error-rate", type=float, default=0.0)
     p.add_argument("--generate-only", action="store_true", help="generate the data and exit")
     p.add_argument("--log-level", default="warning")
@@ -101,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
 
     emu = Emulator(settings)
     try:
-        app = build_app(emu, Hooks(emu))
+        app: Any = build_app(emu, Hooks(emu))
+        if (model := latency.from_option(args.latency)) is not None:
+            app = latency.epicor_middleware(app, model)
         sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((args.host, args.port))

@@ -39,7 +39,8 @@ class EpicorSandbox:
     """A running emulator subprocess (real HTTP), with helpers for its control API."""
 
     def __init__(self, data_dir: Path | None = None, **options: Any) -> None:
-        self.options = {"invoices": DEFAULT_INVOICES, "seed": 42, **options}
+        # No latency model unless asked for, whatever $FINANCE_SANDBOX_LATENCY says.
+        self.options = {"invoices": DEFAULT_INVOICES, "seed": 42, "latency": "off", **options}
         self.timezone = str(self.options.get("timezone", "America/Chicago"))
         self.company = "EPIC06"
         self._owns_dir = data_dir is None

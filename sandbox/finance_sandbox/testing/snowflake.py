@@ -46,7 +46,14 @@ def generate_encrypted_key(passphrase: str = KEY_PASSPHRASE) -> str:
 class SnowflakeSandbox:
     """A `finance-sandbox snowflake` subprocess on a free port, with its data in a temp dir."""
 
-    def __init__(self, data_dir: Path | None = None, startup_timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        startup_timeout: float = 60.0,
+        latency: str | Path | None = None,
+    ) -> None:
+        """`latency`: a latency model (`default` or a JSON file); off when None, whatever
+        $FINANCE_SANDBOX_LATENCY says, so that a test's timing never depends on the shell."""
         self._tmp = tempfile.TemporaryDirectory(prefix="snowflake-sandbox-")
         self.root = Path(self._tmp.name)
         self.data_dir = data_dir or self.root / "data"
@@ -69,6 +76,8 @@ class SnowflakeSandbox:
                 "0",
                 "--data-dir",
                 str(self.data_dir),
+                "--latency",
+                str(latency or "off"),
             ],
             stdout=subprocess.PIPE,
             stderr=self._log,
