@@ -17,6 +17,7 @@ import gzip
 import json
 import os
 import re
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -123,6 +124,49 @@ def from_option(option: str | None) -> Model | None:
     return load(option if option is not None else os.environ.get(ENV_VAR))
 
 
+class Ledger:
+    """What was charged, by kind: for benchmarks to set a run's wall time against its waits.
+
+    Served at `GET /_sandbox/latency` (`DELETE` answers and resets it) by the wrapped server,
+    with the local server's own work time per kind beside the charges. Runs on the server's
+    event loop only.
+    """
+
+    PATH = "/_sandbox/latency"
+
+    def __init__(self, model: Model, system: str) -> None:
+        self.model, self.system = model, system
+        self.by_kind: dict[str, dict[str, float]] = {}
+
+    def note(self, kind: str, seconds: float, rows: int, nbytes: int, work: float) -> None:
+        zero = {"count": 0, "seconds": 0.0, "work_seconds": 0.0, "rows": 0, "bytes": 0}
+        entry = self.by_kind.setdefault(kind, zero)
+        entry["count"] += 1
+        entry["seconds"] += seconds
+        entry["work_seconds"] += work
+        entry["rows"] += rows
+        entry["bytes"] += nbytes
+
+    async def answer(self, scope: Scope, send: Send) -> None:
+        """The charges so far; a DELETE answers them too, then starts afresh."""
+        total = sum(e["seconds"] for e in self.by_kind.values())
+        work = sum(e["work_seconds"] for e in self.by_kind.values())
+        body = json.dumps(
+            {"seconds": round(total, 3), "work_seconds": round(work, 3), "by_kind": self.by_kind}
+        ).encode()
+        if scope["method"] == "DELETE":
+            self.by_kind.clear()
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def charge(self, kind: str, rows: int, nbytes: int, started: float) -> None:
+        """Note and wait the charge; `started`: when the local server began the work."""
+        seconds = self.model.delay(self.system, kind, rows, nbytes)
+        self.note(kind, seconds, rows, nbytes, time.perf_counter() - started)
+        await asyncio.sleep(seconds)
+
+
 # -- Snowflake ----------------------------------------------------------------------------------
 
 _COMMIT_RE = re.compile(r"^\s*(COMMIT|ROLLBACK)\b", re.I)
@@ -211,12 +255,16 @@ def _decoded(body: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
 
 def snowflake_middleware(app: App, model: Model) -> App:
     """Wrap the local Snowflake's ASGI app so each login, statement and upload pays its charge."""
+    ledger = Ledger(model, "snowflake")
 
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
         path, method = scope["path"], scope["method"]
+        if path == Ledger.PATH:
+            await ledger.answer(scope, send)
+            return
         if path == "/session/v1/login-request":
             kind, sql, nbytes = "login", "", 0
         elif path == "/queries/v1/query-request":
@@ -236,6 +284,7 @@ def snowflake_middleware(app: App, model: Model) -> App:
         else:
             await app(scope, receive, send)
             return
+        started = time.perf_counter()
         sent, answer = await _run_held(app, scope, receive)
         rows = 0
         if kind in {"select", "copy", "dml"}:
@@ -243,7 +292,7 @@ def snowflake_middleware(app: App, model: Model) -> App:
                 rows = _result_rows(kind, json.loads(answer))
             except (ValueError, KeyError, TypeError):
                 rows = 0
-        await asyncio.sleep(model.delay("snowflake", kind, rows, nbytes))
+        await ledger.charge(kind, rows, nbytes, started)
         for message in sent:
             await send(message)
 
@@ -267,11 +316,16 @@ def epicor_middleware(app: App, model: Model) -> App:
 
     The emulator's own control routes (`/_sandbox/…`) are not charged.
     """
+    ledger = Ledger(model, "epicor")
 
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == Ledger.PATH:
+            await ledger.answer(scope, send)
+            return
         if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
             await app(scope, receive, send)
             return
+        started = time.perf_counter()
         sent, body = await _run_held(app, scope, receive)
         rows = 0
         start = next((m for m in sent if m["type"] == "http.response.start"), None)
@@ -280,7 +334,7 @@ def epicor_middleware(app: App, model: Model) -> App:
                 rows = served_rows(json.loads(body))
             except ValueError:
                 rows = 0
-        await asyncio.sleep(model.delay("epicor", "request", rows))
+        await ledger.charge("request", rows, 0, started)
         for message in sent:
             await send(message)
 

@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import requests
 from finance_sandbox import latency
 from finance_sandbox.testing.epicor import EpicorSandbox
 from finance_sandbox.testing.snowflake import SnowflakeSandbox
@@ -105,6 +106,10 @@ def test_each_snowflake_statement_kind_takes_at_least_its_charge(
             "select", rows=ROWS
         )
         assert cur.execute('SELECT COUNT(*) FROM "T"').fetchone() == (ROWS,)
+    ledger = requests.get(f"http://127.0.0.1:{slow_snowflake.port}/_sandbox/latency", timeout=10)
+    by_kind = ledger.json()["by_kind"]
+    assert by_kind["copy"]["rows"] == ROWS
+    assert by_kind["upload"]["bytes"] >= 2_000_000
 
 
 def test_two_snowflake_sessions_wait_at_the_same_time(slow_snowflake: SnowflakeSandbox) -> None:

@@ -1,0 +1,133 @@
+"""The target under the Snowflake latency model: wall time vs. its CPU time vs. its waits.
+
+Run: `uv run python benchmarks/target_latency.py [--rows 200000]
+[--batch-sizes 10000,50000,100000] [--latency default|FILE.json]`.
+
+One `finance-sandbox snowflake --latency …` subprocess; the same invoice-line messages as
+target_throughput.py, written once. In one script run, alternating with nothing else:
+- minimal: benchmarks/minimal_loader.py (one Parquet file, PUT, COPY, MERGE), the baseline;
+- target: `target-snowflake-finance` at its defaults, once per `--batch-sizes` value.
+For each: wall seconds of the process, its CPU seconds (user + system, from the OS), and the
+latency the server charged while it ran (`GET /_sandbox/latency`, by statement kind), and the
+local server's own work on those statements (DuckDB; a real warehouse's work is in the charge).
+A loader that
+waits for each statement before doing anything else has wall ≈ CPU + charged; one that overlaps
+its work with the server's approaches max(CPU, charged) (issue 15's goal: wall <= 1.2 x that max).
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+from bench_util import machine
+from finance_sandbox.testing.snowflake import SnowflakeSandbox
+from target_throughput import PROPERTIES, _check, write_messages
+
+
+def _cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _measured(sandbox: SnowflakeSandbox, args: list[str], messages: Path) -> dict[str, Any]:
+    """Run one loader process on the messages: wall, CPU and the server's charges."""
+    ledger = f"http://127.0.0.1:{sandbox.port}/_sandbox/latency"
+    requests.delete(ledger, timeout=10).raise_for_status()
+    cpu_before = _cpu_of_children()
+    with messages.open("rb") as stdin:
+        start = time.perf_counter()
+        proc = subprocess.run(args, stdin=stdin, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{args[1:3]} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    cpu = _cpu_of_children() - cpu_before
+    charged = requests.get(ledger, timeout=10).json()
+    waits, work = charged["seconds"], charged["work_seconds"]
+    return {
+        "wall_seconds": round(wall, 1),
+        "cpu_seconds": round(cpu, 1),
+        "charged_seconds": round(waits, 1),
+        "server_work_seconds": round(work, 1),
+        "wall_over_cpu_plus_charged": round(wall / (cpu + waits), 2),
+        "wall_over_cpu_plus_charged_plus_work": round(wall / (cpu + waits + work), 2),
+        "wall_over_max_cpu_charged": round(wall / max(cpu, waits), 2),
+        "charged_by_kind": {
+            kind: {
+                "count": int(e["count"]),
+                "seconds": round(e["seconds"], 1),
+                "work_seconds": round(e["work_seconds"], 1),
+            }
+            for kind, e in sorted(charged["by_kind"].items())
+        },
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def run_target(
+    sandbox: SnowflakeSandbox, messages: Path, rows: int, batch: int | None
+) -> dict[str, Any]:
+    schema = sandbox.unique_schema("LAT")
+    settings = {"batch_size_rows": batch} if batch else {}
+    config = sandbox.target_config(schema=schema, **settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        config_path = Path(tmp) / "config.json"
+        config_path.write_text(json.dumps(config))
+        args = [sys.executable, "-m", "target_snowflake_finance.target", "--config"]
+        result = _measured(sandbox, [*args, str(config_path)], messages)
+    return {"batch_size_rows": batch or "default", **_check(sandbox, schema, rows), **result}
+
+
+def run_minimal(sandbox: SnowflakeSandbox, messages: Path, rows: int) -> dict[str, Any]:
+    from target_snowflake_finance.types import column_type
+
+    schema = sandbox.unique_schema("LATMIN")
+    sandbox.query(f'CREATE SCHEMA IF NOT EXISTS "SANDBOX_DB"."{schema}"')
+    spec = {
+        "connect": sandbox.connect_kwargs(schema=schema),
+        "column_types": {name: column_type(prop).sql for name, prop in PROPERTIES.items()},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        spec_path = Path(tmp) / "spec.json"
+        spec_path.write_text(json.dumps(spec))
+        script = Path(__file__).with_name("minimal_loader.py")
+        result = _measured(sandbox, [sys.executable, str(script), str(spec_path)], messages)
+    return {**_check(sandbox, schema, rows), **result}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--batch-sizes", default="10000,50000,100000")
+    parser.add_argument("--latency", default="default")
+    args = parser.parse_args()
+    batches = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
+    out: dict[str, Any] = {"machine": machine(), "rows": args.rows, "latency": args.latency}
+    sandbox = SnowflakeSandbox(latency=args.latency)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            messages = Path(tmp) / "messages.jsonl"
+            write_messages(messages, args.rows)
+            out["minimal_loader"] = run_minimal(sandbox, messages, args.rows)
+            print(json.dumps(out["minimal_loader"]), file=sys.stderr, flush=True)
+            out["target"] = []
+            for batch in batches:
+                out["target"].append(run_target(sandbox, messages, args.rows, batch))
+                print(json.dumps(out["target"][-1]), file=sys.stderr, flush=True)
+        print(json.dumps(out, indent=2))
+    finally:
+        sandbox.stop()
+
+
+if __name__ == "__main__":
+    main()
