@@ -37,13 +37,13 @@ class Credentials:
 
     method: str
     base_url: str
+    token_url: str  # OAuth2 only; every default lives in the tap's settings schema
+    scope: str
     api_key: str | None = None
     username: str | None = None
     password: str | None = None
     client_id: str | None = None
     client_secret: str | None = None
-    token_url: str = "https://login.epicor.com/connect/token"
-    scope: str = "epicor_erp"
 
     def validate(self) -> None:
         """Fail naming the missing setting for the chosen auth_method."""

@@ -203,7 +203,7 @@ class EpicorStream(RESTStream[t.Any]):
     @property
     @override
     def timeout(self) -> int:
-        return int(self.config.get("request_timeout", 120))
+        return int(self._tap.request_timeout)
 
     @override
     def build_prepared_request(self, *args: t.Any, **kwargs: t.Any) -> requests.PreparedRequest:

@@ -35,7 +35,7 @@ from tap_epicor_kinetic.selection import NothingToExtractError, check_streams_to
 from tap_epicor_kinetic.streams import STREAM_TYPES
 from tap_epicor_kinetic.timeutil import load_zone, parse_start_date
 from tap_epicor_kinetic.transport import DeadlineAdapter, OriginError, OriginSession
-from tap_epicor_kinetic.unset_settings import drop_unset_sdk_settings
+from tap_epicor_kinetic.unset_settings import drop_unset_defaulted, drop_unset_sdk_settings
 
 if t.TYPE_CHECKING:
     from types import FrameType
@@ -60,6 +60,7 @@ class TapEpicorKinetic(Tap):
     def __init__(self, *args: t.Any, config: t.Any = None, **kwargs: t.Any) -> None:
         if isinstance(config, dict):
             config = drop_unset_sdk_settings(config, self.logger)
+            config = drop_unset_defaulted(config, self.config_jsonschema)
         super().__init__(*args, config=config, **kwargs)
 
     @classmethod
@@ -356,7 +357,7 @@ class TapEpicorKinetic(Tap):
     def zone(self) -> dt.tzinfo:
         """server_timezone as a tzinfo."""
         try:
-            return load_zone(str(self.config.get("server_timezone") or "UTC"))
+            return load_zone(str(self.config["server_timezone"]))
         except ValueError as exc:
             raise ConfigValidationError(str(exc), errors=[str(exc)]) from exc
 
@@ -390,8 +391,7 @@ class TapEpicorKinetic(Tap):
     @cached_property
     def page_size(self) -> int:
         """`$top`."""
-        configured = self.config.get("page_size")
-        size = 100 if configured is None else int(configured)  # 0 is an error, not "unset"
+        size = int(self.config["page_size"])
         if size < 1:
             msg = "page_size: must be at least 1."
             raise ConfigValidationError(msg, errors=[msg])
@@ -400,8 +400,7 @@ class TapEpicorKinetic(Tap):
     @cached_property
     def max_concurrent_requests(self) -> int:
         """Pages of a stream in flight at once."""
-        configured = self.config.get("max_concurrent_requests")
-        value = 1 if configured is None else int(configured)
+        value = int(self.config["max_concurrent_requests"])
         if value < 1:
             msg = "max_concurrent_requests: must be at least 1 (1 = one page at a time)."
             raise ConfigValidationError(msg, errors=[msg])
@@ -415,8 +414,7 @@ class TapEpicorKinetic(Tap):
     @cached_property
     def late_commit_lookback(self) -> dt.timedelta:
         """late_commit_lookback_minutes as a duration."""
-        configured = self.config.get("late_commit_lookback_minutes")
-        minutes = 15.0 if configured is None else float(configured)
+        minutes = float(self.config["late_commit_lookback_minutes"])
         if minutes < 0:
             msg = "late_commit_lookback_minutes: must be 0 or more (15 is the default)."
             raise ConfigValidationError(msg, errors=[msg])
@@ -439,11 +437,16 @@ class TapEpicorKinetic(Tap):
         return ServerClock()
 
     @cached_property
+    def request_timeout(self) -> float:
+        """request_timeout: seconds to wait for a response before retrying."""
+        return float(self.config["request_timeout"])
+
+    @cached_property
     def retry_policy(self) -> RetryPolicy:
         """Retries shared by data, metadata and token requests."""
         return RetryPolicy(
-            max_retries=int(self.config.get("max_retries", 5)),
-            base_seconds=float(self.config.get("retry_backoff_seconds", 1.0)),
+            max_retries=int(self.config["max_retries"]),
+            base_seconds=float(self.config["retry_backoff_seconds"]),
         )
 
     # --- Shared HTTP session, authenticator and $metadata -----------------------------------
@@ -471,7 +474,7 @@ class TapEpicorKinetic(Tap):
         ca_bundle = self.config.get("ca_bundle")
         if ca_bundle:
             session.verify = str(ca_bundle)
-        elif self.config.get("verify_ssl", True) is False:
+        elif self.config["verify_ssl"] is False:
             session.verify = False
         return session
 
@@ -487,7 +490,7 @@ class TapEpicorKinetic(Tap):
         return EpicorAuthenticator(
             credentials,
             session=self._new_session("token_url" if method == "oauth2" else "base_url"),
-            timeout=float(self.config.get("request_timeout", 120)),
+            timeout=self.request_timeout,
             policy=self.retry_policy,
             logger=self.logger,
         )
@@ -496,15 +499,15 @@ class TapEpicorKinetic(Tap):
     def credentials(self) -> Credentials:
         """The auth settings."""
         return Credentials(
-            method=str(self.config.get("auth_method") or "basic"),
+            method=str(self.config["auth_method"]),
             base_url=self.base_url if self.config.get("base_url") else "",
             api_key=self.config.get("api_key"),
             username=self.config.get("username"),
             password=self.config.get("password"),
             client_id=self.config.get("client_id"),
             client_secret=self.config.get("client_secret"),
-            token_url=str(self.config.get("token_url") or "https://login.epicor.com/connect/token"),
-            scope=str(self.config.get("scope") or "epicor_erp"),
+            token_url=str(self.config["token_url"]),
+            scope=str(self.config["scope"]),
         )
 
     @cached_property
@@ -531,9 +534,7 @@ class TapEpicorKinetic(Tap):
         def send() -> requests.Response:
             request = requests.Request("GET", url, headers={"Accept": accept})
             prepared = self.authenticator(self.http_session.prepare_request(request))
-            response = self.http_session.send(
-                prepared, timeout=float(self.config.get("request_timeout", 120))
-            )
+            response = self.http_session.send(prepared, timeout=self.request_timeout)
             check_response(response, what=what)
             if check is not None:
                 check(response)

@@ -47,3 +47,18 @@ def drop_unset_sdk_settings(config: dict[str, Any], logger: logging.Logger) -> d
     elif cleaned.get("stream_maps") in ({}, None) and "stream_maps" in cleaned:
         del cleaned["stream_maps"]
     return cleaned
+
+
+def drop_unset_defaulted(config: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """`config` without null (or, outside a list of choices, empty) settings that have a default.
+
+    The SDK then fills in the schema's default, so the code reads `config[name]` and each default
+    is stated once, in the settings schema.
+    """
+    properties = schema.get("properties", {})
+
+    def unset(name: str, value: Any) -> bool:
+        prop = properties.get(name, {})
+        return "default" in prop and (value is None or (value == "" and "enum" not in prop))
+
+    return {k: v for k, v in config.items() if not unset(k, v)}

@@ -115,7 +115,7 @@ def connect_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
     for setting in ("host", "port", "protocol"):
         if config.get(setting):
             kwargs[setting] = config[setting]
-    method = config.get("auth_method", "key_pair")
+    method = config["auth_method"]
     if method == "key_pair":
         kwargs["private_key"] = load_private_key(config)
     elif method == "pat":
@@ -181,7 +181,7 @@ class Session:
         self._lock = threading.RLock()
         self.last_description: Any = None
         self.database = config_identifier(str(config["database"]))
-        self.schema = config_identifier(str(config.get("schema") or "PUBLIC"))
+        self.schema = config_identifier(str(config["schema"]))
         self.busy = False  # a statement is in flight (a stop signal cancels it)
         if track:
             shutdown.register(self)

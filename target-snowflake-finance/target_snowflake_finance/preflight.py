@@ -69,7 +69,7 @@ def _stage_exists(session: Session, database: str, schema: str, stage: str) -> b
 def inspect(target: TargetSnowflakeFinance, session: Session) -> Findings:
     """Check warehouse, database, schema, stage, audit, rejects and mapped tables, and grants."""
     config = target.config
-    manage = bool(config.get("manage_tables", True))
+    manage = bool(config["manage_tables"])
     database, schema = target.database, target.schema_name
     warehouse = config_identifier(str(config.get("warehouse") or ""))
     session.connection()  # a login failure is its own one-line error (ConnectError)
@@ -80,7 +80,7 @@ def inspect(target: TargetSnowflakeFinance, session: Session) -> Findings:
     found = Findings(role=role, location=f"{database}.{schema}", role_grants=role_grants)
     needs = [Need(("USAGE",), "WAREHOUSE", (warehouse,)), Need(("USAGE",), "DATABASE", (database,))]
     try:
-        session.check_warehouse(resume=bool(config.get("resume_warehouse", True)))
+        session.check_warehouse(resume=bool(config["resume_warehouse"]))
         found.checked.append(f"warehouse {warehouse}")
     except TargetConfigError as e:
         found.problems.append(str(e))
@@ -180,7 +180,7 @@ def _inspect_objects(
             )
         needs.append(Need(privileges, "TABLE", (database, schema, name)))
         found.checked.append(f"{setting} {ref}")
-    load_method = str(target.config.get("load_method") or "upsert")
+    load_method = str(target.config["load_method"])
     for stream, mapping in (target.config.get("table_mapping") or {}).items():
         table = config_identifier((mapping or {}).get("table") or stream)
         ref = qualified(database, schema, table)

@@ -43,7 +43,7 @@ def replay(config: dict[str, Any], directory: Path | None = None) -> list[dict[s
     from target_snowflake_finance.target import TargetSnowflakeFinance
 
     target = TargetSnowflakeFinance(config=config, validate_config=True)
-    folder = directory or Path(str(target.config.get("dead_letter_dir") or "dead_letter"))
+    folder = directory or target.dead_letter_dir
     done = folder / "replayed"
     results: list[dict[str, Any]] = []
     for path in dead_letter_files(folder.expanduser()):

@@ -101,12 +101,12 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
         super().__init__(target, stream_name, schema, key_properties)
         config = self.config
         self.load_id: str = target.load_id
-        self.load_method: str = config.get("load_method") or "upsert"
-        self.on_invalid_record: str = config.get("on_invalid_record") or "fail"
-        self.manage_tables: bool = config.get("manage_tables", True)
-        self.column_case: str = config.get("column_case") or "upper"
-        self.timestamp_type: str = (config.get("timestamp_type") or "TIMESTAMP_TZ").upper()
-        self.max_retries: int = int(config.get("max_retries", 3))
+        self.load_method: str = config["load_method"]
+        self.on_invalid_record: str = config["on_invalid_record"]
+        self.manage_tables: bool = config["manage_tables"]
+        self.column_case: str = config["column_case"]
+        self.timestamp_type: str = config["timestamp_type"].upper()
+        self.max_retries: int = int(config["max_retries"])
         self.replication_key: str | None = target.bookmark_property(stream_name)
         mapping = (config.get("table_mapping") or {}).get(stream_name) or {}
         self.table = (
@@ -159,7 +159,7 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
         leftovers.register(self)
         self._batch_counter = itertools.count(1)
         # Read per record on the fast path: computed once.
-        self._max_size = int(config.get("batch_size_rows") or 10_000)
+        self._max_size = int(config["batch_size_rows"])
         self._key_set = frozenset(self.key_fields)
         self._messages: list[dict[str, Any]] = []
         self._received_us: list[int] = []
@@ -729,7 +729,7 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
         self.session.rollback_quietly()
         if verdict.reconnect:
             self.session.reconnect()
-        if verdict.resume_warehouse and self.config.get("resume_warehouse", True):
+        if verdict.resume_warehouse and self.config["resume_warehouse"]:
             try:
                 self.session.resume_warehouse()
             except Exception as e:
@@ -887,7 +887,7 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
     ) -> NoReturn:
         verdict = classify(exc)
         error = f"{type(exc).__name__}: {exc}"
-        directory = Path(str(self.config.get("dead_letter_dir") or "dead_letter")).expanduser()
+        directory = Path(str(self.config["dead_letter_dir"])).expanduser()
         try:
             path = write_dead_letter(
                 directory,

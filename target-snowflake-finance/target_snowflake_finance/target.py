@@ -8,6 +8,7 @@ import threading
 import uuid
 import warnings
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from singer_sdk import Target
@@ -34,7 +35,7 @@ from target_snowflake_finance.reader import BulkMessageReader, SingerInputError
 from target_snowflake_finance.run_summary import LoadTally
 from target_snowflake_finance.sinks import InvalidRecordError, SnowflakeSink
 from target_snowflake_finance.types import TIMESTAMP_TYPES
-from target_snowflake_finance.unset_settings import drop_unset_sdk_settings
+from target_snowflake_finance.unset_settings import drop_unset_defaulted, drop_unset_sdk_settings
 
 STAGE_NAME = "TARGET_SNOWFLAKE_FINANCE_STAGE"
 # The stream `meltano config test target-snowflake-finance` sends (one record): its table is
@@ -315,6 +316,7 @@ class TargetSnowflakeFinance(Target):
     def __init__(self, *args: Any, config: Any = None, **kwargs: Any) -> None:
         if isinstance(config, dict):
             config = drop_unset_sdk_settings(config, self.logger)
+            config = drop_unset_defaulted(config, self.config_jsonschema)
         self.load_id = str(uuid.uuid4())
         self._bookmarks: dict[str, str | None] = {}
         self._batches_since_state = 0
@@ -351,14 +353,14 @@ class TargetSnowflakeFinance(Target):
 
     @property
     def schema_name(self) -> str:
-        return config_identifier(str(self.config.get("schema") or "PUBLIC"))
+        return config_identifier(str(self.config["schema"]))
 
     def _ref(self, name: str) -> str:
         return f"{quote(self.database)}.{quote(self.schema_name)}.{quote(name)}"
 
     @property
     def stage_name(self) -> str:
-        return config_identifier(self.config.get("stage") or STAGE_NAME)
+        return config_identifier(str(self.config["stage"]))
 
     @property
     def stage_ref(self) -> str:
@@ -366,8 +368,12 @@ class TargetSnowflakeFinance(Target):
 
     def table_name(self, setting: str) -> str:
         """The audit or rejects table's name (settings `audit_table`, `rejects_table`)."""
-        default = {"audit_table": "_SDC_LOAD_AUDIT", "rejects_table": "_SDC_REJECTS"}[setting]
-        return config_identifier(self.config.get(setting) or default)
+        return config_identifier(str(self.config[setting]))
+
+    @property
+    def dead_letter_dir(self) -> Path:
+        """Where batches that failed to load are kept for `--replay` (setting `dead_letter_dir`)."""
+        return Path(str(self.config["dead_letter_dir"])).expanduser()
 
     @property
     def audit_ref(self) -> str:
@@ -400,8 +406,8 @@ class TargetSnowflakeFinance(Target):
         for name, columns in found.create_tables:
             session.execute(create_table_sql(self._ref(name), columns))
             self._owns("TABLE", self.database, self.schema_name, name)
-        hours = self.config.get("orphan_cleanup_hours")
-        leftovers.remove_orphans(session, self.stage_ref, 24.0 if hours is None else float(hours))
+        hours = float(self.config["orphan_cleanup_hours"])
+        leftovers.remove_orphans(session, self.stage_ref, hours)
         self._started = True
         self.logger.info(
             "Connected to Snowflake account %s as %s; load %s started into %s.%s",
