@@ -8,6 +8,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from datetime import date, timedelta
+from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -171,10 +172,17 @@ class Writer:
             for t, cols in STORED.items()
         }
         self.counts = dict.fromkeys(STORED, 0)
+        # Rows are built by column name; this puts their values in the INSERT's order.
+        self.values = {t: itemgetter(*cols) for t, cols in STORED.items()}
 
-    def add(self, table: str, row: tuple[object, ...]) -> None:
+    def add(self, table: str, row: dict[str, object]) -> None:
+        """Buffer one row, keyed by column name: every stored column of the table, no other."""
+        if len(row) != len(STORED[table]):
+            unknown = sorted(set(row) - set(STORED[table]))
+            msg = f"{table}: row has {len(row)} columns, not {len(STORED[table])} ({unknown})"
+            raise ValueError(msg)
         buf = self.buffers[table]
-        buf.append(row)
+        buf.append(self.values[table](row))
         if len(buf) >= CHUNK:
             self.flush(table)
 
@@ -270,10 +278,27 @@ def _gen_chart(g: Gen) -> None:
     for seq, (cat, desc, typ, normal, parent, net) in enumerate(CATEGORIES, start=1):
         w.add(
             "COAActCat",
-            (co, COA_CODE, cat, desc, typ, normal, parent, seq * 10, "A", int(net), cat,
-             cat_desc.get(parent, ""), "Balance Sheet" if typ == "B" else "Income Statement",
-             "Average", 0, g.next_rev(), g.guid(), g.stamp(g.start - timedelta(days=400))),
-        )  # fmt: skip
+            {
+                "Company": co,
+                "COACode": COA_CODE,
+                "CategoryID": cat,
+                "Description": desc,
+                "Type": typ,
+                "NormalBalance": normal,
+                "ParentCategory": parent,
+                "Sequence": seq * 10,
+                "ConsolidationType": "A",
+                "NetIncome": int(net),
+                "ReportCategory": cat,
+                "ParentCatDesc": cat_desc.get(parent, ""),
+                "BalanceText": "Balance Sheet" if typ == "B" else "Income Statement",
+                "ConsolidationTypeDescription": "Average",
+                "MatchingEnabled": 0,
+                "SysRevID": g.next_rev(),
+                "SysRowID": g.guid(),
+                "UpdatedOn": g.stamp(g.start - timedelta(days=400)),
+            },
+        )
     seg_names = {1: "Account", 2: "Department", 3: "Site"}
     segments: list[tuple[int, str, str, str, str]] = [
         (1, code, desc, cat, "D" if code < "2000" or code >= "5000" else "C")
@@ -284,21 +309,56 @@ def _gen_chart(g: Gen) -> None:
     for nbr, code, desc, cat, normal in segments:
         w.add(
             "COASegValues",
-            (co, COA_CODE, nbr, code, desc, desc, desc[:8].upper().replace(" ", ""), 1,
-             day_text(g.start - timedelta(days=400)), cat, normal, 0, cat,
-             seg_names[nbr], 1, 1, cat_desc.get(cat, ""), seg_names[nbr],
-             f"B{code}" if nbr == 1 else "", g.next_rev(), g.guid(),
-             g.stamp(g.start - timedelta(days=399))),
-        )  # fmt: skip
+            {
+                "Company": co,
+                "COACode": COA_CODE,
+                "SegmentNbr": nbr,
+                "SegmentCode": code,
+                "SegmentName": desc,
+                "SegmentDesc": desc,
+                "SegmentAbbrev": desc[:8].upper().replace(" ", ""),
+                "ActiveFlag": 1,
+                "EffectiveFrom": day_text(g.start - timedelta(days=400)),
+                "Category": cat,
+                "NormalBalance": normal,
+                "Summarization": 0,
+                "ReportCategory": cat,
+                "SegNbrName": seg_names[nbr],
+                "SegValInUse": 1,
+                "ChartInUse": 1,
+                "CategoryIDDescription": cat_desc.get(cat, ""),
+                "COASegmentSegmentName": seg_names[nbr],
+                "BudgetSegCode_c": f"B{code}" if nbr == 1 else "",
+                "SysRevID": g.next_rev(),
+                "SysRowID": g.guid(),
+                "UpdatedOn": g.stamp(g.start - timedelta(days=399)),
+            },
+        )
     for account, natural, dept, site, desc in gl_accounts():
         disp = account.replace("|", "-")
         w.add(
             "GLAccount",
-            (co, COA_CODE, account, desc, natural, dept, site, 1,
-             day_text(g.start - timedelta(days=398)), "", natural, disp, desc,
-             disp.replace("-", ""), f"B{natural}" if rng.random() < 0.5 else "",
-             g.next_rev(), g.guid(), g.stamp(g.start - timedelta(days=398))),
-        )  # fmt: skip
+            {
+                "Company": co,
+                "COACode": COA_CODE,
+                "GLAccount1": account,
+                "AccountDesc": desc,
+                "SegValue1": natural,
+                "SegValue2": dept,
+                "SegValue3": site,
+                "Active": 1,
+                "EffFrom": day_text(g.start - timedelta(days=398)),
+                "ParentGLAccount": "",
+                "PntSegValue1": natural,
+                "GLAcctDispGLAcctDisp": disp,
+                "GLAcctDispAccountDesc": desc,
+                "GLAcctDispGLShortAcct": disp.replace("-", ""),
+                "BudgetSegCode_c": f"B{natural}" if rng.random() < 0.5 else "",
+                "SysRevID": g.next_rev(),
+                "SysRowID": g.guid(),
+                "UpdatedOn": g.stamp(g.start - timedelta(days=398)),
+            },
+        )
 
 
 def _gen_vendors(g: Gen, n: int) -> list[tuple[int, str, str, str, str, str, str, str, int]]:
@@ -319,15 +379,43 @@ def _gen_vendors(g: Gen, n: int) -> list[tuple[int, str, str, str, str, str, str
         created = g.start - timedelta(days=rng.randrange(30, 360))
         w.add(
             "Vendor",
-            (co, num, vid, name, int(inactive), 1, f"{rng.randrange(100, 9999)} Industrial Pkwy",
-             city, state, f"{zip3}{rng.randrange(10, 99)}", "USA", 1,
-             f"{rng.randrange(10, 99)}-{rng.randrange(1000000, 9999999)}", terms, group,
-             int(group == "SVC"), f"({rng.randrange(200, 999)}) 555-{rng.randrange(1000, 9999)}",
-             "", f"ap@{vid.lower()}.example.com", cur, int(rng.random() < 0.02), 1, name,
-             "Origin", "UPS", int(rng.random() < 0.5), TERMS[terms][0], GROUP_DESC[group],
-             CURRENCIES[cur][0], "United States of America", ("A", "B", "C")[rng.randrange(3)],
-             g.next_rev(), g.guid(), g.stamp(created)),
-        )  # fmt: skip
+            {
+                "Company": co,
+                "VendorNum": num,
+                "VendorID": vid,
+                "Name": name,
+                "Inactive": int(inactive),
+                "Approved": 1,
+                "Address1": f"{rng.randrange(100, 9999)} Industrial Pkwy",
+                "City": city,
+                "State": state,
+                "ZIP": f"{zip3}{rng.randrange(10, 99)}",
+                "Country": "USA",
+                "CountryNum": 1,
+                "TaxPayerID": f"{rng.randrange(10, 99)}-{rng.randrange(1000000, 9999999)}",
+                "TermsCode": terms,
+                "GroupCode": group,
+                "Print1099": int(group == "SVC"),
+                "PhoneNum": f"({rng.randrange(200, 999)}) 555-{rng.randrange(1000, 9999)}",
+                "FaxNum": "",
+                "EMailAddress": f"ap@{vid.lower()}.example.com",
+                "CurrencyCode": cur,
+                "PayHold": int(rng.random() < 0.02),
+                "PMUID": 1,
+                "LegalName": name,
+                "DefaultFOB": "Origin",
+                "ShipViaCode": "UPS",
+                "ElecPayment": int(rng.random() < 0.5),
+                "TermsCodeDescription": TERMS[terms][0],
+                "GroupCodeGroupDesc": GROUP_DESC[group],
+                "CurrencyCodeCurrDesc": CURRENCIES[cur][0],
+                "CountryNumDescription": "United States of America",
+                "VendorTier_c": ("A", "B", "C")[rng.randrange(3)],
+                "SysRevID": g.next_rev(),
+                "SysRowID": g.guid(),
+                "UpdatedOn": g.stamp(created),
+            },
+        )
         result.append((num, vid, name, city, state, cur, terms, group, CURRENCIES[cur][1]))
     return result
 
@@ -346,13 +434,41 @@ def _gen_parts(g: Gen, n: int) -> list[tuple[str, str, str, int]]:
         updated = g.stamp(changed)
         w.add(
             "Part",
-            (co, part, desc, noun[:8].upper(), cls, uom, uom, uom, "P", 0,
-             int(rng.random() < 0.02), 100000, 100000, cost * 100 * 13 // 10, "E", cost * 100, "E",
-             cls, "A", "TAXABLE", int(prefix == "RM"), rng.randrange(1, 500_000), "LB",
-             "COUNT" if uom == "EA" else "WEIGHT", cdesc, cdesc,
-             USERS[rng.randrange(len(USERS) - 1)], g.stamp(created)[:19], updated[:19],
-             g.next_rev(), g.guid(), updated),
-        )  # fmt: skip
+            {
+                "Company": co,
+                "PartNum": part,
+                "PartDescription": desc,
+                "SearchWord": noun[:8].upper(),
+                "ClassID": cls,
+                "IUM": uom,
+                "PUM": uom,
+                "SalesUM": uom,
+                "TypeCode": "P",
+                "NonStock": 0,
+                "InActive": int(rng.random() < 0.02),
+                "PurchasingFactor": 100000,
+                "SellingFactor": 100000,
+                "UnitPrice": cost * 100 * 13 // 10,
+                "PricePerCode": "E",
+                "InternalUnitPrice": cost * 100,
+                "InternalPricePerCode": "E",
+                "ProdCode": cls,
+                "CostMethod": "A",
+                "TaxCatID": "TAXABLE",
+                "TrackLots": int(prefix == "RM"),
+                "NetWeight": rng.randrange(1, 500_000),
+                "NetWeightUOM": "LB",
+                "UOMClassID": "COUNT" if uom == "EA" else "WEIGHT",
+                "ClassDescription": cdesc,
+                "ProdCodeDescription": cdesc,
+                "CreatedBy": USERS[rng.randrange(len(USERS) - 1)],
+                "CreatedOn": g.stamp(created)[:19],
+                "ChangedOn": updated[:19],
+                "SysRevID": g.next_rev(),
+                "SysRowID": g.guid(),
+                "UpdatedOn": updated,
+            },
+        )
         result.append((part, desc, uom, cost))
     return result
 
@@ -379,6 +495,104 @@ def split(total: int, parts: int, rng: random.Random) -> list[int]:
 def _payment_run(d: date) -> date:
     """Weekly AP check run (Fridays) on or after `d`."""
     return d + timedelta(days=(4 - d.weekday()) % 7)
+
+
+Vendor = tuple[int, str, str, str, str, str, str, str, int]
+POLine = tuple[int, str, str, str, int, int, int]
+
+
+def _po_header(
+    g: Gen,
+    po_num: int,
+    vendor: Vendor,
+    order: date,
+    stamp: str,
+    *,
+    total: int,
+    doc_total: int,
+    open_: bool,
+    buyer: str,
+    buyer_id: str,
+    buyer_name: str,
+    comment: str,
+) -> dict[str, object]:
+    """A POHeader row (ordinary POs and the big one differ only in the keyword arguments)."""
+    vnum, vid, vname, _city, _state, cur, terms, _group, rate = vendor
+    return {
+        "Company": g.company,
+        "PONum": po_num,
+        "OpenOrder": int(open_),
+        "VoidOrder": 0,
+        "EntryPerson": buyer,
+        "OrderDate": day_text(order),
+        "FOB": "Origin",
+        "ShipViaCode": "UPS",
+        "TermsCode": terms,
+        "BuyerID": buyer_id,
+        "BuyerIDName": buyer_name,
+        "VendorNum": vnum,
+        "VendorVendorID": vid,
+        "VendorName": vname,
+        "OrderHeld": 0,
+        "CurrencyCode": cur,
+        "ExchangeRate": rate,
+        "Approve": 1,
+        "ApprovalStatus": "A",
+        "ApprovedBy": buyer,
+        "ApprovedDate": day_text(order),
+        "ApprovedAmount": total,
+        "Confirmed": 1,
+        "POType": "STD",
+        "DueDate": day_text(order + timedelta(days=14)),
+        "PromiseDate": day_text(order + timedelta(days=14)),
+        "CommentText": comment,
+        "TotalOrder": total,
+        "DocTotalOrder": doc_total,
+        "TermsCodeDescription": TERMS[terms][0],
+        "ChangedBy": buyer,
+        "ChangeDate": day_text(order),
+        "SysRevID": g.next_rev(),
+        "SysRowID": g.guid(),
+        "UpdatedOn": stamp,
+    }
+
+
+def _po_line(
+    g: Gen, po_num: int, vendor: Vendor, order: date, line: POLine, *, open_: bool, changed_by: str
+) -> dict[str, object]:
+    """A PODetail row: `line` is (POLine, PartNum, description, UOM, qty, doc cost, ext cost)."""
+    vnum, _vid, _vname, _city, _state, cur, _terms, _group, rate = vendor
+    line_no, part, pdesc, uom, qty, doc_cost, ext = line
+    return {
+        "Company": g.company,
+        "PONUM": po_num,
+        "POLine": line_no,
+        "OpenLine": int(open_),
+        "VoidLine": 0,
+        "LineDesc": pdesc,
+        "PartNum": part,
+        "VenPartNum": f"V-{part}",
+        "ClassID": "",
+        "OrderQty": qty * 10**8,
+        "XOrderQty": qty * 10**8,
+        "IUM": uom,
+        "PUM": uom,
+        "UnitCost": round_div(doc_cost * rate, 100_000_000),
+        "DocUnitCost": doc_cost * 100,
+        "CostPerCode": "E",
+        "ExtCost": ext,
+        "DocExtCost": doc_cost * qty,
+        "DueDate": day_text(order + timedelta(days=14)),
+        "VendorNum": vnum,
+        "Taxable": 1,
+        "TaxCatID": "TAXABLE",
+        "CurrencyCode": cur,
+        "PartNumPartDescription": pdesc,
+        "ChangedBy": changed_by,
+        "ChangeDate": day_text(order),
+        "SysRevID": g.next_rev(),
+        "SysRowID": g.guid(),
+    }
 
 
 def _gen_documents(
@@ -416,24 +630,90 @@ def _gen_documents(
             bank = "MAINOP" if vendor[5] == "USD" else "FXOP"
             w.add(
                 "CheckHed",
-                (co, head_num, 1, f"CR{run:%m%d%y}", bank, check_num, day_text(run), run.year,
-                 run.month, 0, "1", int(run < END_DATE - timedelta(days=30)), total, doc_total,
-                 total, doc_total, total, doc_total, USERS[0], vendor[0], vendor[2],
-                 "", vendor[3], vendor[4], "", "USA", vendor[5], vendor[8], 1,
-                 f"Check run {run.isoformat()}", vendor[1],
-                 "Main Operating Account" if bank == "MAINOP" else "Foreign Currency Account",
-                 vendor[1], vendor[2], USERS[0], day_text(run), g.next_rev(), g.guid(), stamp),
-            )  # fmt: skip
+                {
+                    "Company": co,
+                    "HeadNum": head_num,
+                    "Posted": 1,
+                    "GroupID": f"CR{run:%m%d%y}",
+                    "BankAcctID": bank,
+                    "CheckNum": check_num,
+                    "CheckDate": day_text(run),
+                    "FiscalYear": run.year,
+                    "FiscalPeriod": run.month,
+                    "Voided": 0,
+                    "CheckSrc": "1",
+                    "ClearedCheck": int(run < END_DATE - timedelta(days=30)),
+                    "CheckAmt": total,
+                    "DocCheckAmt": doc_total,
+                    "PaymentTotal": total,
+                    "DocPaymentTotal": doc_total,
+                    "CheckInvAmt": total,
+                    "DocCheckInvAmt": doc_total,
+                    "EntryPerson": USERS[0],
+                    "VendorNum": vendor[0],
+                    "Name": vendor[2],
+                    "Address1": "",
+                    "City": vendor[3],
+                    "State": vendor[4],
+                    "ZIP": "",
+                    "Country": "USA",
+                    "CurrencyCode": vendor[5],
+                    "ExchangeRate": vendor[8],
+                    "PMUID": 1,
+                    "Description": f"Check run {run.isoformat()}",
+                    "VendorID": vendor[1],
+                    "BankAcctIDDescription": "Main Operating Account"
+                    if bank == "MAINOP"
+                    else "Foreign Currency Account",
+                    "VendorNumVendorID": vendor[1],
+                    "VendorNumName": vendor[2],
+                    "ChangedBy": USERS[0],
+                    "ChangeDate": day_text(run),
+                    "SysRevID": g.next_rev(),
+                    "SysRowID": g.guid(),
+                    "UpdatedOn": stamp,
+                },
+            )
             for tran_no, it in enumerate(items, start=1):
                 inv_num, inv_date, due, paid, doc_paid, amt, bal = it
                 w.add(
                     "APTran",
-                    (co, head_num, tran_no, inv_num, 0, "PAY", 1, paid, doc_paid, 0, 0,
-                     f"Payment of {inv_num}", bank, check_num, day_text(run), run.year, run.month,
-                     1, USERS[0], vendor[0], day_text(inv_date), day_text(due), amt, bal,
-                     vendor[5], vendor[8], day_text(run), vendor[1], vendor[2], USERS[0],
-                     day_text(run), g.next_rev(), g.guid()),
-                )  # fmt: skip
+                    {
+                        "Company": co,
+                        "HeadNum": head_num,
+                        "APTranNo": tran_no,
+                        "InvoiceNum": inv_num,
+                        "Voided": 0,
+                        "TranType": "PAY",
+                        "Posted": 1,
+                        "TranAmt": paid,
+                        "DocTranAmt": doc_paid,
+                        "DiscAmt": 0,
+                        "DocDiscAmt": 0,
+                        "Description": f"Payment of {inv_num}",
+                        "BankAcctID": bank,
+                        "CheckNum": check_num,
+                        "TranDate": day_text(run),
+                        "FiscalYear": run.year,
+                        "FiscalPeriod": run.month,
+                        "GLPosted": 1,
+                        "EntryPerson": USERS[0],
+                        "VendorNum": vendor[0],
+                        "InvoiceDate": day_text(inv_date),
+                        "DueDate": day_text(due),
+                        "InvoiceAmt": amt,
+                        "InvoiceBal": bal,
+                        "CurrencyCode": vendor[5],
+                        "ExchangeRate": vendor[8],
+                        "ApplyDate": day_text(run),
+                        "VendorNumVendorID": vendor[1],
+                        "VendorNumName": vendor[2],
+                        "ChangedBy": USERS[0],
+                        "ChangeDate": day_text(run),
+                        "SysRevID": g.next_rev(),
+                        "SysRowID": g.guid(),
+                    },
+                )
 
     for i in range(n_invoices):
         inv_date = g.start + timedelta(days=i * HISTORY_DAYS // max(n_invoices, 1))
@@ -461,22 +741,35 @@ def _gen_documents(
             buyer = USERS[rng.randrange(len(USERS) - 1)]
             w.add(
                 "POHeader",
-                (co, po_num, int(not invoiced), 0, buyer, day_text(order), "Origin", "UPS", terms,
-                 buyer.upper()[:6], buyer.title(), vnum, vid, vname, 0, cur, rate, 1, "A",
-                 buyer, day_text(order), total, 1, "STD", day_text(order + timedelta(days=14)),
-                 day_text(order + timedelta(days=14)), "", total, doc_total, TERMS[terms][0],
-                 buyer, day_text(order), g.next_rev(), g.guid(), stamp),
-            )  # fmt: skip
+                _po_header(
+                    g,
+                    po_num,
+                    vendor,
+                    order,
+                    stamp,
+                    total=total,
+                    doc_total=doc_total,
+                    open_=not invoiced,
+                    buyer=buyer,
+                    buyer_id=buyer.upper()[:6],
+                    buyer_name=buyer.title(),
+                    comment="",
+                ),
+            )
             for line, part, pdesc, uom, qty, doc_cost in lines:
                 ext = round_div(doc_cost * qty * rate, 10_000_000_000)
                 w.add(
                     "PODetail",
-                    (co, po_num, line, int(not invoiced), 0, pdesc, part, f"V-{part}", "",
-                     qty * 10**8, qty * 10**8, uom, uom, round_div(doc_cost * rate, 100_000_000),
-                     doc_cost * 100, "E",
-                     ext, doc_cost * qty, day_text(order + timedelta(days=14)), vnum, 1, "TAXABLE",
-                     cur, pdesc, buyer, day_text(order), g.next_rev(), g.guid()),
-                )  # fmt: skip
+                    _po_line(
+                        g,
+                        po_num,
+                        vendor,
+                        order,
+                        (line, part, pdesc, uom, qty, doc_cost, ext),
+                        open_=not invoiced,
+                        changed_by=buyer,
+                    ),
+                )
             if invoiced:
                 po_lines = [(ln, p, d, u, q, c) for ln, p, d, u, q, c in lines]
                 po_for_invoice = po_num
@@ -521,21 +814,70 @@ def _gen_documents(
                 ]
             w.add(
                 "APInvDtl",
-                (co, vnum, inv_num, line_no, ltype, round_div(int(doc_cost) * rate, 100_000_000),
-                 int(doc_cost) * 100, part, ponum, poline, 1 if ponum else 0, ldesc,
-                 int(qty) * 10**8, uom, int(qty) * 10**8, uom, "E", f"V-{part}" if part else "",
-                 ext, doc_ext, "TAXABLE" if part else "", cur, allocs[0][0], int(posted),
-                 int(debit_memo), group, vid, vname, ldesc if part else "", USERS[1],
-                 day_text(apply), g.next_rev(), g.guid()),
-            )  # fmt: skip
+                {
+                    "Company": co,
+                    "VendorNum": vnum,
+                    "InvoiceNum": inv_num,
+                    "InvoiceLine": line_no,
+                    "LineType": ltype,
+                    "UnitCost": round_div(int(doc_cost) * rate, 100_000_000),
+                    "DocUnitCost": int(doc_cost) * 100,
+                    "PartNum": part,
+                    "PONum": ponum,
+                    "POLine": poline,
+                    "PORelNum": 1 if ponum else 0,
+                    "Description": ldesc,
+                    "VendorQty": int(qty) * 10**8,
+                    "PUM": uom,
+                    "OurQty": int(qty) * 10**8,
+                    "IUM": uom,
+                    "CostPerCode": "E",
+                    "VenPartNum": f"V-{part}" if part else "",
+                    "ExtCost": ext,
+                    "DocExtCost": doc_ext,
+                    "TaxCatID": "TAXABLE" if part else "",
+                    "CurrencyCode": cur,
+                    "GLAccount": allocs[0][0],
+                    "Posted": int(posted),
+                    "DebitMemo": int(debit_memo),
+                    "GroupID": group,
+                    "VendorNumVendorID": vid,
+                    "VendorNumName": vname,
+                    "PartNumPartDescription": ldesc if part else "",
+                    "ChangedBy": USERS[1],
+                    "ChangeDate": day_text(apply),
+                    "SysRevID": g.next_rev(),
+                    "SysRowID": g.guid(),
+                },
+            )
             for seq, (acct, amt, doc_amt) in enumerate(allocs, start=1):
                 desc = acct_desc.get(acct, "AP Clearing (Received not Invoiced)")
                 w.add(
                     "APInvExp",
-                    (co, vnum, inv_num, line_no, seq, amt, doc_amt, acct, desc,
-                     acct.replace("|", "-"), COA_CODE, BOOK_ID, cur, int(debit_memo), int(posted),
-                     group, "MfgSys", vid, vname, g.next_rev(), g.guid()),
-                )  # fmt: skip
+                    {
+                        "Company": co,
+                        "VendorNum": vnum,
+                        "InvoiceNum": inv_num,
+                        "InvoiceLine": line_no,
+                        "InvExpSeq": seq,
+                        "ExpAmt": amt,
+                        "DocExpAmt": doc_amt,
+                        "GLAccount": acct,
+                        "GLAccountDesc": desc,
+                        "ExpDispGLAcct": acct.replace("|", "-"),
+                        "COACode": COA_CODE,
+                        "BookID": BOOK_ID,
+                        "CurrencyCode": cur,
+                        "DebitMemo": int(debit_memo),
+                        "Posted": int(posted),
+                        "GroupID": group,
+                        "Plant": "MfgSys",
+                        "VendorNumVendorID": vid,
+                        "VendorNumName": vname,
+                        "SysRevID": g.next_rev(),
+                        "SysRowID": g.guid(),
+                    },
+                )
         # Header-level rows: freight on some invoices, tax on others; each has a header-level
         # expense distribution (InvoiceLine 0) of the same amount, so the invoice total equals
         # lines + misc + tax and equals every distribution together.
@@ -547,15 +889,46 @@ def _gen_documents(
             head_seq += 1
             w.add(
                 "APInvMsc",
-                (co, vnum, inv_num, 0, 1, "FRT", "Freight", misc, doc_misc, head_seq, cur,
-                 int(debit_memo), group, int(posted), "Freight", g.next_rev(), g.guid()),
-            )  # fmt: skip
+                {
+                    "Company": co,
+                    "VendorNum": vnum,
+                    "InvoiceNum": inv_num,
+                    "InvoiceLine": 0,
+                    "MscNum": 1,
+                    "MiscCode": "FRT",
+                    "Description": "Freight",
+                    "MiscAmt": misc,
+                    "DocMiscAmt": doc_misc,
+                    "InvExpSeq": head_seq,
+                    "CurrencyCode": cur,
+                    "DebitMemo": int(debit_memo),
+                    "GroupID": group,
+                    "Posted": int(posted),
+                    "MiscCodeDescription": "Freight",
+                    "SysRevID": g.next_rev(),
+                    "SysRowID": g.guid(),
+                },
+            )
             w.add(
                 "APIHAPInvExp",
-                (co, vnum, inv_num, 0, head_seq, misc, doc_misc, FREIGHT_ACCOUNT,
-                 FREIGHT_ACCOUNT.replace("|", "-"), cur, int(debit_memo), group, int(posted),
-                 g.next_rev(), g.guid()),
-            )  # fmt: skip
+                {
+                    "Company": co,
+                    "VendorNum": vnum,
+                    "InvoiceNum": inv_num,
+                    "InvoiceLine": 0,
+                    "InvExpSeq": head_seq,
+                    "ExpAmt": misc,
+                    "DocExpAmt": doc_misc,
+                    "GLAccount": FREIGHT_ACCOUNT,
+                    "DispGLAcct": FREIGHT_ACCOUNT.replace("|", "-"),
+                    "CurrencyCode": cur,
+                    "DebitMemo": int(debit_memo),
+                    "GroupID": group,
+                    "Posted": int(posted),
+                    "SysRevID": g.next_rev(),
+                    "SysRowID": g.guid(),
+                },
+            )
             inv_total += misc
             doc_inv_total += doc_misc
         if rng.random() < 0.3:
@@ -565,17 +938,55 @@ def _gen_documents(
             head_seq += 1
             w.add(
                 "APInvTax",
-                (co, vnum, inv_num, code, rate_code, 0, lines_total, doc_lines_total, pct, tax,
-                 doc_tax, lines_total, doc_lines_total, 0, cur, int(debit_memo), group,
-                 int(posted), tax_desc, rate_code, vid, vname, USERS[1], day_text(apply),
-                 g.next_rev(), g.guid()),
-            )  # fmt: skip
+                {
+                    "Company": co,
+                    "VendorNum": vnum,
+                    "InvoiceNum": inv_num,
+                    "TaxCode": code,
+                    "RateCode": rate_code,
+                    "ECAcquisitionSeq": 0,
+                    "TaxableAmt": lines_total,
+                    "DocTaxableAmt": doc_lines_total,
+                    "Percent": pct,
+                    "TaxAmt": tax,
+                    "DocTaxAmt": doc_tax,
+                    "ReportableAmt": lines_total,
+                    "DocReportableAmt": doc_lines_total,
+                    "Manual": 0,
+                    "CurrencyCode": cur,
+                    "DebitMemo": int(debit_memo),
+                    "GroupID": group,
+                    "Posted": int(posted),
+                    "TaxCodeDescription": tax_desc,
+                    "RateCodeDescription": rate_code,
+                    "VendorNumVendorID": vid,
+                    "VendorNumName": vname,
+                    "ChangedBy": USERS[1],
+                    "ChangeDate": day_text(apply),
+                    "SysRevID": g.next_rev(),
+                    "SysRowID": g.guid(),
+                },
+            )
             w.add(
                 "APIHAPInvExp",
-                (co, vnum, inv_num, 0, head_seq, tax, doc_tax, TAX_ACCOUNT,
-                 TAX_ACCOUNT.replace("|", "-"), cur, int(debit_memo), group, int(posted),
-                 g.next_rev(), g.guid()),
-            )  # fmt: skip
+                {
+                    "Company": co,
+                    "VendorNum": vnum,
+                    "InvoiceNum": inv_num,
+                    "InvoiceLine": 0,
+                    "InvExpSeq": head_seq,
+                    "ExpAmt": tax,
+                    "DocExpAmt": doc_tax,
+                    "GLAccount": TAX_ACCOUNT,
+                    "DispGLAcct": TAX_ACCOUNT.replace("|", "-"),
+                    "CurrencyCode": cur,
+                    "DebitMemo": int(debit_memo),
+                    "GroupID": group,
+                    "Posted": int(posted),
+                    "SysRevID": g.next_rev(),
+                    "SysRowID": g.guid(),
+                },
+            )
             inv_total += tax
             doc_inv_total += doc_tax
         # Payment: weekly check runs pay posted invoices after their due date.
@@ -597,20 +1008,61 @@ def _gen_documents(
             journal += 1
         w.add(
             "APInvHed",
-            (co, vnum, inv_num, int(posted and bal != 0), int(debit_memo), day_text(inv_date),
-             day_text(apply), day_text(due),
-             day_text(inv_date + timedelta(days=10)) if terms == "2N10" else None, terms, group,
-             int(posted), int(posted), apply.year, apply.month,
-             f"PO {po_for_invoice}" if po_for_invoice else "", USERS[1], inv_total, doc_inv_total,
-             doc_inv_total, inv_total, bal, doc_bal, 0 if posted else inv_total,
-             0 if posted else doc_inv_total, 0, int(rng.random() < 0.01),
-             ("Materials per PO" if po_for_invoice else "Services and expenses"), cur, rate,
-             po_for_invoice, journal if posted else 0, "PJ" if posted else "",
-             "DMO" if debit_memo else "STD", TERMS[terms][0], vid, vname, vendor[3], vendor[4],
-             cur, terms, ("CAPEX", "OPEX", "COGS")[rng.randrange(3)] if rng.random() < 0.6 else "",
-             inv_total if posted else 0, USERS[1], day_text(run if paid else apply),
-             g.next_rev(), g.guid(), updated),
-        )  # fmt: skip
+            {
+                "Company": co,
+                "VendorNum": vnum,
+                "InvoiceNum": inv_num,
+                "OpenPayable": int(posted and bal != 0),
+                "DebitMemo": int(debit_memo),
+                "InvoiceDate": day_text(inv_date),
+                "ApplyDate": day_text(apply),
+                "DueDate": day_text(due),
+                "DiscountDate": day_text(inv_date + timedelta(days=10))
+                if terms == "2N10"
+                else None,
+                "TermsCode": terms,
+                "GroupID": group,
+                "Posted": int(posted),
+                "GLPosted": int(posted),
+                "FiscalYear": apply.year,
+                "FiscalPeriod": apply.month,
+                "InvoiceRef": f"PO {po_for_invoice}" if po_for_invoice else "",
+                "EntryPerson": USERS[1],
+                "InvoiceAmt": inv_total,
+                "DocInvoiceAmt": doc_inv_total,
+                "DocInvoiceVendorAmt": doc_inv_total,
+                "InvoiceVendorAmt": inv_total,
+                "InvoiceBal": bal,
+                "DocInvoiceBal": doc_bal,
+                "UnpostedBal": 0 if posted else inv_total,
+                "DocUnpostedBal": 0 if posted else doc_inv_total,
+                "InvoiceHeld": 0,
+                "PayHold": int(rng.random() < 0.01),
+                "Description": "Materials per PO" if po_for_invoice else "Services and expenses",
+                "CurrencyCode": cur,
+                "ExchangeRate": rate,
+                "REFPONum": po_for_invoice,
+                "JournalNum": journal if posted else 0,
+                "JournalCode": "PJ" if posted else "",
+                "InvoiceType": "DMO" if debit_memo else "STD",
+                "TermsCodeDescription": TERMS[terms][0],
+                "VendorNumVendorID": vid,
+                "VendorNumName": vname,
+                "VendorNumCity": vendor[3],
+                "VendorNumState": vendor[4],
+                "VendorNumCurrencyCode": cur,
+                "VendorNumTermsCode": terms,
+                "BudgetCode_c": ("CAPEX", "OPEX", "COGS")[rng.randrange(3)]
+                if rng.random() < 0.6
+                else "",
+                "ApprovedAmt_c": inv_total if posted else 0,
+                "ChangedBy": USERS[1],
+                "ChangeDate": day_text(run if paid else apply),
+                "SysRevID": g.next_rev(),
+                "SysRowID": g.guid(),
+                "UpdatedOn": updated,
+            },
+        )
         if paid:
             pending.setdefault((vnum, run), []).append(
                 Paid(inv_num, inv_date, due, paid, doc_paid, inv_total, bal)
@@ -630,9 +1082,9 @@ def _gen_big_po(
 ) -> None:
     """One open PO with `lines` lines (EPIC06, `--big-po-lines`), to prove that a client never
     truncates an expanded collection silently."""
-    rng, w, co = g.rng, g.w, g.company
+    rng, w = g.rng, g.w
     po_num = 9_000_001  # above every generated PO number (1001, 1002, ...)
-    vnum, vid, vname, _city, _state, cur, terms, _group, rate = vendors[0]
+    rate = vendors[0][8]
     order = END_DATE - timedelta(days=5)
     stamp = g.stamp(order)
     rows = []
@@ -647,20 +1099,34 @@ def _gen_big_po(
         rows.append((line, part, pdesc, uom, qty, doc_cost, ext))
     w.add(
         "POHeader",
-        (co, po_num, 1, 0, USERS[0], day_text(order), "Origin", "UPS", terms, "BIG", "Big Order",
-         vnum, vid, vname, 0, cur, rate, 1, "A", USERS[0], day_text(order), total, 1, "STD",
-         day_text(order + timedelta(days=14)), day_text(order + timedelta(days=14)),
-         "Many lines", total, doc_total, TERMS[terms][0], USERS[0], day_text(order),
-         g.next_rev(), g.guid(), stamp),
-    )  # fmt: skip
+        _po_header(
+            g,
+            po_num,
+            vendors[0],
+            order,
+            stamp,
+            total=total,
+            doc_total=doc_total,
+            open_=True,
+            buyer=USERS[0],
+            buyer_id="BIG",
+            buyer_name="Big Order",
+            comment="Many lines",
+        ),
+    )
     for line, part, pdesc, uom, qty, doc_cost, ext in rows:
         w.add(
             "PODetail",
-            (co, po_num, line, 1, 0, pdesc, part, f"V-{part}", "", qty * 10**8, qty * 10**8, uom,
-             uom, round_div(doc_cost * rate, 100_000_000), doc_cost * 100, "E", ext,
-             doc_cost * qty, day_text(order + timedelta(days=14)), vnum, 1, "TAXABLE", cur, pdesc,
-             USERS[0], day_text(order), g.next_rev(), g.guid()),
-        )  # fmt: skip
+            _po_line(
+                g,
+                po_num,
+                vendors[0],
+                order,
+                (line, part, pdesc, uom, qty, doc_cost, ext),
+                open_=True,
+                changed_by=USERS[0],
+            ),
+        )
 
 
 def generate(
