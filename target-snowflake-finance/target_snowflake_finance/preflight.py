@@ -73,11 +73,9 @@ def inspect(target: TargetSnowflakeFinance, session: Session) -> Findings:
     database, schema = target.database, target.schema_name
     warehouse = config_identifier(str(config.get("warehouse") or ""))
     session.connection()  # a login failure is its own one-line error (ConnectError)
-    role_grants = RoleGrants.load(
-        session, config_identifier(str(config["role"])) if config.get("role") else None
-    )
-    role = role_grants.role if role_grants else str(config.get("role") or "(the user's default)")
-    found = Findings(role=role, location=f"{database}.{schema}", role_grants=role_grants)
+    configured = config_identifier(str(config["role"])) if config.get("role") else None
+    role = configured or "(the user's default role)"
+    found = Findings(role=role, location=f"{database}.{schema}")
     needs = [Need(("USAGE",), "WAREHOUSE", (warehouse,)), Need(("USAGE",), "DATABASE", (database,))]
     try:
         session.check_warehouse(resume=bool(config["resume_warehouse"]))
@@ -87,13 +85,15 @@ def inspect(target: TargetSnowflakeFinance, session: Session) -> Findings:
     except SnowflakeError as e:
         found.problems.append(f"warehouse {warehouse} cannot be used ({classify(e).reason})")
 
-    def visible(kind: str, parts: tuple[str, ...]) -> bool:
-        return role_grants is None or role_grants.has("USAGE", kind, parts)
-
-    if not visible("DATABASE", (database,)):
-        found.problems.append(f"database {database} does not exist or role {role} cannot use it")
-        found.grants = role_grants.missing(needs) if role_grants else []
+    def finish() -> Findings:
+        # Read last: an object another run of this role created meanwhile is then either
+        # among the grants (it owns it) or was seen missing (this run creates it).
+        found.role_grants = RoleGrants.load(session, configured)
+        if found.role_grants is not None:
+            found.role = found.role_grants.role
+            found.grants = found.role_grants.missing(needs)
         return found
+
     try:
         found.schema_exists = _exists(
             session,
@@ -102,9 +102,10 @@ def inspect(target: TargetSnowflakeFinance, session: Session) -> Findings:
             {"schema": schema},
         )
     except SnowflakeError as e:
-        found.problems.append(f"database {database} cannot be read ({classify(e).reason})")
-        found.grants = role_grants.missing(needs) if role_grants else []
-        return found
+        found.problems.append(
+            f"database {database} does not exist or the role cannot use it ({classify(e).reason})"
+        )
+        return finish()
     schema_parts = (database, schema)
     schema_ref = qualified(database, schema)
     if found.schema_exists:
@@ -129,8 +130,7 @@ def inspect(target: TargetSnowflakeFinance, session: Session) -> Findings:
             (target.table_name("audit_table"), AUDIT_COLUMNS),
             (target.table_name("rejects_table"), REJECT_COLUMNS),
         ]
-    found.grants = role_grants.missing(needs) if role_grants else []
-    return found
+    return finish()
 
 
 def _inspect_objects(
@@ -172,7 +172,8 @@ def _inspect_objects(
                 )
             continue
         have = {c.upper() for c in existing}
-        lacking = [c for c in columns if c not in have]
+        # No columns at all: another run is creating it right now (a table has at least one).
+        lacking = [c for c in columns if c not in have] if have else []
         if lacking:
             found.problems.append(
                 f"{setting} {ref} lacks columns {', '.join(lacking)}: add them "

@@ -451,6 +451,18 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
                 "and manage_tables is false: add them, map the fields with "
                 "table_mapping.columns, or set manage_tables to true"
             )
+        if missing and not self._target.owns_table(self.table):
+            adds = "; ".join(
+                f"ALTER TABLE {self.table_ref} ADD COLUMN {quote(self.columns[f])} "
+                f"{self.types[f].sql}"
+                for f in missing
+            )
+            raise TargetConfigError(
+                f"table {self.table_ref} lacks columns for stream {self.stream_name!r} and role "
+                f"{self._target.role_name} cannot add them (ADD COLUMN needs OWNERSHIP of the "
+                f"table); nothing was loaded. As its owner run: {adds}; or map the fields with "
+                "table_mapping.columns"
+            )
         for f in missing:
             self.logger.info(
                 "Adding column %s %s to %s", self.columns[f], self.types[f].sql, self.table_ref

@@ -430,12 +430,38 @@ class TargetSnowflakeFinance(Target):
 
         parts = (self.database, self.schema_name, table)
         missing = self.role_grants.missing([Need(privileges, "TABLE", parts)])
+        if missing and self._refresh_grants():
+            missing = self.role_grants.missing([Need(privileges, "TABLE", parts)])
         if missing:
             raise TargetConfigError(
                 f"role {self.role_grants.role} cannot load stream {stream!r} into "
                 f"{self._ref(table)}: {' '.join(missing)} (run it as the table's owner or "
                 "SECURITYADMIN)"
             )
+
+    @property
+    def role_name(self) -> str:
+        return self.role_grants.role if self.role_grants else "(the connecting role)"
+
+    def owns_table(self, table: str) -> bool:
+        """Whether the role owns a table (True when its grants could not be read: try it)."""
+        if self.role_grants is None or self._control is None:
+            return True
+        parts = (self.database, self.schema_name, table)
+        if self.role_grants.has("OWNERSHIP", "TABLE", parts):
+            return True
+        return not self._refresh_grants() or self.role_grants.has("OWNERSHIP", "TABLE", parts)
+
+    def _refresh_grants(self) -> bool:
+        """Read the grants again: another run of this role may have created a table since."""
+        if self.role_grants is None or self._control is None:
+            return False
+        fresh = RoleGrants.load(self._control, self.role_grants.role)
+        if fresh is None:
+            return False
+        fresh.owned |= self.role_grants.owned
+        self.role_grants = fresh
+        return True
 
     def table_created(self, table: str) -> None:
         """The role created this table in this run: it owns it."""

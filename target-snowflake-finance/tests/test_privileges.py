@@ -234,3 +234,31 @@ def test_check_says_ok_for_a_role_that_owns_everything(config, tmp_path) -> None
     assert done.stdout.startswith("OK: role LOADER_ROLE can load into SANDBOX_DB.")
     assert "grants could not be read" not in done.stdout
     assert "Could not read the grants" not in done.stderr
+
+
+def test_a_new_column_in_a_table_the_role_does_not_own_names_the_fix(
+    config, run_target, singer, snowflake_sandbox, schema_name, loader_objects
+) -> None:
+    loader_objects()
+    narrow = {k: v for k, v in PROPS.items() if k != "Memo"}
+    run_target(config, [singer.schema("payments", narrow, ["Id"])])  # the owner's table
+    role = new_role()
+    ref = f"SANDBOX_DB.{schema_name}"
+    snowflake_sandbox.define_role(
+        role,
+        [
+            *readme_grants(role, schema_name, True, "upsert"),
+            f"GRANT READ, WRITE ON STAGE {ref}.{STAGE} TO ROLE {role}",
+            f"GRANT INSERT, SELECT ON TABLE {ref}._SDC_LOAD_AUDIT TO ROLE {role}",
+            f"GRANT INSERT ON TABLE {ref}._SDC_REJECTS TO ROLE {role}",
+            f"GRANT INSERT, SELECT, UPDATE ON TABLE {ref}.PAYMENTS TO ROLE {role}",
+        ],
+    )
+    with pytest.raises(TargetConfigError) as refused:
+        run_target(run_as(config, role), messages(singer))
+    message = str(refused.value)
+    assert "OWNERSHIP" in message
+    assert (
+        f'ALTER TABLE "SANDBOX_DB"."{schema_name}"."PAYMENTS" ADD COLUMN "MEMO" VARCHAR' in message
+    )
+    assert not [s for s in snowflake_sandbox.role_statements(role) if s.startswith("ALTER")]
