@@ -46,10 +46,6 @@ class Terminated(BaseException):
         super().__init__(f"stopped by {signal.Signals(signum).name}")
         self.signum = signum
 
-    @property
-    def exit_code(self) -> int:
-        return 128 + self.signum
-
 
 def register(session: Session) -> None:
     """Sessions whose statements a signal cancels and whose transactions it rolls back."""

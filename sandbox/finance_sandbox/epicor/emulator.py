@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from finance_sandbox.epicor.auth import Auth
+from finance_sandbox.epicor.auth import ACCESS_DENIED, Auth
 from finance_sandbox.epicor.errors import EpicorError, odata_error, unknown_property
 from finance_sandbox.epicor.faults import Counters, Faults
 from finance_sandbox.epicor.generator import COMPANIES, ensure_base
@@ -87,7 +87,7 @@ class Emulator:
         if company in RESTRICTED_COMPANIES or company not in COMPANIES:
             raise EpicorError(
                 401,
-                "Access denied",
+                ACCESS_DENIED,
                 "Epicor.RESTApi.ErrorHandling.ApiException",
                 [
                     {

@@ -4,18 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-REASONS = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
-
 
 class EpicorError(Exception):
     """An error answered as `{HttpStatus, ReasonPhrase, ErrorMessage, ErrorType, ErrorDetails}`."""
