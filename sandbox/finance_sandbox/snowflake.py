@@ -1094,11 +1094,16 @@ def main(argv: list[str] | None = None) -> int:
     """Serve in the foreground until SIGINT/SIGTERM."""
     import uvicorn
 
-    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        model = latency.from_option(args.latency)
+    except ValueError as e:
+        parser.error(str(e))
     data_dir = Path(args.data_dir)
     logging.getLogger("fakesnow.server").setLevel(args.log_level.upper())
     app, tracker = build_app(data_dir, args.idle_transaction_timeout)
-    if (model := latency.from_option(args.latency)) is not None:
+    if model is not None:
         app = latency.snowflake_middleware(app, model)
     import fakesnow.server as fs_server
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -198,3 +200,14 @@ def test_a_model_file_overrides_some_kinds_and_scales_all(tmp_path: Path) -> Non
     path.write_text(json.dumps({"snowflake": {"merge": {"fixed_ms": 1}}}))
     with pytest.raises(ValueError, match="unknown kind 'merge'"):
         latency.load(str(path))
+
+
+@pytest.mark.parametrize("server", ["epicor", "snowflake"])
+def test_a_bad_model_stops_the_server_naming_the_option(server: str, tmp_path: Path) -> None:
+    bad = tmp_path / "model.json"
+    bad.write_text(json.dumps({"snowflake": {"copy": {"fixed": 1}}}))
+    args = [sys.executable, "-m", "finance_sandbox.cli", server, "--port", "0"]
+    args += ["--data-dir", str(tmp_path / "data"), "--latency", str(bad)]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2
+    assert "snowflake.copy takes fixed_ms, per_1000_rows_ms, per_mb_ms" in proc.stderr

@@ -74,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     """Generate (or reuse) the data, bind, print `EPICOR_SANDBOX_PORT=<n>`, serve until stopped."""
     cli = parser()
     args = cli.parse_args(argv)
+    try:
+        model = latency.from_option(args.latency)
+    except ValueError as e:
+        cli.error(str(e))
     if (args.tls_cert is None) != (args.tls_key is None):
         cli.error("--tls-cert and --tls-key go together")
     settings = Settings(
@@ -109,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     emu = Emulator(settings)
     try:
         app: Any = build_app(emu, Hooks(emu))
-        if (model := latency.from_option(args.latency)) is not None:
+        if model is not None:
             app = latency.epicor_middleware(app, model)
         sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
