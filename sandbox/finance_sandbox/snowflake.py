@@ -745,38 +745,37 @@ def build_app(
         finally:
             cur.close()
 
-    def owned_objects(database: str | None) -> list[tuple[str, tuple[str, ...]]]:
-        """Warehouses, and the schemas, tables and stages of `database`."""
+    def owned_objects(
+        database: str | None, schema: str | None
+    ) -> list[tuple[str, tuple[str, ...]]]:
+        """Warehouses, `database`, and its schema `schema` with the schema's tables and stages.
+
+        Only the session's schema: tests share one server with hundreds of schemas, and a
+        loader asks only about its own.
+        """
         objects: list[tuple[str, tuple[str, ...]]] = [
             ("WAREHOUSE", (name,)) for name in layer.registry.warehouses
         ]
         if not database:
             return objects
-        internal = ("INFORMATION_SCHEMA", "information_schema", "main", "pg_catalog")
+        objects.append(("DATABASE", (database,)))
+        if not schema or schema.upper() == "INFORMATION_SCHEMA":
+            return objects
+        objects.append(("SCHEMA", (database, schema)))
         cur = fs_server.shared_fs.duck_conn.cursor()
         try:
-            objects.append(("DATABASE", (database,)))
             cur.execute(
-                "SELECT schema_name FROM information_schema.schemata WHERE catalog_name = ?",
-                [database],
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_catalog = ? AND table_schema = ?",
+                [database, schema],
             )
-            objects += [
-                ("SCHEMA", (database, r[0])) for r in cur.fetchall() if r[0] not in internal
-            ]
+            objects += [("TABLE", (database, schema, r[0])) for r in cur.fetchall()]
             cur.execute(
-                "SELECT table_schema, table_name FROM information_schema.tables "
-                "WHERE table_catalog = ?",
-                [database],
+                "SELECT name FROM _fs_global._fs_information_schema._fs_stages "
+                "WHERE database_name = ? AND schema_name = ?",
+                [database, schema],
             )
-            objects += [
-                ("TABLE", (database, r[0], r[1])) for r in cur.fetchall() if r[0] not in internal
-            ]
-            cur.execute(
-                "SELECT schema_name, name FROM _fs_global._fs_information_schema._fs_stages "
-                "WHERE database_name = ?",
-                [database],
-            )
-            objects += [("STAGE", (database, r[0], r[1])) for r in cur.fetchall()]
+            objects += [("STAGE", (database, schema, r[0])) for r in cur.fetchall()]
         finally:
             cur.close()
         return objects

@@ -129,7 +129,9 @@ def _insufficient(kind: str, parts: tuple[str, ...]) -> WarehouseError:
 class RoleGrants:
     """The restricted roles of one server: their grants, what they own, what they ran."""
 
-    def __init__(self, owned: Callable[[str | None], list[tuple[str, tuple[str, ...]]]]) -> None:
+    def __init__(
+        self, owned: Callable[[str | None, str | None], list[tuple[str, tuple[str, ...]]]]
+    ) -> None:
         # Objects of a database, for what an unrestricted role holds: it owns everything.
         self._owned = owned
         self._lock = threading.Lock()
@@ -202,7 +204,7 @@ class RoleGrants:
         if match := _SHOW_GRANTS_RE.match(sql):
             if role is not None:
                 self.statements[role].append(sql)
-            return self.show_grants_sql(normalise_name(match.group(1)), database)
+            return self.show_grants_sql(normalise_name(match.group(1)), database, schema)
         if role is None:
             return None
         temp = self.temp_tables.setdefault(token, set())
@@ -329,11 +331,11 @@ class RoleGrants:
         role = self.restricted(token)
         return role is None or self._any(role, "WAREHOUSE", (name,))
 
-    def show_grants_sql(self, role: str, database: str | None) -> str:
+    def show_grants_sql(self, role: str, database: str | None, schema: str | None) -> str:
         """SHOW GRANTS TO ROLE in Snowflake's column layout.
 
         A role nobody restricted may do anything here, so it shows as the owner of every
-        warehouse and of every schema, table and stage of the session's database.
+        warehouse, of the session's database and schema, and of the schema's tables and stages.
         """
         cols = (
             '\'2026-01-01 00:00:00.000 +0000\'::TIMESTAMP_TZ AS "created_on", {p} AS "privilege", '
@@ -343,7 +345,9 @@ class RoleGrants:
         with self._lock:
             held = set(self.roles[role]) if role in self.roles else None
         if held is None:
-            held = {Grant("OWNERSHIP", kind, parts) for kind, parts in self._owned(database)}
+            held = {
+                Grant("OWNERSHIP", kind, parts) for kind, parts in self._owned(database, schema)
+            }
         rows = sorted(held, key=lambda g: (g.kind, g.name, g.privilege))
 
         def lit(value: str) -> str:
