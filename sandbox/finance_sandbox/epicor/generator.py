@@ -7,6 +7,7 @@ import random
 import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from operator import itemgetter
 from pathlib import Path
@@ -159,6 +160,31 @@ class Paid(NamedTuple):
     doc_paid: int
     total: int
     bal: int
+
+
+@dataclass
+class Numbers:
+    """Document numbers of one company, handed out in the order documents are generated."""
+
+    po: int = 1000
+    head: int = 0
+    check: int = 10000
+    journal: int = 1000
+
+
+Vendor = tuple[int, str, str, str, str, str, str, str, int]
+Part = tuple[str, str, str, int]
+
+
+class InvoiceHead(NamedTuple):
+    """What an invoice's header-level rows repeat from its header."""
+
+    vendor: Vendor
+    inv_num: str
+    group: str
+    apply: date
+    debit_memo: bool
+    posted: bool
 
 
 class Writer:
@@ -497,7 +523,6 @@ def _payment_run(d: date) -> date:
     return d + timedelta(days=(4 - d.weekday()) % 7)
 
 
-Vendor = tuple[int, str, str, str, str, str, str, str, int]
 POLine = tuple[int, str, str, str, int, int, int]
 
 
@@ -595,6 +620,286 @@ def _po_line(
     }
 
 
+def _check_run_stamps(g: Gen, vendor: Vendor, run: date) -> dict[str, object]:
+    """Columns a check and its lines share: the vendor's names, who changed it and when."""
+    return {
+        "VendorNumVendorID": vendor[1],
+        "VendorNumName": vendor[2],
+        "ChangedBy": USERS[0],
+        "ChangeDate": day_text(run),
+        "SysRevID": g.next_rev(),
+        "SysRowID": g.guid(),
+    }
+
+
+def _gen_check_runs(
+    g: Gen,
+    numbers: Numbers,
+    pending: dict[tuple[int, date], list[Paid]],
+    vendors: list[Vendor],
+    before: date | None,
+) -> None:
+    """The weekly check runs due before `before` (all when None): a CheckHed per vendor and
+    run, an APTran per invoice paid."""
+    w = g.w
+    for key in sorted(k for k in pending if before is None or k[1] < before):
+        items = pending.pop(key)
+        vendor = vendors[key[0] - 1]
+        run = key[1]
+        numbers.head += 1
+        numbers.check += 1
+        total = sum(it.paid for it in items)
+        doc_total = sum(it.doc_paid for it in items)
+        stamp = g.stamp(run)
+        bank = "MAINOP" if vendor[5] == "USD" else "FXOP"
+        w.add(
+            "CheckHed",
+            {
+                "Company": g.company,
+                "HeadNum": numbers.head,
+                "Posted": 1,
+                "GroupID": f"CR{run:%m%d%y}",
+                "BankAcctID": bank,
+                "CheckNum": numbers.check,
+                "CheckDate": day_text(run),
+                "FiscalYear": run.year,
+                "FiscalPeriod": run.month,
+                "Voided": 0,
+                "CheckSrc": "1",
+                "ClearedCheck": int(run < END_DATE - timedelta(days=30)),
+                "CheckAmt": total,
+                "DocCheckAmt": doc_total,
+                "PaymentTotal": total,
+                "DocPaymentTotal": doc_total,
+                "CheckInvAmt": total,
+                "DocCheckInvAmt": doc_total,
+                "EntryPerson": USERS[0],
+                "VendorNum": vendor[0],
+                "Name": vendor[2],
+                "Address1": "",
+                "City": vendor[3],
+                "State": vendor[4],
+                "ZIP": "",
+                "Country": "USA",
+                "CurrencyCode": vendor[5],
+                "ExchangeRate": vendor[8],
+                "PMUID": 1,
+                "Description": f"Check run {run.isoformat()}",
+                "VendorID": vendor[1],
+                "BankAcctIDDescription": "Main Operating Account"
+                if bank == "MAINOP"
+                else "Foreign Currency Account",
+                **_check_run_stamps(g, vendor, run),
+                "UpdatedOn": stamp,
+            },
+        )
+        for tran_no, it in enumerate(items, start=1):
+            inv_num, inv_date, due, paid, doc_paid, amt, bal = it
+            w.add(
+                "APTran",
+                {
+                    "Company": g.company,
+                    "HeadNum": numbers.head,
+                    "APTranNo": tran_no,
+                    "InvoiceNum": inv_num,
+                    "Voided": 0,
+                    "TranType": "PAY",
+                    "Posted": 1,
+                    "TranAmt": paid,
+                    "DocTranAmt": doc_paid,
+                    "DiscAmt": 0,
+                    "DocDiscAmt": 0,
+                    "Description": f"Payment of {inv_num}",
+                    "BankAcctID": bank,
+                    "CheckNum": numbers.check,
+                    "TranDate": day_text(run),
+                    "FiscalYear": run.year,
+                    "FiscalPeriod": run.month,
+                    "GLPosted": 1,
+                    "EntryPerson": USERS[0],
+                    "VendorNum": vendor[0],
+                    "InvoiceDate": day_text(inv_date),
+                    "DueDate": day_text(due),
+                    "InvoiceAmt": amt,
+                    "InvoiceBal": bal,
+                    "CurrencyCode": vendor[5],
+                    "ExchangeRate": vendor[8],
+                    "ApplyDate": day_text(run),
+                    **_check_run_stamps(g, vendor, run),
+                },
+            )
+
+
+def _gen_purchase_orders(
+    g: Gen, numbers: Numbers, inv_date: date, vendor: Vendor, parts: list[Part]
+) -> tuple[list[tuple[int, str, str, str, int, int]], int]:
+    """The POs ordered before an invoice: (the lines of the PO it bills, that PO's number or 0)."""
+    rng, w = g.rng, g.w
+    rate = vendor[8]
+    # Purchase orders: most invoices bill a PO; some POs stay open (not yet invoiced).
+    po_lines: list[tuple[int, str, str, str, int, int]] = []
+    po_for_invoice = 0
+    for extra in range(2 if rng.random() < 0.25 else 1):
+        if extra == 0 and rng.random() >= 0.7:
+            continue
+        numbers.po += 1
+        order = inv_date - timedelta(days=rng.randrange(5, 40))
+        lines = []
+        doc_total = 0
+        for line in range(1, rng.randrange(1, 5) + 1):
+            part, pdesc, uom, cost = parts[rng.randrange(len(parts))]
+            qty = rng.randrange(1, 200)
+            doc_cost = round_div(cost * 10_000_000_000, rate)  # thousandths in vendor currency
+            doc_total += doc_cost * qty
+            lines.append((line, part, pdesc, uom, qty, doc_cost))
+        total = sum(round_div(dc * q * rate, 10_000_000_000) for _, _, _, _, q, dc in lines)
+        invoiced = extra == 0
+        stamp = g.stamp(order + timedelta(days=1))
+        buyer = USERS[rng.randrange(len(USERS) - 1)]
+        w.add(
+            "POHeader",
+            _po_header(
+                g,
+                numbers.po,
+                vendor,
+                order,
+                stamp,
+                total=total,
+                doc_total=doc_total,
+                open_=not invoiced,
+                buyer=buyer,
+                buyer_id=buyer.upper()[:6],
+                buyer_name=buyer.title(),
+                comment="",
+            ),
+        )
+        for line, part, pdesc, uom, qty, doc_cost in lines:
+            ext = round_div(doc_cost * qty * rate, 10_000_000_000)
+            w.add(
+                "PODetail",
+                _po_line(
+                    g,
+                    numbers.po,
+                    vendor,
+                    order,
+                    (line, part, pdesc, uom, qty, doc_cost, ext),
+                    open_=not invoiced,
+                    changed_by=buyer,
+                ),
+            )
+        if invoiced:
+            po_lines = [(ln, p, d, u, q, c) for ln, p, d, u, q, c in lines]
+            po_for_invoice = numbers.po
+    return po_lines, po_for_invoice
+
+
+def _invoice_key(g: Gen, head: InvoiceHead) -> dict[str, object]:
+    """The invoice's key columns, which each of its header-level rows starts with."""
+    return {"Company": g.company, "VendorNum": head.vendor[0], "InvoiceNum": head.inv_num}
+
+
+def _head_distribution(
+    g: Gen, head: InvoiceHead, seq: int, amounts: tuple[int, int], account: str
+) -> dict[str, object]:
+    """The header-level expense distribution (InvoiceLine 0) of a freight or tax amount."""
+    return {
+        **_invoice_key(g, head),
+        "InvoiceLine": 0,
+        "InvExpSeq": seq,
+        "ExpAmt": amounts[0],
+        "DocExpAmt": amounts[1],
+        "GLAccount": account,
+        "DispGLAcct": account.replace("|", "-"),
+        "CurrencyCode": head.vendor[5],
+        "DebitMemo": int(head.debit_memo),
+        "GroupID": head.group,
+        "Posted": int(head.posted),
+        "SysRevID": g.next_rev(),
+        "SysRowID": g.guid(),
+    }
+
+
+def _gen_header_charges(
+    g: Gen, head: InvoiceHead, lines_total: int, doc_lines_total: int
+) -> tuple[int, int]:
+    """Header-level rows of one invoice; returns what they add to its total (base, document)."""
+    # Header-level rows: freight on some invoices, tax on others; each has a header-level
+    # expense distribution (InvoiceLine 0) of the same amount, so the invoice total equals
+    # lines + misc + tax and equals every distribution together.
+    rng, w = g.rng, g.w
+    _vnum, vid, vname, _city, _state, cur, _terms, _group, rate = head.vendor
+    sign = -1 if head.debit_memo else 1
+    extra = doc_extra = 0
+    head_seq = 0
+    if rng.random() < 0.2:
+        doc_misc = sign * rng.randrange(2_500, 250_000)
+        misc = round_div(doc_misc * rate, 10_000_000_000)
+        head_seq += 1
+        w.add(
+            "APInvMsc",
+            {
+                **_invoice_key(g, head),
+                "InvoiceLine": 0,
+                "MscNum": 1,
+                "MiscCode": "FRT",
+                "Description": "Freight",
+                "MiscAmt": misc,
+                "DocMiscAmt": doc_misc,
+                "InvExpSeq": head_seq,
+                "CurrencyCode": cur,
+                "DebitMemo": int(head.debit_memo),
+                "GroupID": head.group,
+                "Posted": int(head.posted),
+                "MiscCodeDescription": "Freight",
+                "SysRevID": g.next_rev(),
+                "SysRowID": g.guid(),
+            },
+        )
+        w.add(
+            "APIHAPInvExp", _head_distribution(g, head, head_seq, (misc, doc_misc), FREIGHT_ACCOUNT)
+        )
+        extra += misc
+        doc_extra += doc_misc
+    if rng.random() < 0.3:
+        code, rate_code, pct, tax_desc = TAXES[rng.randrange(len(TAXES))]
+        doc_tax = round_div(doc_lines_total * pct, 100_000)
+        tax = round_div(doc_tax * rate, 10_000_000_000)
+        head_seq += 1
+        w.add(
+            "APInvTax",
+            {
+                **_invoice_key(g, head),
+                "TaxCode": code,
+                "RateCode": rate_code,
+                "ECAcquisitionSeq": 0,
+                "TaxableAmt": lines_total,
+                "DocTaxableAmt": doc_lines_total,
+                "Percent": pct,
+                "TaxAmt": tax,
+                "DocTaxAmt": doc_tax,
+                "ReportableAmt": lines_total,
+                "DocReportableAmt": doc_lines_total,
+                "Manual": 0,
+                "CurrencyCode": cur,
+                "DebitMemo": int(head.debit_memo),
+                "GroupID": head.group,
+                "Posted": int(head.posted),
+                "TaxCodeDescription": tax_desc,
+                "RateCodeDescription": rate_code,
+                "VendorNumVendorID": vid,
+                "VendorNumName": vname,
+                "ChangedBy": USERS[1],
+                "ChangeDate": day_text(head.apply),
+                "SysRevID": g.next_rev(),
+                "SysRowID": g.guid(),
+            },
+        )
+        w.add("APIHAPInvExp", _head_distribution(g, head, head_seq, (tax, doc_tax), TAX_ACCOUNT))
+        extra += tax
+        doc_extra += doc_tax
+    return extra, doc_extra
+
+
 def _gen_documents(
     g: Gen,
     n_invoices: int,
@@ -606,173 +911,18 @@ def _gen_documents(
 ) -> None:
     """POs, AP invoices (lines, allocations) and payments, in chronological order."""
     rng, w, co = g.rng, g.w, g.company
-    po_num = 1000
-    head_num = 0
-    check_num = 10000
-    journal = 1000
+    numbers = Numbers()
     pending: dict[tuple[int, date], list[Paid]] = {}
     acct_desc = dict(expense_accounts)
     expense_list = [a for a, _ in expense_accounts]
     posted_until = END_DATE - timedelta(days=20)
     paid_until = END_DATE - timedelta(days=3)
 
-    def flush_checks(before: date | None) -> None:
-        nonlocal head_num, check_num
-        for key in sorted(k for k in pending if before is None or k[1] < before):
-            items = pending.pop(key)
-            vendor = vendors[key[0] - 1]
-            run = key[1]
-            head_num += 1
-            check_num += 1
-            total = sum(it.paid for it in items)
-            doc_total = sum(it.doc_paid for it in items)
-            stamp = g.stamp(run)
-            bank = "MAINOP" if vendor[5] == "USD" else "FXOP"
-            w.add(
-                "CheckHed",
-                {
-                    "Company": co,
-                    "HeadNum": head_num,
-                    "Posted": 1,
-                    "GroupID": f"CR{run:%m%d%y}",
-                    "BankAcctID": bank,
-                    "CheckNum": check_num,
-                    "CheckDate": day_text(run),
-                    "FiscalYear": run.year,
-                    "FiscalPeriod": run.month,
-                    "Voided": 0,
-                    "CheckSrc": "1",
-                    "ClearedCheck": int(run < END_DATE - timedelta(days=30)),
-                    "CheckAmt": total,
-                    "DocCheckAmt": doc_total,
-                    "PaymentTotal": total,
-                    "DocPaymentTotal": doc_total,
-                    "CheckInvAmt": total,
-                    "DocCheckInvAmt": doc_total,
-                    "EntryPerson": USERS[0],
-                    "VendorNum": vendor[0],
-                    "Name": vendor[2],
-                    "Address1": "",
-                    "City": vendor[3],
-                    "State": vendor[4],
-                    "ZIP": "",
-                    "Country": "USA",
-                    "CurrencyCode": vendor[5],
-                    "ExchangeRate": vendor[8],
-                    "PMUID": 1,
-                    "Description": f"Check run {run.isoformat()}",
-                    "VendorID": vendor[1],
-                    "BankAcctIDDescription": "Main Operating Account"
-                    if bank == "MAINOP"
-                    else "Foreign Currency Account",
-                    "VendorNumVendorID": vendor[1],
-                    "VendorNumName": vendor[2],
-                    "ChangedBy": USERS[0],
-                    "ChangeDate": day_text(run),
-                    "SysRevID": g.next_rev(),
-                    "SysRowID": g.guid(),
-                    "UpdatedOn": stamp,
-                },
-            )
-            for tran_no, it in enumerate(items, start=1):
-                inv_num, inv_date, due, paid, doc_paid, amt, bal = it
-                w.add(
-                    "APTran",
-                    {
-                        "Company": co,
-                        "HeadNum": head_num,
-                        "APTranNo": tran_no,
-                        "InvoiceNum": inv_num,
-                        "Voided": 0,
-                        "TranType": "PAY",
-                        "Posted": 1,
-                        "TranAmt": paid,
-                        "DocTranAmt": doc_paid,
-                        "DiscAmt": 0,
-                        "DocDiscAmt": 0,
-                        "Description": f"Payment of {inv_num}",
-                        "BankAcctID": bank,
-                        "CheckNum": check_num,
-                        "TranDate": day_text(run),
-                        "FiscalYear": run.year,
-                        "FiscalPeriod": run.month,
-                        "GLPosted": 1,
-                        "EntryPerson": USERS[0],
-                        "VendorNum": vendor[0],
-                        "InvoiceDate": day_text(inv_date),
-                        "DueDate": day_text(due),
-                        "InvoiceAmt": amt,
-                        "InvoiceBal": bal,
-                        "CurrencyCode": vendor[5],
-                        "ExchangeRate": vendor[8],
-                        "ApplyDate": day_text(run),
-                        "VendorNumVendorID": vendor[1],
-                        "VendorNumName": vendor[2],
-                        "ChangedBy": USERS[0],
-                        "ChangeDate": day_text(run),
-                        "SysRevID": g.next_rev(),
-                        "SysRowID": g.guid(),
-                    },
-                )
-
     for i in range(n_invoices):
         inv_date = g.start + timedelta(days=i * HISTORY_DAYS // max(n_invoices, 1))
         vendor = vendors[rng.randrange(len(vendors))]
         vnum, vid, vname, _city, _state, cur, terms, _group, rate = vendor
-        # Purchase orders: most invoices bill a PO; some POs stay open (not yet invoiced).
-        po_lines: list[tuple[int, str, str, str, int, int]] = []
-        po_for_invoice = 0
-        for extra in range(2 if rng.random() < 0.25 else 1):
-            if extra == 0 and rng.random() >= 0.7:
-                continue
-            po_num += 1
-            order = inv_date - timedelta(days=rng.randrange(5, 40))
-            lines = []
-            doc_total = 0
-            for line in range(1, rng.randrange(1, 5) + 1):
-                part, pdesc, uom, cost = parts[rng.randrange(len(parts))]
-                qty = rng.randrange(1, 200)
-                doc_cost = round_div(cost * 10_000_000_000, rate)  # thousandths in vendor currency
-                doc_total += doc_cost * qty
-                lines.append((line, part, pdesc, uom, qty, doc_cost))
-            total = sum(round_div(dc * q * rate, 10_000_000_000) for _, _, _, _, q, dc in lines)
-            invoiced = extra == 0
-            stamp = g.stamp(order + timedelta(days=1))
-            buyer = USERS[rng.randrange(len(USERS) - 1)]
-            w.add(
-                "POHeader",
-                _po_header(
-                    g,
-                    po_num,
-                    vendor,
-                    order,
-                    stamp,
-                    total=total,
-                    doc_total=doc_total,
-                    open_=not invoiced,
-                    buyer=buyer,
-                    buyer_id=buyer.upper()[:6],
-                    buyer_name=buyer.title(),
-                    comment="",
-                ),
-            )
-            for line, part, pdesc, uom, qty, doc_cost in lines:
-                ext = round_div(doc_cost * qty * rate, 10_000_000_000)
-                w.add(
-                    "PODetail",
-                    _po_line(
-                        g,
-                        po_num,
-                        vendor,
-                        order,
-                        (line, part, pdesc, uom, qty, doc_cost, ext),
-                        open_=not invoiced,
-                        changed_by=buyer,
-                    ),
-                )
-            if invoiced:
-                po_lines = [(ln, p, d, u, q, c) for ln, p, d, u, q, c in lines]
-                po_for_invoice = po_num
+        po_lines, po_for_invoice = _gen_purchase_orders(g, numbers, inv_date, vendor, parts)
         # The invoice: PO receipt lines ("R") or miscellaneous lines ("M").
         debit_memo = rng.random() < 0.02
         sign = -1 if debit_memo else 1
@@ -878,117 +1028,10 @@ def _gen_documents(
                         "SysRowID": g.guid(),
                     },
                 )
-        # Header-level rows: freight on some invoices, tax on others; each has a header-level
-        # expense distribution (InvoiceLine 0) of the same amount, so the invoice total equals
-        # lines + misc + tax and equals every distribution together.
-        lines_total, doc_lines_total = inv_total, doc_inv_total
-        head_seq = 0
-        if rng.random() < 0.2:
-            doc_misc = sign * rng.randrange(2_500, 250_000)
-            misc = round_div(doc_misc * rate, 10_000_000_000)
-            head_seq += 1
-            w.add(
-                "APInvMsc",
-                {
-                    "Company": co,
-                    "VendorNum": vnum,
-                    "InvoiceNum": inv_num,
-                    "InvoiceLine": 0,
-                    "MscNum": 1,
-                    "MiscCode": "FRT",
-                    "Description": "Freight",
-                    "MiscAmt": misc,
-                    "DocMiscAmt": doc_misc,
-                    "InvExpSeq": head_seq,
-                    "CurrencyCode": cur,
-                    "DebitMemo": int(debit_memo),
-                    "GroupID": group,
-                    "Posted": int(posted),
-                    "MiscCodeDescription": "Freight",
-                    "SysRevID": g.next_rev(),
-                    "SysRowID": g.guid(),
-                },
-            )
-            w.add(
-                "APIHAPInvExp",
-                {
-                    "Company": co,
-                    "VendorNum": vnum,
-                    "InvoiceNum": inv_num,
-                    "InvoiceLine": 0,
-                    "InvExpSeq": head_seq,
-                    "ExpAmt": misc,
-                    "DocExpAmt": doc_misc,
-                    "GLAccount": FREIGHT_ACCOUNT,
-                    "DispGLAcct": FREIGHT_ACCOUNT.replace("|", "-"),
-                    "CurrencyCode": cur,
-                    "DebitMemo": int(debit_memo),
-                    "GroupID": group,
-                    "Posted": int(posted),
-                    "SysRevID": g.next_rev(),
-                    "SysRowID": g.guid(),
-                },
-            )
-            inv_total += misc
-            doc_inv_total += doc_misc
-        if rng.random() < 0.3:
-            code, rate_code, pct, tax_desc = TAXES[rng.randrange(len(TAXES))]
-            doc_tax = round_div(doc_lines_total * pct, 100_000)
-            tax = round_div(doc_tax * rate, 10_000_000_000)
-            head_seq += 1
-            w.add(
-                "APInvTax",
-                {
-                    "Company": co,
-                    "VendorNum": vnum,
-                    "InvoiceNum": inv_num,
-                    "TaxCode": code,
-                    "RateCode": rate_code,
-                    "ECAcquisitionSeq": 0,
-                    "TaxableAmt": lines_total,
-                    "DocTaxableAmt": doc_lines_total,
-                    "Percent": pct,
-                    "TaxAmt": tax,
-                    "DocTaxAmt": doc_tax,
-                    "ReportableAmt": lines_total,
-                    "DocReportableAmt": doc_lines_total,
-                    "Manual": 0,
-                    "CurrencyCode": cur,
-                    "DebitMemo": int(debit_memo),
-                    "GroupID": group,
-                    "Posted": int(posted),
-                    "TaxCodeDescription": tax_desc,
-                    "RateCodeDescription": rate_code,
-                    "VendorNumVendorID": vid,
-                    "VendorNumName": vname,
-                    "ChangedBy": USERS[1],
-                    "ChangeDate": day_text(apply),
-                    "SysRevID": g.next_rev(),
-                    "SysRowID": g.guid(),
-                },
-            )
-            w.add(
-                "APIHAPInvExp",
-                {
-                    "Company": co,
-                    "VendorNum": vnum,
-                    "InvoiceNum": inv_num,
-                    "InvoiceLine": 0,
-                    "InvExpSeq": head_seq,
-                    "ExpAmt": tax,
-                    "DocExpAmt": doc_tax,
-                    "GLAccount": TAX_ACCOUNT,
-                    "DispGLAcct": TAX_ACCOUNT.replace("|", "-"),
-                    "CurrencyCode": cur,
-                    "DebitMemo": int(debit_memo),
-                    "GroupID": group,
-                    "Posted": int(posted),
-                    "SysRevID": g.next_rev(),
-                    "SysRowID": g.guid(),
-                },
-            )
-            inv_total += tax
-            doc_inv_total += doc_tax
+        head = InvoiceHead(vendor, inv_num, group, apply, debit_memo, posted)
+        extra, doc_extra = _gen_header_charges(g, head, inv_total, doc_inv_total)
+        inv_total += extra
+        doc_inv_total += doc_extra
         # Payment: weekly check runs pay posted invoices after their due date.
         paid = doc_paid = 0
         run = _payment_run(due + timedelta(days=rng.randrange(0, 5)))
@@ -1005,7 +1048,7 @@ def _gen_documents(
         else:
             updated = g.stamp(apply if not posted else min(apply + timedelta(days=2), END_DATE))
         if posted:
-            journal += 1
+            numbers.journal += 1
         w.add(
             "APInvHed",
             {
@@ -1042,7 +1085,7 @@ def _gen_documents(
                 "CurrencyCode": cur,
                 "ExchangeRate": rate,
                 "REFPONum": po_for_invoice,
-                "JournalNum": journal if posted else 0,
+                "JournalNum": numbers.journal if posted else 0,
                 "JournalCode": "PJ" if posted else "",
                 "InvoiceType": "DMO" if debit_memo else "STD",
                 "TermsCodeDescription": TERMS[terms][0],
@@ -1068,10 +1111,10 @@ def _gen_documents(
                 Paid(inv_num, inv_date, due, paid, doc_paid, inv_total, bal)
             )
         if i % 2000 == 1999:
-            flush_checks(inv_date)
+            _gen_check_runs(g, numbers, pending, vendors, inv_date)
             if progress and i % 100_000 == 99_999:
                 progress(f"{co}: {i + 1} invoices")
-    flush_checks(None)
+    _gen_check_runs(g, numbers, pending, vendors, None)
 
 
 def _gen_big_po(
