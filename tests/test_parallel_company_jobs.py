@@ -1,6 +1,6 @@
 """The per-company jobs of meltano.yml run at the same time into the same tables, each with its
-own state, and both land completely (tables already created: the empty-schema DDL race is the
-loader's concurrent-DDL handling, README "Guarantees and their limits")."""
+own state, and both land completely: into tables a first run created, and, first runs of both,
+into an empty schema (both create the tables at once)."""
 
 from __future__ import annotations
 
@@ -78,3 +78,62 @@ def test_two_company_jobs_at_once_land_completely_with_separate_state(
     ).stdout
     assert "tap-epicor-kinetic--epic06-to-target-snowflake-finance" in states, states
     assert "tap-epicor-kinetic--epic07-to-target-snowflake-finance" in states, states
+
+
+# Issue 13 point 10 through Meltano: the jobs' first runs start together into an empty schema,
+# so both create the tables, the stage, the audit and rejects tables at once. Twice, each try in
+# a schema of its own with state IDs of its own (a suffix), each bounded in time.
+@pytest.mark.parametrize("attempt", [1, 2])
+def test_two_company_jobs_at_once_into_an_empty_schema_land_completely(
+    sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory, attempt: int
+) -> None:
+    work = tmp_path_factory.getbasetemp() / "parallel-empty"
+    work.mkdir(exist_ok=True)
+    m = Meltano(work / "home", sandbox, work)
+    schema = f"PARALLEL_EMPTY_{attempt}"
+    env = m.env(
+        TARGET_SNOWFLAKE_FINANCE_SCHEMA=schema,
+        TAP_EPICOR_KINETIC_START_DATE="2000-01-01T00:00:00Z",
+        TARGET_SNOWFLAKE_FINANCE_DEAD_LETTER_DIR=str(work / f"dead_letter_{attempt}"),
+        TAP_EPICOR_KINETIC__SELECT='["' + '.*", "'.join(FAULT_STREAMS) + '.*"]',
+    )
+    if not (work / "home").exists():
+        m.install()
+    logs = {c: (work / f"empty-{attempt}-{c}.log") for c in JOBS}
+    runs = {}
+    for company, job in JOBS.items():
+        with logs[company].open("w") as log:
+            runs[company] = subprocess.Popen(
+                m.command("run", "--state-id-suffix", f"empty{attempt}", job),
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+    codes: dict[str, int | None] = {}
+    for company, run in runs.items():
+        try:
+            codes[company] = run.wait(600)
+        except subprocess.TimeoutExpired:
+            run.kill()
+            codes[company] = None
+    assert codes == {"EPIC06": 0, "EPIC07": 0}, {
+        c: [line for line in logs[c].read_text().splitlines() if "error" in line.lower()]
+        for c in JOBS
+    }
+    for company in JOBS:
+        for stream in FAULT_STREAMS:
+            keys = [k.upper() for k in STREAM_KEYS[stream]]
+            truth = sorted(
+                tuple(str(r[k]) for k in keys) for r in truth_rows(sandbox.url, stream, company)
+            )
+            assert truth, (company, stream)
+            loaded = sandbox.query(
+                schema,
+                f"SELECT {', '.join(keys)} FROM {stream.upper()} WHERE COMPANY = '{company}'",
+            )
+            assert sorted(tuple(str(r[k]) for k in keys) for r in loaded) == truth, (
+                company,
+                stream,
+            )

@@ -124,3 +124,74 @@ def test_two_runs_started_together_land_every_row_once(
         f'SELECT COUNT(*) FROM "SANDBOX_DB"."{schema}"."AP_INVOICES" WHERE "MEMO" = \'m\''
     )
     assert memos == [(7 if existing == "empty schema" else 14,)]
+
+
+def test_a_table_another_run_created_after_this_run_started_is_loaded(
+    snowflake_sandbox, singer, tmp_path
+) -> None:
+    # Found by the per-company Meltano jobs into an empty schema: the run that read its role's
+    # grants before the other run created the table refused the table it did not know yet.
+    schema = snowflake_sandbox.unique_schema("C")
+    config = snowflake_sandbox.target_config(schema=schema, batch_size_rows=3)
+    path = tmp_path / "late.json"
+    path.write_text(json.dumps(config))
+    late = subprocess.Popen(
+        [sys.executable, "-m", "target_snowflake_finance.target", "--config", str(path)],
+        stdin=subprocess.PIPE,
+        stdout=(tmp_path / "late.out").open("w"),
+        stderr=(tmp_path / "late.err").open("w"),
+        text=True,
+    )
+    assert late.stdin is not None
+    try:
+        # A STATE first: the late run starts (connects, reads its grants) with no table there.
+        late.stdin.write(singer.lines([singer.state({"bookmarks": {}})]))
+        late.stdin.flush()
+        deadline = time.monotonic() + 120
+        while "started into" not in (tmp_path / "late.err").read_text():
+            assert late.poll() is None, (tmp_path / "late.err").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the late run did not start"
+            time.sleep(0.2)
+        first = start(tmp_path, "first", config, company_run(singer, "EPIC01", WIDER))
+        assert first.wait(120) == 0, (tmp_path / "first.err").read_text()[-3000:]
+        late.stdin.write(company_run(singer, "EPIC02", WIDER))
+        late.stdin.close()
+        assert late.wait(120) == 0, (tmp_path / "late.err").read_text()[-3000:]
+    finally:
+        if late.poll() is None:
+            late.kill()
+    rows = snowflake_sandbox.query(
+        f'SELECT "COMPANY", COUNT(*) FROM "SANDBOX_DB"."{schema}"."AP_INVOICES" GROUP BY 1 '
+        "ORDER BY 1"
+    )
+    assert rows == [("EPIC01", 7), ("EPIC02", 7)]
+
+
+def test_a_stage_another_run_created_while_this_run_started_is_used(
+    snowflake_sandbox, singer, tmp_path
+) -> None:
+    # The same at start-up: this run read its grants, then (its look at the stage held) the
+    # other run created the stage, the audit and rejects tables and loaded.
+    schema = snowflake_sandbox.unique_schema("C")
+    snowflake_sandbox.query(f'CREATE SCHEMA "SANDBOX_DB"."{schema}"')
+    config = snowflake_sandbox.target_config(schema=schema, batch_size_rows=3)
+    snowflake_sandbox.fail_next(
+        rf"^SHOW STAGES LIKE .* IN SCHEMA .*{schema}", code="hold", delay_s=20
+    )
+    try:
+        late = start(tmp_path, "late", config, company_run(singer, "EPIC02", WIDER))
+        deadline = time.monotonic() + 60
+        while not any(f["taken"] for f in snowflake_sandbox.faults()):
+            assert late.poll() is None, (tmp_path / "late.err").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the late run did not look at the stage"
+            time.sleep(0.2)
+        first = start(tmp_path, "first", config, company_run(singer, "EPIC01", WIDER))
+        finish({"first": first}, tmp_path, snowflake_sandbox, timeout=120)
+        finish({"late": late}, tmp_path, snowflake_sandbox, timeout=120)
+    finally:
+        snowflake_sandbox.clear_faults()
+    rows = snowflake_sandbox.query(
+        f'SELECT "COMPANY", COUNT(*) FROM "SANDBOX_DB"."{schema}"."AP_INVOICES" GROUP BY 1 '
+        "ORDER BY 1"
+    )
+    assert rows == [("EPIC01", 7), ("EPIC02", 7)]
