@@ -617,6 +617,11 @@ class SessionTracker:
             elif word in ("COMMIT", "ROLLBACK"):
                 self._open.discard(token)
 
+    def open_tokens(self) -> list[str]:
+        """Sessions with a transaction open (BEGIN seen, no COMMIT or ROLLBACK yet)."""
+        with self._lock:
+            return list(self._open)
+
     def in_transaction(self, token: str, conn: Any) -> bool:
         return token in self._open or bool(getattr(conn, "_in_transaction", False))
 
@@ -690,6 +695,7 @@ def build_app(
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
+    from finance_sandbox.snowflake_ddl import DdlGate
     from finance_sandbox.snowflake_grants import RoleGrants
     from finance_sandbox.snowflake_streams import StreamCatalog
     from finance_sandbox.snowflake_users import UserRegistry
@@ -720,6 +726,7 @@ def build_app(
     held = HeldStatements()
     tracker = SessionTracker(idle_transaction_timeout)
     users = UserRegistry()
+    ddl = DdlGate(lambda token: any(t != token for t in tracker.open_tokens()))
 
     def stage_exists(database: str, schema: str, stage: str) -> bool:
         cur = fs_server.shared_fs.duck_conn.cursor()
@@ -852,12 +859,15 @@ def build_app(
             payload["sqlText"] = replacement
             raw = json.dumps(payload).encode()
             request._body = gzip.compress(raw) if gzipped else raw
+        altering = await ddl.enter(token, sql)
         tracker.note_sql(token, sql)
         tracker.start(token)
         try:
             response = await fs_server.query_request(request)
         finally:
             tracker.end(token)
+            if altering:
+                ddl.leave()
         if re.match(r"^\s*PUT\s", sql, re.I):
             response = complete_stage_info(response, sql)
         # An `after` fault: the statement ran, but the client is told it failed.
