@@ -608,13 +608,18 @@ class SessionTracker:
         self._last_seen: dict[str, float] = {}
         self._open: set[str] = set()
 
-    def note_sql(self, token: str, sql: str) -> None:
-        """Follow explicit transactions (fakesnow only tracks them with autocommit off)."""
+    def note_sql(self, token: str, sql: str, *, done: bool) -> None:
+        """Follow explicit transactions (fakesnow only tracks them with autocommit off).
+
+        Call before `sql` runs (`done=False`) and after (`done=True`). A transaction counts as
+        open from its BEGIN's arrival until its COMMIT or ROLLBACK has finished: an ALTER TABLE
+        let in while DuckDB was still committing lost the rows that COMMIT reported committed.
+        """
         word = sql.lstrip().split(None, 1)[0].upper().rstrip(";") if sql.strip() else ""
         with self._lock:
-            if word in ("BEGIN", "START"):
+            if word in ("BEGIN", "START") and not done:
                 self._open.add(token)
-            elif word in ("COMMIT", "ROLLBACK"):
+            elif word in ("COMMIT", "ROLLBACK") and done:
                 self._open.discard(token)
 
     def open_tokens(self) -> list[str]:
@@ -860,11 +865,12 @@ def build_app(
             raw = json.dumps(payload).encode()
             request._body = gzip.compress(raw) if gzipped else raw
         altering = await ddl.enter(token, sql)
-        tracker.note_sql(token, sql)
+        tracker.note_sql(token, sql, done=False)
         tracker.start(token)
         try:
             response = await fs_server.query_request(request)
         finally:
+            tracker.note_sql(token, sql, done=True)
             tracker.end(token)
             if altering:
                 ddl.leave()
@@ -915,8 +921,10 @@ def build_app(
             token = fs_server.to_token(request)
             conn = fs_server.sessions.get(token)
             if conn is not None and tracker.in_transaction(token, conn):
-                tracker.note_sql(token, "ROLLBACK")
-                await run_in_threadpool(conn.rollback)
+                try:
+                    await run_in_threadpool(conn.rollback)
+                finally:
+                    tracker.note_sql(token, "ROLLBACK", done=True)
         return await fs_server.session(request)
 
     async def define_role(request: Request) -> Response:
