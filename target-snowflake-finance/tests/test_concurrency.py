@@ -102,9 +102,10 @@ def test_two_runs_started_together_land_every_row_once(
     ddl = r'^(CREATE TABLE IF NOT EXISTS|ALTER TABLE) "SANDBOX_DB"\."C_\w+"\."AP_INVOICES"'
     snowflake_sandbox.fail_next(ddl, times=2, code="hold", delay_s=4)
     # Into an empty schema both runs create the table, with different columns: the narrow
-    # run loads while the other adds MEMO (this lost a committed batch in about 1 try of 14
-    # while the local Snowflake let the ALTER in during the other run's COMMIT). Into an
-    # existing table both add MEMO.
+    # run loads while the other adds MEMO (this lost a committed batch in about 1 try of 14,
+    # most likely while the local Snowflake let the ALTER in during the other run's COMMIT;
+    # sandbox/tests/test_snowflake_ddl.py shows that directly). Into an existing table both
+    # add MEMO.
     first_props = PROPS if existing == "empty schema" else WIDER
     runs = {
         company: start(tmp_path, company, config, company_run(singer, company, props))
