@@ -571,7 +571,10 @@ class TapEpicorKinetic(Tap):
     def _stream(self, stream_type: type[EpicorStream]) -> EpicorStream:
         """The stream with its curated schema, UD fields if asked, then every other column."""
         schema = bundled_schema(stream_type.stream_name())
-        meta = self.service_metadata(stream_type.service) if self.config.get("base_url") else None
+        wanted = self._selected_services()
+        in_use = wanted is None or stream_type.service in wanted
+        read_meta = bool(self.config.get("base_url")) and in_use
+        meta = self.service_metadata(stream_type.service) if read_meta else None
         entity = stream_type.entity_type_in(meta) if meta else None
         if entity is None:
             return stream_type(tap=self, schema=schema)
@@ -586,6 +589,25 @@ class TapEpicorKinetic(Tap):
         return stream_type(
             tap=self, schema=schema, extra_fields=frozenset(extra), ud_fields=frozenset(ud)
         )
+
+    def _selected_services(self) -> set[str] | None:
+        """Services of the streams a given catalog selects; None when discovering (all of them).
+
+        A sync reads `$metadata` only for these: an unselected stream's service costs a request
+        and could fail the run for data nobody asked for.
+        """
+        catalog = self.input_catalog
+        if catalog is None:
+            return None
+        wanted = set()
+        for stream_type in STREAM_TYPES:
+            entry = catalog.get(stream_type.stream_name())
+            if entry is None:
+                continue
+            root = entry.metadata.root
+            if root.selected or (root.selected is None and root.selected_by_default):
+                wanted.add(stream_type.service)
+        return wanted
 
     @property
     @override

@@ -208,3 +208,17 @@ def test_meltano_default_select_keeps_the_curated_columns_and_ud_fields(
         assert result.records[name], name
         for record in result.records[name]:
             assert set(record) == curated | ud, name
+
+
+def test_a_sync_reads_metadata_of_the_selected_services_only(
+    small_sandbox: Any, tap_runner: Any
+) -> None:
+    # Found by the fault suite: a broken $metadata answer of a service nobody selected failed a
+    # vendors-only run before it read a vendor.
+    config = small_sandbox.tap_config()
+    catalog = tap_runner.select_only(config, {"vendors"})
+    small_sandbox.reset_counters()
+    result = tap_runner.sync(config, catalog=catalog)
+    assert result.counts().keys() == {"vendors"}
+    routes = small_sandbox.counters()["by_route"]
+    assert [r for r in routes if "$metadata" in r] == ["Erp.BO.VendorSvc/$metadata"], routes
