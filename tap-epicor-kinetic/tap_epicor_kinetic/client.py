@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import time
 import typing as t
 from functools import cached_property
 from urllib.parse import quote
@@ -55,6 +56,8 @@ except ImportError:  # Python < 3.12
 
 Position = tuple[Scalar, ...]
 TIEBREAK_STATE_KEY = "replication_key_tiebreak"
+#: Least seconds between two STATE messages written from inside a page of parents.
+CHILD_STATE_INTERVAL_S = 10.0
 #: Documents looked up per request when confirming deletions.
 LOOKUP_BATCH = 20
 #: An expanded collection this long may have been cut at a server cap (a cap, when a server has
@@ -98,6 +101,8 @@ class EpicorStream(RESTStream[t.Any]):
     entity_set: t.ClassVar[str] = ""
     #: OData property name → emitted field name, where OData renames a column (reference §2).
     renames: t.ClassVar[dict[str, str]] = {}
+    #: When this process last wrote a STATE (monotonic clock; shared by every stream).
+    _state_written_at: t.ClassVar[float] = float("-inf")
     #: Child column (OData name) → parent column (OData name) filled in from the parent row.
     parent_keys: t.ClassVar[dict[str, str]] = {}
     #: Replication key unless `replication_keys` overrides it; None for child streams. Stock
@@ -1176,11 +1181,14 @@ class EpicorStream(RESTStream[t.Any]):
         # The SDK ends every child sync with a STATE, and children are synced once per page of
         # parents: one STATE per page, each carrying the whole state (open documents' child keys
         # included, megabytes on a large company), made the output grow with pages x state.
-        # The child's bookmark travels in its parent's next STATE (every STATE_MSG_FREQUENCY
-        # parent records and at the end of the parent's sync), always after the child's rows.
-        if self.parent_stream_type is not None and self._page_rows:
+        # Inside a page the child's STATE is written at most every CHILD_STATE_INTERVAL_S (a
+        # long first load still saves progress); otherwise its bookmark travels in the parent's
+        # next STATE (every STATE_MSG_FREQUENCY parent records and at the end of its sync).
+        recent = time.monotonic() - EpicorStream._state_written_at < CHILD_STATE_INTERVAL_S
+        if self.parent_stream_type is not None and self._page_rows and recent:
             return
         super()._write_state_message()
+        EpicorStream._state_written_at = time.monotonic()
 
     def _child_records(self, context: Context | None) -> t.Iterator[dict[str, t.Any]]:
         rows = self._page_rows
