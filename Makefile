@@ -4,7 +4,7 @@ UV := $(shell command -v uv 2>/dev/null)
 ifeq ($(UV),)
 UV := $(PYTHON) -m uv
 endif
-PYTEST_ARGS ?= -n 2 --durations=25
+PYTEST_ARGS ?= -n 2 --dist worksteal --durations=25
 # Connection settings of the running sandbox (written by `make sandbox-up`).
 SANDBOX_ENV ?= .sandbox/sandbox.env
 # Meltano writes each plugin's config, secrets included, to .meltano/run/ while it runs: every

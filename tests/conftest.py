@@ -12,7 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 #: End-to-end modules that run Meltano many times, longest first. Started first, they overlap
 #: with the hundreds of short tests on the other worker instead of running alone at the end
-#: (with `-n 2` a ten-minute test collected last made the whole suite ten minutes longer).
+#: (with `-n 2` a ten-minute test collected last made the whole suite ten minutes longer);
+#: `--dist worksteal` (Makefile) lets the idle worker take queued tests from the busy one.
 SLOW_FIRST = (
     "test_rounds.py",
     "test_faults_matrix.py",
