@@ -32,7 +32,7 @@ from typing import Any
 import requests
 from bench_util import machine
 from finance_sandbox.testing.snowflake import SnowflakeSandbox
-from target_throughput import PROPERTIES, _check, write_messages
+from target_throughput import _check, minimal_command, target_command, write_messages
 
 
 def _cpu_of_children() -> float:
@@ -81,27 +81,14 @@ def run_target(
     settings = {"batch_size_rows": batch} if batch else {}
     config = sandbox.target_config(schema=schema, **settings)
     with tempfile.TemporaryDirectory() as tmp:
-        config_path = Path(tmp) / "config.json"
-        config_path.write_text(json.dumps(config))
-        args = [sys.executable, "-m", "target_snowflake_finance.target", "--config"]
-        result = _measured(sandbox, [*args, str(config_path)], messages)
+        result = _measured(sandbox, target_command(config, Path(tmp)), messages)
     return {"batch_size_rows": batch or "default", **_check(sandbox, schema, rows), **result}
 
 
 def run_minimal(sandbox: SnowflakeSandbox, messages: Path, rows: int) -> dict[str, Any]:
-    from target_snowflake_finance.types import column_type
-
     schema = sandbox.unique_schema("LATMIN")
-    sandbox.query(f'CREATE SCHEMA IF NOT EXISTS "SANDBOX_DB"."{schema}"')
-    spec = {
-        "connect": sandbox.connect_kwargs(schema=schema),
-        "column_types": {name: column_type(prop).sql for name, prop in PROPERTIES.items()},
-    }
     with tempfile.TemporaryDirectory() as tmp:
-        spec_path = Path(tmp) / "spec.json"
-        spec_path.write_text(json.dumps(spec))
-        script = Path(__file__).with_name("minimal_loader.py")
-        result = _measured(sandbox, [sys.executable, str(script), str(spec_path)], messages)
+        result = _measured(sandbox, minimal_command(sandbox, schema, Path(tmp)), messages)
     return {**_check(sandbox, schema, rows), **result}
 
 

@@ -171,6 +171,27 @@ def _timed(args: list[str], messages: Path) -> tuple[float, str]:
     return elapsed, proc.stdout
 
 
+def target_command(config: dict[str, Any], tmp: Path) -> list[str]:
+    """The target CLI with `config` written to a file in `tmp`."""
+    config_path = tmp / "config.json"
+    config_path.write_text(json.dumps(config))
+    return [sys.executable, "-m", "target_snowflake_finance.target", "--config", str(config_path)]
+
+
+def minimal_command(sandbox: SnowflakeSandbox, schema: str, tmp: Path) -> list[str]:
+    """benchmarks/minimal_loader.py loading into `schema` (created here), its spec in `tmp`."""
+    from target_snowflake_finance.types import column_type
+
+    sandbox.query(f'CREATE SCHEMA IF NOT EXISTS "SANDBOX_DB"."{schema}"')
+    spec = {
+        "connect": sandbox.connect_kwargs(schema=schema),
+        "column_types": {name: column_type(prop).sql for name, prop in PROPERTIES.items()},
+    }
+    spec_path = tmp / "spec.json"
+    spec_path.write_text(json.dumps(spec))
+    return [sys.executable, str(Path(__file__).with_name("minimal_loader.py")), str(spec_path)]
+
+
 def _check(sandbox: SnowflakeSandbox, schema: str, rows: int) -> dict[str, Any]:
     ref = f'"SANDBOX_DB"."{schema}"."{STREAM.upper()}"'
     [(count,)] = sandbox.query(f"SELECT COUNT(*) FROM {ref}")
@@ -198,12 +219,7 @@ def run_target(
     schema = sandbox.unique_schema("BENCH")
     config = sandbox.target_config(schema=schema, batch_size_rows=batch, validate_records=validate)
     with tempfile.TemporaryDirectory() as tmp:
-        config_path = Path(tmp) / "config.json"
-        config_path.write_text(json.dumps(config))
-        elapsed, out = _timed(
-            [sys.executable, "-m", "target_snowflake_finance.target", "--config", str(config_path)],
-            messages,
-        )
+        elapsed, out = _timed(target_command(config, Path(tmp)), messages)
     return {
         "rows": rows,
         **_check(sandbox, schema, rows),
@@ -216,19 +232,9 @@ def run_target(
 
 
 def run_minimal(sandbox: SnowflakeSandbox, messages: Path, rows: int) -> dict[str, Any]:
-    from target_snowflake_finance.types import column_type
-
     schema = sandbox.unique_schema("MINIMAL")
-    sandbox.query(f'CREATE SCHEMA IF NOT EXISTS "SANDBOX_DB"."{schema}"')
-    spec = {
-        "connect": sandbox.connect_kwargs(schema=schema),
-        "column_types": {name: column_type(prop).sql for name, prop in PROPERTIES.items()},
-    }
     with tempfile.TemporaryDirectory() as tmp:
-        spec_path = Path(tmp) / "spec.json"
-        spec_path.write_text(json.dumps(spec))
-        script = Path(__file__).with_name("minimal_loader.py")
-        elapsed, out = _timed([sys.executable, str(script), str(spec_path)], messages)
+        elapsed, out = _timed(minimal_command(sandbox, schema, Path(tmp)), messages)
     return {
         "rows": rows,
         **_check(sandbox, schema, rows),
