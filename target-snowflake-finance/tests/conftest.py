@@ -6,8 +6,12 @@ import contextlib
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 import typing as t
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -90,6 +94,28 @@ def run_target() -> Callable[..., list[dict[str, Any]]]:
         with contextlib.redirect_stdout(out):
             target.listen(io.StringIO(Singer.lines(messages)))
         return [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+
+    return run
+
+
+@pytest.fixture
+def target_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the target CLI as a user would: config in a file, messages on stdin, output captured."""
+
+    def run(
+        config: dict[str, Any], stdin: str = "", env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        path = tmp_path / "config.json"
+        path.write_text(json.dumps(config))
+        return subprocess.run(
+            [sys.executable, "-m", "target_snowflake_finance.target", "--config", str(path)],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            env={**os.environ, **(env or {})},
+        )
 
     return run
 

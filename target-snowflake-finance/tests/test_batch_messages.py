@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import json
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -115,22 +112,9 @@ def test_the_target_advertises_batch() -> None:
     assert "batch" in [str(c.value) for c in TargetSnowflakeFinance.capabilities]
 
 
-def run_cli(config: dict[str, Any], tmp_path: Path, lines: str) -> subprocess.CompletedProcess:
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
-    return subprocess.run(
-        [sys.executable, "-m", "target_snowflake_finance.target", "--config", str(path)],
-        input=lines,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize("problem", ["missing", "corrupt-gzip", "not-parquet", "no-schema"])
 def test_an_unreadable_batch_fails_in_one_line_without_later_state(
-    problem, config, singer, tmp_path
+    problem, config, singer, tmp_path, target_cli
 ) -> None:
     good = tmp_path / "good.jsonl"
     good.write_text("".join(simplejson.dumps(r, use_decimal=True) + "\n" for r in records()[:2]))
@@ -156,7 +140,7 @@ def test_an_unreadable_batch_fails_in_one_line_without_later_state(
         {"type": "BATCH", "stream": stream, "encoding": encoding, "manifest": files},
         singer.state({"bookmarks": {"ap_invoices": {"n": 2}}}),
     ]  # fmt: skip
-    result = run_cli(config, tmp_path, singer.lines(messages))
+    result = target_cli(config, singer.lines(messages))
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if "BATCH" in line]

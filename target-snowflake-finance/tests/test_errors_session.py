@@ -9,10 +9,7 @@ sorts it by code and class, never by the base class alone.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,19 +18,6 @@ from snowflake.connector import errors as sf_errors
 from target_snowflake_finance.errors import classify
 
 PROPS = {"InvoiceNum": {"type": "integer"}, "Amount": {"type": "number", "multipleOf": 0.01}}
-
-
-def run_cli(tmp_path: Path, config: dict[str, Any], stdin: str) -> subprocess.CompletedProcess:
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
-    return subprocess.run(
-        [sys.executable, "-m", "target_snowflake_finance.target", "--config", str(path)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
 
 
 def invoices(singer: Any, numbers: range) -> str:
@@ -61,10 +45,10 @@ def faults(snowflake_sandbox: Any) -> Iterator[Any]:
     ],
 )
 def test_an_expired_session_mid_load_loses_nothing_and_prints_no_warning(
-    config, singer, faults, schema_name, table_rows, tmp_path, code, attempts
+    config, singer, faults, schema_name, table_rows, target_cli, code, attempts
 ) -> None:
     faults.fail_next(rf'^MERGE INTO "SANDBOX_DB"\."{schema_name}"', times=1, code=code)
-    done = run_cli(tmp_path, config, invoices(singer, range(1, 6)))
+    done = target_cli(config, invoices(singer, range(1, 6)))
     assert done.returncode == 0, done.stderr[-3000:]
     assert table_rows("AP_INVOICES", "INVOICENUM") == [(n,) for n in range(1, 6)]
     assert table_rows("_SDC_LOAD_AUDIT", "STATUS, ATTEMPTS, ROWS_LOADED") == [
@@ -104,7 +88,7 @@ def test_a_failed_session_renewal_opens_a_new_session() -> None:
 
 @pytest.mark.parametrize("who", ["wrong key", "unknown user"])
 def test_a_refused_login_is_one_line_naming_user_and_private_key(
-    config, singer, faults, tmp_path, who
+    config, singer, faults, target_cli, who
 ) -> None:
     if who == "wrong key":
         # The user exists with another key than the one in `private_key`.
@@ -122,7 +106,7 @@ def test_a_refused_login_is_one_line_naming_user_and_private_key(
         faults.add_user(config["user"], public)
     else:
         faults.add_user("SOMEONE_ELSE", faults.public_key_pem())
-    done = run_cli(tmp_path, config, invoices(singer, range(1, 3)))
+    done = target_cli(config, invoices(singer, range(1, 3)))
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     lines = [line for line in done.stderr.splitlines() if "ERROR" in line or "CRITICAL" in line]
@@ -138,10 +122,10 @@ def test_a_refused_login_is_one_line_naming_user_and_private_key(
 
 
 def test_the_right_key_logs_in_once_users_are_checked(
-    config, singer, faults, table_rows, tmp_path
+    config, singer, faults, table_rows, target_cli
 ) -> None:
     # The check refuses only what Snowflake would refuse.
     faults.add_user(config["user"], faults.public_key_pem())
-    done = run_cli(tmp_path, config, invoices(singer, range(1, 3)))
+    done = target_cli(config, invoices(singer, range(1, 3)))
     assert done.returncode == 0, done.stderr[-3000:]
     assert table_rows("AP_INVOICES", "INVOICENUM") == [(1,), (2,)]

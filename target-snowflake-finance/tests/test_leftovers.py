@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 STAGE = "TARGET_SNOWFLAKE_FINANCE_STAGE"
 PROPS: dict[str, Any] = {
@@ -19,22 +21,12 @@ PROPS: dict[str, Any] = {
 DAY = 24 * 3600
 
 
-def run_cli(
-    tmp_path: Path, config: dict[str, Any], stdin: str = ""
-) -> subprocess.CompletedProcess[str]:
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
+@pytest.fixture
+def run_cli(target_cli, tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """The target CLI with its own TMPDIR, so the test sees every temp folder it leaves."""
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir(exist_ok=True)
-    return subprocess.run(
-        [sys.executable, "-m", "target_snowflake_finance.target", "--config", str(path)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, "TMPDIR": str(tmpdir)},
-    )
+    return lambda config, stdin="": target_cli(config, stdin, env={"TMPDIR": str(tmpdir)})
 
 
 def staging_tables(sandbox: Any, schema: str) -> list[str]:
@@ -62,12 +54,11 @@ def invoices(singer: Any, numbers: range, props: dict[str, Any] = PROPS) -> list
 
 
 def test_nothing_is_left_after_success_with_a_schema_change_mid_run(
-    config, tmp_path, singer, snowflake_sandbox, schema_name, table_rows
+    config, tmp_path, run_cli, singer, snowflake_sandbox, schema_name, table_rows
 ) -> None:
     config["batch_size_rows"] = 2
     wider = {**PROPS, "Memo": {"type": ["string", "null"]}}
     done = run_cli(
-        tmp_path,
         config,
         singer.lines(
             [
@@ -90,13 +81,12 @@ def test_nothing_is_left_after_success_with_a_schema_change_mid_run(
 
 
 def test_nothing_is_left_after_a_failed_run(
-    config, tmp_path, singer, snowflake_sandbox, schema_name
+    config, tmp_path, run_cli, singer, snowflake_sandbox, schema_name
 ) -> None:
     config.update(max_retries=1, batch_size_rows=2)
     snowflake_sandbox.fail_next(rf'^MERGE INTO "SANDBOX_DB"\."{schema_name}"', 5, "000630")
     try:
         done = run_cli(
-            tmp_path,
             config,
             singer.lines(
                 [
@@ -115,9 +105,9 @@ def test_nothing_is_left_after_a_failed_run(
 
 
 def test_a_later_run_removes_orphans_of_a_killed_run_once_they_are_old(
-    config, tmp_path, singer, snowflake_sandbox, schema_name
+    config, tmp_path, run_cli, singer, snowflake_sandbox, schema_name
 ) -> None:
-    assert run_cli(tmp_path, config).returncode == 0  # schema, stage and audit tables
+    assert run_cli(config).returncode == 0  # schema, stage and audit tables
     now = int(time.time())
     old_table = f"_TSF_STG_AP_INVOICES_{now - 2 * DAY}_0A1B2C3D"
     young_table = f"_TSF_STG_AP_INVOICES_{now - 600}_0A1B2C3E"
@@ -149,7 +139,7 @@ def test_a_later_run_removes_orphans_of_a_killed_run_once_they_are_old(
     for d in (old_dir, alive_dir):
         os.utime(d, (now - 2 * DAY, now - 2 * DAY))
 
-    done = run_cli(tmp_path, config)  # no input: only the start-up checks and clean-up
+    done = run_cli(config)  # no input: only the start-up checks and clean-up
 
     assert done.returncode == 0, done.stderr
     assert staging_tables(snowflake_sandbox, schema_name) == [young_table]

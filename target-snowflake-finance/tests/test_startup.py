@@ -2,24 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
-
-
-def run_cli(tmp_path: Path, config: dict[str, Any], stdin: str = "") -> subprocess.CompletedProcess:
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
-    return subprocess.run(
-        [sys.executable, "-m", "target_snowflake_finance.target", "--config", str(path)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
 
 
 def unreachable(config: dict[str, Any]) -> None:
@@ -31,10 +14,9 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if "ERROR" in line or "Traceback" in line]
 
 
-def test_an_unreachable_host_is_one_line_naming_it(config, tmp_path, singer) -> None:
+def test_an_unreachable_host_is_one_line_naming_it(config, target_cli, singer) -> None:
     unreachable(config)
-    done = run_cli(
-        tmp_path,
+    done = target_cli(
         config,
         singer.lines([singer.schema("payments", {"Id": {"type": "integer"}}, ["Id"])]),
     )
@@ -47,26 +29,26 @@ def test_an_unreachable_host_is_one_line_naming_it(config, tmp_path, singer) -> 
     assert "sandbox-password" not in done.stderr
 
 
-def test_no_input_still_checks_the_connection(config, tmp_path) -> None:
+def test_no_input_still_checks_the_connection(config, target_cli) -> None:
     unreachable(config)
-    done = run_cli(tmp_path, config)
+    done = target_cli(config)
     assert done.returncode == 1
     assert "cannot reach Snowflake" in done.stderr
     assert "Traceback" not in done.stderr
 
 
-def test_no_input_still_checks_the_warehouse(config, tmp_path, snowflake_sandbox) -> None:
+def test_no_input_still_checks_the_warehouse(config, target_cli, snowflake_sandbox) -> None:
     snowflake_sandbox.query("CREATE WAREHOUSE IF NOT EXISTS PARKED_NO_INPUT_WH AUTO_RESUME = FALSE")
     snowflake_sandbox.query("ALTER WAREHOUSE PARKED_NO_INPUT_WH SUSPEND")
     config.update(warehouse="PARKED_NO_INPUT_WH", resume_warehouse=False)
-    done = run_cli(tmp_path, config)
+    done = target_cli(config)
     assert done.returncode == 1
     assert "PARKED_NO_INPUT_WH is suspended" in done.stderr
     assert "Traceback" not in done.stderr
 
 
-def test_a_state_only_input_is_checked_before_the_state_passes(config, tmp_path, singer) -> None:
+def test_a_state_only_input_is_checked_before_the_state_passes(config, target_cli, singer) -> None:
     unreachable(config)
-    done = run_cli(tmp_path, config, singer.lines([singer.state({"bookmarks": {"a": 1}})]))
+    done = target_cli(config, singer.lines([singer.state({"bookmarks": {"a": 1}})]))
     assert done.returncode == 1
     assert done.stdout == ""
