@@ -1,14 +1,18 @@
-"""End-to-end test setup: makes the shared helper module (`e2e_helpers`) importable."""
+"""End-to-end test setup: the shared helper module (`e2e_helpers`), a sandbox and a Meltano per
+module, and the order the modules run in."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 # pytest runs with --import-mode=importlib, which does not put test folders on sys.path.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from e2e_helpers import Meltano, Sandbox
 
 #: End-to-end modules that run Meltano many times, longest first. Started first, they overlap
 #: with the hundreds of short tests on the other worker instead of running alone at the end
@@ -31,3 +35,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the slow end-to-end modules first (a stable sort keeps each module's own order)."""
     rank = {name: index for index, name in enumerate(SLOW_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))
+
+
+def _module_name(request: pytest.FixtureRequest) -> str:
+    return request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+
+
+@pytest.fixture(scope="module")
+def sandbox(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Sandbox]:
+    """The module's own sandbox (Epicor and Snowflake), seeded with the module's `INVOICES`."""
+    invoices: int = request.module.INVOICES
+    directory = tmp_path_factory.mktemp(f"{_module_name(request)}-sandbox")
+    with Sandbox.running(directory, invoices) as box:
+        yield box
+
+
+@pytest.fixture(scope="module")
+def meltano(
+    sandbox: Sandbox, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Meltano:
+    """A Meltano project installed against the module's sandbox."""
+    return Meltano.installed(sandbox, tmp_path_factory.mktemp(f"{_module_name(request)}-meltano"))

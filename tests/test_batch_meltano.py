@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,17 +18,6 @@ INVOICES = 30
 SELECT = json.dumps([f"{s}.*" for s in FAULT_STREAMS])
 # The SDK's reader summary, logged by the target at the end of its input.
 READ_SUMMARY = re.compile(r"(\d+) records, (\d+) batch manifests")
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with Sandbox.running(tmp_path_factory.mktemp("batch-sandbox"), INVOICES) as box:
-        yield box
-
-
-@pytest.fixture(scope="module")
-def meltano(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Meltano:
-    return Meltano.installed(sandbox, tmp_path_factory.mktemp("batch-meltano"))
 
 
 @pytest.mark.parametrize(("fmt", "compression"), [("jsonl", "gzip"), ("parquet", "none")])

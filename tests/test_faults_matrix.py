@@ -46,11 +46,6 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 
 
 @pytest.fixture(scope="module")
-def meltano(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Meltano:
-    return Meltano.installed(sandbox, tmp_path_factory.mktemp("fault-meltano"))
-
-
-@pytest.fixture(scope="module")
 def schemas() -> dict[str, dict[str, Any]]:
     return discovered_schemas()
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 import yaml
 from e2e_helpers import Meltano, Sandbox
 from finance_sandbox.demo import truth_rows, warehouse_rows
+
+INVOICES = 20
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE = "extracols"
@@ -24,17 +24,6 @@ EXTRAS = (
     "ap_invoices.ApprovedAmt_c",
     "ap_invoice_lines.PartNumPartDescription",
 )
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with Sandbox.running(tmp_path_factory.mktemp("extracols-sandbox"), invoices=20) as box:
-        yield box
-
-
-@pytest.fixture(scope="module")
-def meltano(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Meltano:
-    return Meltano.installed(sandbox, tmp_path_factory.mktemp("extracols-meltano"))
 
 
 def default_select() -> list[str]:

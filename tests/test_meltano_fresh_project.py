@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,15 +25,11 @@ from e2e_helpers import (
     table_exists,
 )
 
+INVOICES = 30
+
 SCHEMA = "FRESH_PROJECT"
 PLUGINS = {"extractor": "tap-epicor-kinetic", "loader": "target-snowflake-finance"}
 HUB_KIND = {"extractor": "extractors", "loader": "loaders"}
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with Sandbox.running(tmp_path_factory.mktemp("fresh-sandbox"), invoices=30) as box:
-        yield box
 
 
 @pytest.fixture(scope="module")

@@ -5,21 +5,16 @@ into an empty schema (both create the tables at once)."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from e2e_helpers import FAULT_STREAMS, ROOT, Meltano, Sandbox
 from finance_sandbox.demo import STREAM_KEYS, truth_rows
 
+INVOICES = 30
+
 SCHEMA = "PARALLEL_JOBS"
 JOBS = {"EPIC06": "epicor-epic06", "EPIC07": "epicor-epic07"}
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with Sandbox.running(tmp_path_factory.mktemp("parallel-sandbox"), invoices=30) as box:
-        yield box
 
 
 def start(m: Meltano, job: str, env: dict[str, str], log: Any) -> subprocess.Popen[str]:

@@ -7,17 +7,11 @@ import os
 import stat
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from e2e_helpers import ROOT, Meltano, Sandbox
 
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with Sandbox.running(tmp_path_factory.mktemp("private-sandbox"), invoices=20) as box:
-        yield box
+INVOICES = 20
 
 
 def test_make_run_writes_plugin_configs_readable_by_the_owner_only(

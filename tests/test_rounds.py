@@ -10,10 +10,8 @@ rows only (a row deleted in Epicor stays in Snowflake marked in `_SDC_DELETED_AT
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from e2e_helpers import FAULT_STREAMS, Meltano, Sandbox, compare, discovered_schemas
 
 INVOICES = 60
@@ -37,17 +35,6 @@ KINDS = (
     "deleted_po_lines",
     "deleted_payments",
 )
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with Sandbox.running(tmp_path_factory.mktemp("rounds-sandbox"), INVOICES) as box:
-        yield box
-
-
-@pytest.fixture(scope="module")
-def meltano(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Meltano:
-    return Meltano.installed(sandbox, tmp_path_factory.mktemp("rounds-meltano"))
 
 
 def test_rounds_of_activity_leave_snowflake_equal_to_epicor(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,8 @@ from finance_sandbox.services import (
     SNOWFLAKE_KEY_PASSPHRASE,
 )
 
+INVOICES = 20
+
 PAT = "S3NT1NEL-pat-5f0c9e1d7b"
 SF_PASSWORD = "S3NT1NEL-sfpw-81c2aa94"
 WRONG = {
@@ -43,12 +44,6 @@ WRONG = {
     "private_key_passphrase": "S3NT1NEL-pp-2b77e310",
 }
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with Sandbox.running(tmp_path_factory.mktemp("secrets-sandbox"), invoices=20) as box:
-        yield box
 
 
 def secrets(sandbox: Sandbox) -> list[str]:

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +28,6 @@ from e2e_helpers import (
 INVOICES = 30
 STOP_BOUND_S = 30.0
 SELECT = json.dumps([f"{s}.*" for s in FAULT_STREAMS])
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with Sandbox.running(tmp_path_factory.mktemp("stop-sandbox"), INVOICES) as box:
-        yield box
-
-
-@pytest.fixture(scope="module")
-def meltano(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Meltano:
-    return Meltano.installed(sandbox, tmp_path_factory.mktemp("stop-meltano"))
 
 
 def _settings(meltano: Meltano, case: str) -> dict[str, str]:
@@ -91,6 +79,26 @@ def _plugin_processes(pgid: int, plugin: str, option: str = "") -> list[int]:
     ]
 
 
+def _sigterm_and_wait(run: Any, pids: list[int]) -> tuple[int, float]:
+    """SIGTERM each pid (negative: a process group); Meltano's exit code and seconds to stop."""
+    started = time.monotonic()
+    for pid in pids:
+        if pid < 0:
+            os.killpg(-pid, signal.SIGTERM)
+        else:
+            os.kill(pid, signal.SIGTERM)
+    code = run.wait(timeout=120)
+    wait_for(lambda: not _group_members(run.proc.pid), "every process to exit", 60)
+    return code, time.monotonic() - started
+
+
+def _assert_rerun_matches_epicor(sandbox: Sandbox, meltano: Meltano, case: str) -> None:
+    done = meltano.run(case, f"{case}-rerun.log", _settings(meltano, case), force=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = compare(sandbox, _schema(case), _schemas())
+    assert not result.problems, result.report()
+
+
 @pytest.mark.parametrize("to", ["process-group", "target"])
 def test_sigterm_with_a_merge_in_flight_stops_meltano_run_in_bounded_time(
     sandbox: Sandbox, meltano: Meltano, to: str
@@ -100,17 +108,12 @@ def test_sigterm_with_a_merge_in_flight_stops_meltano_run_in_bounded_time(
     run = meltano.start(case, f"{case}.log", _settings(meltano, case))
     try:
         wait_for(lambda: sandbox.held() >= 1, "the ap_invoice_lines MERGE to be in flight")
-        started = time.monotonic()
         if to == "process-group":
-            os.killpg(run.proc.pid, signal.SIGTERM)
+            pids = [-run.proc.pid]
         else:
-            targets = _plugin_processes(run.proc.pid, "target-snowflake-finance")
-            assert targets, _group_members(run.proc.pid)
-            for pid in targets:
-                os.kill(pid, signal.SIGTERM)
-        code = run.wait(timeout=120)
-        wait_for(lambda: not _group_members(run.proc.pid), "every process to exit", 60)
-        elapsed = time.monotonic() - started
+            pids = _plugin_processes(run.proc.pid, "target-snowflake-finance")
+            assert pids, _group_members(run.proc.pid)
+        code, elapsed = _sigterm_and_wait(run, pids)
     finally:
         if run.proc.poll() is None:
             run.kill()
@@ -123,10 +126,7 @@ def test_sigterm_with_a_merge_in_flight_stops_meltano_run_in_bounded_time(
     # The batch in flight rolled back: nothing of ap_invoice_lines committed.
     assert not any(a["STREAM"] == "ap_invoice_lines" for a in audit_rows(sandbox, _schema(case)))
     # A rerun from the saved state matches Epicor exactly (no gap, no duplicate).
-    done = meltano.run(case, f"{case}-rerun.log", _settings(meltano, case), force=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = compare(sandbox, _schema(case), _schemas())
-    assert not result.problems, result.report()
+    _assert_rerun_matches_epicor(sandbox, meltano, case)
 
 
 _SCHEMAS: dict[str, Any] = {}
@@ -152,12 +152,7 @@ def test_sigterm_to_the_tap_fails_meltano_run_and_loses_nothing(
             "the tap to start extracting",
         )
         time.sleep(3)  # a few pages in
-        started = time.monotonic()
-        for pid in taps:
-            os.kill(pid, signal.SIGTERM)
-        code = run.wait(timeout=120)
-        wait_for(lambda: not _group_members(run.proc.pid), "every process to exit", 60)
-        elapsed = time.monotonic() - started
+        code, elapsed = _sigterm_and_wait(run, taps)
     finally:
         if run.proc.poll() is None:
             run.kill()
@@ -167,7 +162,4 @@ def test_sigterm_to_the_tap_fails_meltano_run_and_loses_nothing(
     assert code != 0, log[-3000:]
     assert elapsed <= STOP_BOUND_S, log[-3000:]
     # Whatever state the target saved covers only committed rows: a rerun matches Epicor.
-    done = meltano.run(case, f"{case}-rerun.log", _settings(meltano, case), force=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = compare(sandbox, _schema(case), _schemas())
-    assert not result.problems, result.report()
+    _assert_rerun_matches_epicor(sandbox, meltano, case)
