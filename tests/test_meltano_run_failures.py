@@ -1,26 +1,18 @@
 """Through `meltano run`: the failing plugin's message is what the user reads last, and a run that
-failed before anything was committed leaves Meltano's state where it was."""
+failed before anything was committed leaves Meltano's state where it was,
+whichever plugin failed."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from e2e_helpers import Meltano, Sandbox
 
+INVOICES = 30
+
 CASE = "runfail"
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with Sandbox.running(tmp_path_factory.mktemp("runfail-sandbox"), invoices=30) as box:
-        yield box
-
-
-@pytest.fixture(scope="module")
-def meltano(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Meltano:
-    return Meltano.installed(sandbox, tmp_path_factory.mktemp("runfail-meltano"))
 
 
 def settings(schema: str, **extra: str) -> dict[str, str]:
@@ -41,13 +33,19 @@ def plugin_lines(log: str) -> list[str]:
     return [line for line in log.splitlines() if any(f"] {p} " in line for p in PLUGINS)]
 
 
-def test_a_failing_target_is_the_last_word_and_state_stays(
-    meltano: Meltano, sandbox: Sandbox
-) -> None:
+@pytest.fixture(scope="module")
+def before(meltano: Meltano) -> dict[str, Any]:
+    """Meltano's state after a first successful run, which each failing run must leave as is."""
     first = meltano.run(CASE, "first.log", settings("RUNFAIL"))
     assert first.returncode == 0, first.stderr[-3000:]
-    before = meltano.state(CASE)
-    assert before, "the first run saved state"
+    state = meltano.state(CASE)
+    assert state, "the first run saved state"
+    return state
+
+
+def test_a_failing_target_is_the_last_word_and_state_stays(
+    meltano: Meltano, sandbox: Sandbox, before: dict[str, Any]
+) -> None:
     sandbox.control("POST", "activity", {"new_invoices": 3, "changed_invoices": 2})
     # A schema without tables and manage_tables false: the loader refuses the first stream
     # while the extractor is still writing to it.
@@ -72,4 +70,26 @@ def test_a_failing_target_is_the_last_word_and_state_stays(
     assert "manage_tables" in last, last
     after = ours[ours.index(last) + 1 :]
     assert all("target-snowflake-finance" not in line for line in after), after
+    assert meltano.state(CASE) == before
+
+
+def test_a_failing_tap_is_the_last_word_and_state_stays(
+    meltano: Meltano, sandbox: Sandbox, before: dict[str, Any]
+) -> None:
+    """Epicor answers every request with HTTP 500: the tap gives up after its retries (in the
+    discovery Meltano runs first), before any record reached the target."""
+    sandbox.control("POST", "activity", {"new_invoices": 3, "changed_invoices": 2})
+    sandbox.faults(error_next=10_000)
+    try:
+        failed = meltano.run(CASE, "tap-failed.log", settings("RUNFAIL"))
+    finally:
+        sandbox.clear_faults()
+    log = failed.stdout + failed.stderr
+    assert failed.returncode != 0
+    ours = plugin_lines(log)
+    assert not [line for line in ours if "Traceback" in line]
+    problems = [line for line in ours if re.search(LEVEL, line)]
+    assert problems, log[-3000:]
+    assert "tap-epicor-kinetic" in problems[-1], problems[-1]
+    assert "500" in problems[-1], problems[-1]
     assert meltano.state(CASE) == before

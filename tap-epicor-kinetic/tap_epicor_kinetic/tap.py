@@ -64,15 +64,13 @@ class TapEpicorKinetic(Tap):
         super().__init__(*args, config=config, **kwargs)
 
     @classmethod
-    @override
-    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
-        # A refused credential, an exhausted retry budget or a bad setting is an expected
-        # failure whose message names the setting and the fix: say it once, exit 1, and keep
-        # tracebacks for what is a bug.
+    @contextlib.contextmanager
+    def _expected_failures(cls) -> t.Iterator[None]:
+        """A refused credential, an exhausted retry budget or a bad setting is an expected
+        failure whose message names the setting and the fix: say it once, exit 1, and keep
+        tracebacks for what is a bug."""
         try:
-            super().invoke(*args, **kwargs)
-            if RUN.records or RUN.requests:  # a sync ran (not --about or --discover)
-                cls.logger.info("%s", RUN.summary())
+            yield
         except (FatalAPIError, NothingToExtractError) as exc:
             cls.logger.error("%s", exc)
             raise SystemExit(1) from None
@@ -81,6 +79,22 @@ class TapEpicorKinetic(Tap):
             for error in exc.errors or [str(exc)]:
                 cls.logger.error("Setting error: %s", error)
             raise SystemExit(1) from None
+
+    @classmethod
+    @override
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
+        with cls._expected_failures():
+            super().invoke(*args, **kwargs)
+            if RUN.records or RUN.requests:  # a sync ran (not --about or --discover)
+                cls.logger.info("%s", RUN.summary())
+
+    @classmethod
+    @override
+    def cb_discover(cls, ctx: t.Any, param: t.Any, value: bool) -> None:
+        # `--discover` runs in click's option callback, before `invoke`; Meltano runs it before
+        # every `meltano run`, so its failures need the same one line.
+        with cls._expected_failures():
+            super().cb_discover(ctx, param, value)
 
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:

@@ -102,3 +102,26 @@ def test_bad_credentials_fail_fast_with_epicors_message_and_no_secret(
     # Fails at the first refusal (one token refresh at most), no retry storm.
     counters = small_sandbox.counters()
     assert sum(sum(s.values()) for s in counters["by_route"].values()) <= 4
+
+
+@pytest.mark.parametrize("problem", ["bad-password", "server-errors"])
+def test_discovery_fails_like_a_sync_in_one_line(
+    small_sandbox: Any, tap_runner: Any, tmp_path: Path, problem: str
+) -> None:
+    # Meltano runs `--discover` before every `meltano run`: an expected failure there must read
+    # as the same one line as during a sync, not a traceback through click's option callback.
+    if problem == "bad-password":
+        config = small_sandbox.tap_config(password="not-the-password-4")
+        message = "Invalid username or password"
+    else:
+        config = small_sandbox.tap_config(max_retries=1, retry_backoff_seconds=0.01)
+        message = "still failing after 1 retries (max_retries)"
+        small_sandbox.faults(error_next=50)
+    try:
+        run = tap_runner.run_cli(tmp_path, config, "--discover")
+    finally:
+        small_sandbox.clear_faults()
+    assert run.returncode == 1, run.stderr[-3000:]
+    assert message in run.stderr, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    assert "not-the-password-4" not in run.stderr + run.stdout
