@@ -96,6 +96,13 @@ class TapEpicorKinetic(Tap):
         with cls._expected_failures():
             super().cb_discover(ctx, param, value)
 
+    @classmethod
+    @override
+    def cb_test(cls, ctx: t.Any, param: t.Any, value: str) -> None:
+        # `--test` (a connection test) also runs in a callback before `invoke`.
+        with cls._expected_failures():
+            super().cb_test(ctx, param, value)
+
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         # The SDK logs "Gracefully shutting down" and exits 0, so an orchestrator that stops a

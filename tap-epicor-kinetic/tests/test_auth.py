@@ -105,11 +105,13 @@ def test_bad_credentials_fail_fast_with_epicors_message_and_no_secret(
 
 
 @pytest.mark.parametrize("problem", ["bad-password", "server-errors"])
-def test_discovery_fails_like_a_sync_in_one_line(
-    small_sandbox: Any, tap_runner: Any, tmp_path: Path, problem: str
+@pytest.mark.parametrize("mode", ["--discover", "--test"])
+def test_discovery_and_test_fail_like_a_sync_in_one_line(
+    small_sandbox: Any, tap_runner: Any, tmp_path: Path, problem: str, mode: str
 ) -> None:
-    # Meltano runs `--discover` before every `meltano run`: an expected failure there must read
-    # as the same one line as during a sync, not a traceback through click's option callback.
+    # Meltano runs `--discover` before every `meltano run`: an expected failure there (or in a
+    # `--test`) must read as the same one line as during a sync, not a traceback through
+    # click's option callback.
     if problem == "bad-password":
         config = small_sandbox.tap_config(password="not-the-password-4")
         message = "Invalid username or password"
@@ -118,7 +120,7 @@ def test_discovery_fails_like_a_sync_in_one_line(
         message = "still failing after 1 retries (max_retries)"
         small_sandbox.faults(error_next=50)
     try:
-        run = tap_runner.run_cli(tmp_path, config, "--discover")
+        run = tap_runner.run_cli(tmp_path, config, mode)
     finally:
         small_sandbox.clear_faults()
     assert run.returncode == 1, run.stderr[-3000:]
