@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,19 +15,6 @@ PROPS: dict[str, Any] = {
         "scale": 2,
     },
 }
-
-
-def run_cli(config: dict[str, Any], tmp_path: Path, text: str) -> subprocess.CompletedProcess:
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
-    return subprocess.run(
-        [sys.executable, "-m", "target_snowflake_finance.target", "--config", str(path)],
-        input=text,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def error_lines(stderr: str) -> list[str]:
@@ -77,11 +60,11 @@ REFUSED = {
 
 
 @pytest.mark.parametrize("case", list(REFUSED))
-def test_a_refusal_is_one_line_naming_stream_and_fix(case, config, singer, tmp_path) -> None:
+def test_a_refusal_is_one_line_naming_stream_and_fix(case, config, singer, target_cli) -> None:
     messages, needles = REFUSED[case]
     text = singer.lines(messages) + ("{not json\n" if case == "not-json" else "")
     text += singer.lines([singer.state({"bookmarks": {"payments": {"x": 1}}})])
-    done = run_cli(config, tmp_path, text)
+    done = target_cli(config, text)
     assert done.returncode == 1, done.stderr[-2000:]
     assert "Traceback" not in done.stderr, done.stderr[-4000:]
     [line] = error_lines(done.stderr)
@@ -90,11 +73,12 @@ def test_a_refusal_is_one_line_naming_stream_and_fix(case, config, singer, tmp_p
     assert "STATE" not in done.stdout
 
 
-def test_a_quarantined_record_logs_one_line_and_the_run_succeeds(config, singer, tmp_path) -> None:
+def test_a_quarantined_record_logs_one_line_and_the_run_succeeds(
+    config, singer, target_cli
+) -> None:
     config["on_invalid_record"] = "quarantine"
-    done = run_cli(
+    done = target_cli(
         config,
-        tmp_path,
         singer.lines(
             [
                 schema("payments"),
