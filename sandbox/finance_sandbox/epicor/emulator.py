@@ -147,9 +147,7 @@ class Emulator:
         return result
 
     def count(self, company: str, entity: Entity, where: str, params: list[Any]) -> int:
-        sql = f"SELECT COUNT(*) FROM {entity.table} WHERE Company = ?"
-        if entity.scope:
-            sql += f" AND {entity.scope}"
+        sql = f"SELECT COUNT(*) FROM {entity.table} WHERE {entity.base_where}"
         if where:
             sql += f" AND {where}"
         return int(self.conn.execute(sql, [company, *params]).fetchone()[0])
@@ -231,7 +229,7 @@ class Emulator:
         where, args = self.key_filter(company, entity, keys)
         parent = self.conn.execute(
             f"SELECT {', '.join(p for p, _ in link.join)} FROM {entity.table} "
-            f"WHERE Company = ? AND {entity.scope or '1'} AND {where}",
+            f"WHERE {entity.base_where} AND {where}",
             [company, *args],
         ).fetchone()
         if parent is None:

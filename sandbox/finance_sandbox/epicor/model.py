@@ -269,6 +269,13 @@ class Entity:
         return self.type_override or "Erp." + TYPE_NAMES[self.table]
 
     @property
+    def base_where(self) -> str:
+        """The predicate every read of this set starts from: one company, within `scope`.
+
+        Takes the company as its one `?` parameter."""
+        return "Company = ?" + (f" AND {self.scope}" if self.scope else "")
+
+    @property
     def stored(self) -> list[str]:
         """Columns held in SQLite, in storage order."""
         return STORED.get(self.table) or [c.name for c in self.columns.values() if c.stored]

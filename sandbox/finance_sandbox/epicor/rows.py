@@ -154,10 +154,8 @@ class Fetcher:
         )
         join_cols = [p for spec in expand for p, _ in spec.join]
         enc = RowEncoder(entity, select, join_cols)
-        sql = f"SELECT {enc.select_sql()} FROM {entity.table} WHERE Company = ?"
+        sql = f"SELECT {enc.select_sql()} FROM {entity.table} WHERE {entity.base_where}"
         args: list[Any] = [self.company]
-        if entity.scope:
-            sql += f" AND {entity.scope}"
         if where:
             sql += f" AND {where}"
             args += params
