@@ -288,13 +288,10 @@ class EpicorStream(RESTStream[t.Any]):
         Children go first so that no STATE covering a parent is written before its children.
         """
         for child in self._active_children():
-            child_rows: list[dict[str, t.Any]] = []
-            for row in rows:
-                for child_row in row.get(child.entity_set) or []:
-                    for child_col, parent_col in child.parent_keys.items():
-                        if child_row.get(child_col) in (None, ""):
-                            child_row[child_col] = row.get(parent_col)
-                    child_rows.append(child_row)
+            # complete_children already filled in the parent's key columns.
+            child_rows = [
+                child_row for row in rows for child_row in row.get(child.entity_set) or []
+            ]
             if not child_rows:
                 continue
             child._page_rows = child_rows
@@ -845,8 +842,9 @@ class EpicorStream(RESTStream[t.Any]):
 
         A collection of EXPAND_SUSPECT_ROWS or more rows is read again through
         `{Set}({keys})/{Nav}`, paged with `$skip` until an empty page; then the same for the
-        next level (invoice lines -> allocations). Runs before children are emitted or their
-        keys remembered, so a cut collection neither loses rows nor tombstones them.
+        next level (invoice lines -> allocations). Also fills in each child row's parent-key
+        columns the server left empty. Runs before children are emitted or their keys
+        remembered, so a cut collection neither loses rows nor tombstones them.
         """
         for child in self._active_children():
             nested: list[dict[str, t.Any]] = []
@@ -959,14 +957,13 @@ class EpicorStream(RESTStream[t.Any]):
             for child in stream._active_children():
                 found = keys.setdefault(child.name, set())
                 for child_row in parent.get(child.entity_set) or []:
-                    values = []
-                    for field in list(child.primary_keys or [])[size:]:
-                        column = child.odata_name(field)
-                        value = child_row.get(column)
-                        if value in (None, "") and column in child.parent_keys:
-                            value = parent.get(child.parent_keys[column])
-                        values.append(_json_safe(value))
-                    found.add(tuple(values))
+                    # complete_children already filled in the parent's key columns.
+                    found.add(
+                        tuple(
+                            _json_safe(child_row.get(child.odata_name(field)))
+                            for field in list(child.primary_keys or [])[size:]
+                        )
+                    )
                     walk(child, child_row)
 
         walk(self, row)
