@@ -115,19 +115,13 @@ class ControlRoutes:
         stream = request.path_params["stream"]
         company = request.query_params.get("company", "EPIC06")
         self.hooks.release_due()
-        try:
-            rows = self.emu.truth(stream, company)
-        except EpicorError as err:
-            return error_response(err)
+        rows = self.emu.truth(stream, company)
         return Response("".join(r + "\n" for r in rows), media_type="application/x-ndjson")
 
     async def activity(self, request: Request) -> Response:
         """One round of simulated users' activity."""
-        try:
-            body = await json_body(request)
-            return JSONResponse(self.hooks.activity_once(body))
-        except EpicorError as err:
-            return error_response(err)
+        body = await json_body(request)
+        return JSONResponse(self.hooks.activity_once(body))
 
     async def activity_auto(self, request: Request) -> Response:
         """POST starts activity after data requests, DELETE stops it."""
