@@ -235,8 +235,20 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     return replayed
 
 
-async def _run_held(app: App, scope: Scope, receive: Receive) -> tuple[list[Message], bytes]:
-    """Run the app, keeping its answer back so the charge can depend on it."""
+async def _charged(
+    app: App,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    ledger: Ledger,
+    kind: str,
+    nbytes: int,
+    count: Callable[[list[Message], bytes], int],
+) -> None:
+    """Run the app, keeping its answer back so the charge can depend on it (`count` reads the
+    rows from the held messages and body), charge, then send the answer."""
+    started = time.perf_counter()
     sent: list[Message] = []
 
     async def keep(message: Message) -> None:
@@ -244,7 +256,9 @@ async def _run_held(app: App, scope: Scope, receive: Receive) -> tuple[list[Mess
 
     await app(scope, receive, keep)
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return sent, body
+    await ledger.charge(kind, count(sent, body), nbytes, started)
+    for message in sent:
+        await send(message)
 
 
 def _decoded(body: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
@@ -266,7 +280,7 @@ def snowflake_middleware(app: App, model: Model) -> App:
             await ledger.answer(scope, send)
             return
         if path == "/session/v1/login-request":
-            kind, sql, nbytes = "login", "", 0
+            kind, nbytes = "login", 0
         elif path == "/queries/v1/query-request":
             kind, nbytes = "metadata", 0
             body, messages = await _read_body(receive)
@@ -276,27 +290,36 @@ def snowflake_middleware(app: App, model: Model) -> App:
                 sql = str(request.get("sqlText", ""))
                 kind = "metadata" if request.get("describeOnly") else statement_kind(sql)
             except ValueError:  # let the server answer a malformed request itself
-                sql = ""
+                pass
         elif path.startswith("/fs_bucket/") and method == "PUT":
-            kind, sql = "upload", ""
+            kind = "upload"
             body, messages = await _read_body(receive)
             receive, nbytes = _replay(messages, receive), len(body)
         else:
             await app(scope, receive, send)
             return
-        started = time.perf_counter()
-        sent, answer = await _run_held(app, scope, receive)
-        rows = 0
-        if kind in {"select", "copy", "dml"}:
-            try:
-                rows = _result_rows(kind, json.loads(answer))
-            except (ValueError, KeyError, TypeError):
-                rows = 0
-        await ledger.charge(kind, rows, nbytes, started)
-        for message in sent:
-            await send(message)
+        await _charged(
+            app,
+            scope,
+            receive,
+            send,
+            ledger=ledger,
+            kind=kind,
+            nbytes=nbytes,
+            count=lambda _, answer: _statement_rows(kind, answer),
+        )
 
     return wrapped
+
+
+def _statement_rows(kind: str, answer: bytes) -> int:
+    """Rows a data statement's answer counts; 0 for other kinds and unreadable answers."""
+    if kind not in {"select", "copy", "dml"}:
+        return 0
+    try:
+        return _result_rows(kind, json.loads(answer))
+    except (ValueError, KeyError, TypeError):
+        return 0
 
 
 # -- Epicor -------------------------------------------------------------------------------------
@@ -325,17 +348,19 @@ def epicor_middleware(app: App, model: Model) -> App:
         if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
             await app(scope, receive, send)
             return
-        started = time.perf_counter()
-        sent, body = await _run_held(app, scope, receive)
-        rows = 0
-        start = next((m for m in sent if m["type"] == "http.response.start"), None)
-        if start is not None and start.get("status") == 200 and body[:1] in (b"{", b"["):
-            try:
-                rows = served_rows(json.loads(body))
-            except ValueError:
-                rows = 0
-        await ledger.charge("request", rows, 0, started)
-        for message in sent:
-            await send(message)
+        await _charged(
+            app, scope, receive, send, ledger=ledger, kind="request", nbytes=0, count=_epicor_rows
+        )
 
     return wrapped
+
+
+def _epicor_rows(sent: list[Message], body: bytes) -> int:
+    """Rows a successful JSON answer served; 0 for errors and anything else."""
+    start = next((m for m in sent if m["type"] == "http.response.start"), None)
+    if start is None or start.get("status") != 200 or body[:1] not in (b"{", b"["):
+        return 0
+    try:
+        return served_rows(json.loads(body))
+    except ValueError:
+        return 0
