@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 MAX_IDENTIFIER_LENGTH = 255
 COLUMN_CASES = ("upper", "snake")
@@ -51,6 +52,14 @@ def config_identifier(value: str) -> str:
     `analytics` means ANALYTICS, like an unquoted name typed in a worksheet.
     """
     return value.upper()
+
+
+def table_name(stream: str, mapping: Mapping[str, Any] | None, column_case: str) -> str:
+    """The table a stream loads into: its `table_mapping` table as typed (like any name from
+    config), else the stream name under `column_case`. The start-up check and the sink both ask
+    here, so they never look at different tables."""
+    table = (mapping or {}).get("table")
+    return config_identifier(table) if table else apply_case(stream, column_case)
 
 
 def qualified(*parts: str) -> str:

@@ -14,7 +14,7 @@ from snowflake.connector.errors import Error as SnowflakeError
 
 from target_snowflake_finance.audit import AUDIT_COLUMNS, REJECT_COLUMNS, create_table_sql
 from target_snowflake_finance.errors import TargetConfigError, classify
-from target_snowflake_finance.naming import config_identifier, qualified, quote
+from target_snowflake_finance.naming import config_identifier, qualified, quote, table_name
 from target_snowflake_finance.privileges import Need, RoleGrants, table_privileges
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ def _inspect_objects(
         found.checked.append(f"{setting} {ref}")
     load_method = str(target.config["load_method"])
     for stream, mapping in (target.config.get("table_mapping") or {}).items():
-        table = config_identifier((mapping or {}).get("table") or stream)
+        table = table_name(stream, mapping, str(target.config["column_case"]))
         ref = qualified(database, schema, table)
         existing = session.existing_columns(table)
         if existing is None:

@@ -49,10 +49,10 @@ from target_snowflake_finance.errors import (
 )
 from target_snowflake_finance.naming import (
     NamingError,
-    apply_case,
     column_names,
     config_identifier,
     quote,
+    table_name,
 )
 from target_snowflake_finance.privileges import table_privileges
 from target_snowflake_finance.reader import SingerInputError
@@ -109,11 +109,7 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
         self.max_retries: int = int(config["max_retries"])
         self.replication_key: str | None = target.bookmark_property(stream_name)
         mapping = (config.get("table_mapping") or {}).get(stream_name) or {}
-        self.table = (
-            config_identifier(mapping["table"])
-            if mapping.get("table")
-            else apply_case(stream_name, self.column_case)
-        )
+        self.table = table_name(stream_name, mapping, self.column_case)
         self.fields = [*self.schema["properties"].keys()]
         if LOAD_ID_FIELD not in self.fields:
             self.fields.append(LOAD_ID_FIELD)

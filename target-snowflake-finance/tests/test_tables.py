@@ -305,3 +305,35 @@ def test_a_second_run_creates_nothing_that_exists(config, run_target, singer, sq
     assert not [s for s in creates if " SCHEMA " in s]
     assert not [s for s in creates if "_SDC_LOAD_AUDIT" in s or "_SDC_REJECTS" in s]
     assert not [s for s in creates if '"PAYMENTS"' in s]
+
+
+def test_the_start_up_check_looks_at_the_table_the_stream_loads_into(
+    config, run_target, singer, snowflake_sandbox, schema_name, table_rows, loader_objects
+) -> None:
+    # With column_case snake a stream "APInvoices" loads into AP_INVOICES; a table_mapping entry
+    # without `table` (columns only) must not make the start-up check look for APINVOICES.
+    from target_snowflake_finance.batch import METADATA_FIELDS
+
+    loader_objects()
+    kinds = {"_sdc_sequence": "NUMBER", "_sdc_table_version": "NUMBER", "_sdc_load_id": "VARCHAR"}
+    kinds["_sdc_sync_started_at"] = "NUMBER"
+    metadata = ", ".join(f'"{f.upper()}" {kinds.get(f, "TIMESTAMP_TZ")}' for f in METADATA_FIELDS)
+    snowflake_sandbox.query(
+        f'CREATE TABLE "SANDBOX_DB"."{schema_name}"."AP_INVOICES" '
+        f'("COMPANY" VARCHAR, "INVOICE_NUM" VARCHAR, "DOC_INVOICE_AMT" NUMBER(38,3), '
+        f'"note" VARCHAR, {metadata})'
+    )
+    config.update(
+        column_case="snake",
+        manage_tables=False,
+        table_mapping={"APInvoices": {"columns": {"Memo": "note"}}},
+    )
+    props = {**PROPS, "Memo": {"type": ["string", "null"]}}
+    record = {"Company": "A", "InvoiceNum": "1", "DocInvoiceAmt": 5, "Memo": "m"}
+    run_target(
+        config,
+        [singer.schema("APInvoices", props, KEYS), singer.record("APInvoices", record)],
+    )
+    assert table_rows("AP_INVOICES", 'INVOICE_NUM, CAST(DOC_INVOICE_AMT AS VARCHAR), "note"') == [
+        ("1", "5.000", "m")
+    ]
