@@ -9,26 +9,19 @@ nothing and loads nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from singer_sdk.exceptions import ConfigValidationError
 
 from target_snowflake_finance.errors import ConnectError, TargetConfigError
 from target_snowflake_finance.naming import NamingError
+from target_snowflake_finance.replay import load_config
 
 
 def _config(paths: list[str]) -> tuple[dict[str, Any], bool]:
-    config: dict[str, Any] = {}
-    from_env = False
-    for path in paths:
-        if path == "ENV":
-            from_env = True
-            continue
-        config.update(json.loads(Path(path).read_text(encoding="utf-8")))
-    return config, from_env
+    """The merged config files, and whether `ENV` (Meltano's way) adds the environment's."""
+    return load_config([path for path in paths if path != "ENV"]), "ENV" in paths
 
 
 def main(argv: list[str]) -> int:

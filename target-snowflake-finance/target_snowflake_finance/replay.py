@@ -22,7 +22,8 @@ from target_snowflake_finance.sinks import Reject, SnowflakeSink
 logger = logging.getLogger("target_snowflake_finance")
 
 
-def _load_config(paths: list[str]) -> dict[str, Any]:
+def load_config(paths: list[str]) -> dict[str, Any]:
+    """The config files merged in order (a later file wins)."""
     config: dict[str, Any] = {}
     for path in paths:
         config.update(json.loads(Path(path).read_text(encoding="utf-8")))
@@ -102,7 +103,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
     try:
-        config = _load_config(args.config)
+        config = load_config(args.config)
         results = replay(config, Path(args.dead_letter_dir) if args.dead_letter_dir else None)
     except TargetConfigError as e:
         print(f"replay: {e}", file=sys.stderr)  # noqa: T201

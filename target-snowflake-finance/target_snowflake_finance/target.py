@@ -649,25 +649,29 @@ class TargetSnowflakeFinance(Target):
         super()._write_state_message(state)
 
 
+def _subcommand(args: list[str], word: str) -> int | None:
+    """Where `word` stands as a command in `args`: anywhere but as `--config`'s value."""
+    # Meltano invokes commands as `target --config FILE replay`, a shell user as `target replay
+    # --config FILE`.
+    return next(
+        (i for i, arg in enumerate(args) if arg == word and (i == 0 or args[i - 1] != "--config")),
+        None,
+    )
+
+
 def cli() -> None:
     """Console script: `replay` and `check` go to their commands, everything else to the SDK CLI."""
     args = sys.argv[1:]
-    # Meltano invokes commands as `target --config FILE replay`, a shell user as `target replay
-    # --config FILE`: the word `replay` anywhere but as an option's value selects the command.
-    positions = [
-        i for i, arg in enumerate(args) if arg == "replay" and (i == 0 or args[i - 1] != "--config")
-    ]
-    if positions:
+    at = _subcommand(args, "replay")
+    if at is not None:
         from target_snowflake_finance.replay import main as replay_main
 
-        sys.exit(replay_main(args[: positions[0]] + args[positions[0] + 1 :]))
-    checks = [
-        i for i, arg in enumerate(args) if arg == "check" and (i == 0 or args[i - 1] != "--config")
-    ]
-    if checks:
+        sys.exit(replay_main(args[:at] + args[at + 1 :]))
+    at = _subcommand(args, "check")
+    if at is not None:
         from target_snowflake_finance.check import main as check_main
 
-        sys.exit(check_main(args[: checks[0]] + args[checks[0] + 1 :]))
+        sys.exit(check_main(args[:at] + args[at + 1 :]))
     TargetSnowflakeFinance.cli()
 
 
