@@ -795,11 +795,16 @@ def build_app(
     grants = RoleGrants(owned_objects)
     streams = StreamCatalog(data_dir / "streams.json" if data_dir else None, table_exists)
 
-    async def login(request: Request) -> Response:
+    async def json_body(request: Request, *, empty_ok: bool = False) -> Any:
+        """The connector's JSON request body, gzipped when it says `Content-Encoding: gzip`;
+        `empty_ok`: an empty body reads as `{}`."""
         body = await request.body()
         if request.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
-        if refused := users.refusal(json.loads(body).get("data") or {}):
+        return json.loads(body or b"{}") if empty_ok else json.loads(body)
+
+    async def login(request: Request) -> Response:
+        if refused := users.refusal((await json_body(request)).get("data") or {}):
             return _error_response(WarehouseError(*refused))
         response = await fs_server.login_request(request)
         warehouse = request.query_params.get("warehouse")
@@ -818,9 +823,8 @@ def build_app(
         return response
 
     async def query(request: Request) -> Response:
-        body = await request.body()
+        payload = await json_body(request)
         gzipped = request.headers.get("Content-Encoding") == "gzip"
-        payload = json.loads(gzip.decompress(body) if gzipped else body)
         token = fs_server.to_token(request) if request.headers.get("Authorization") else ""
         sql = payload.get("sqlText", "")
         error, fault = faults.take(sql, layer.session_warehouse.get(token))
@@ -881,10 +885,7 @@ def build_app(
 
     async def abort_request(request: Request) -> Response:
         """The connector's cancel of one running statement (by its request id)."""
-        body = await request.body()
-        if request.headers.get("Content-Encoding") == "gzip":
-            body = gzip.decompress(body)
-        request_id = json.loads(body or b"{}").get("requestId")
+        request_id = (await json_body(request, empty_ok=True)).get("requestId")
         held.cancel(request_id=str(request_id) if request_id else None)
         return JSONResponse({"data": None, "success": True})
 
