@@ -838,6 +838,7 @@ def build_app(
         try:
             if error is not None and not after:
                 raise error
+            conn = fs_server.sessions.get(token)
             if cancel_all := _CANCEL_ALL_RE.match(sql):
                 session_id = int(cancel_all.group(1))
                 count = held.cancel(session_id=session_id)
@@ -845,11 +846,9 @@ def build_app(
                     f"SELECT '{count} cancelled.' AS \"SYSTEM$CANCEL_ALL_QUERIES({session_id})\""
                 )
             else:
-                conn = fs_server.sessions.get(token)
                 replacement = grants.check(
                     token, sql, getattr(conn, "database", None), getattr(conn, "schema", None)
                 ) or layer.rewrite(token, sql, lambda name: grants.visible_warehouse(token, name))
-            conn = fs_server.sessions.get(token)
             if replacement is None:
                 replacement = streams.rewrite(
                     sql, getattr(conn, "database", None), getattr(conn, "schema", None)
