@@ -115,7 +115,8 @@ def normalise_name(raw: str) -> str:
     return raw.upper()
 
 
-def _sql_str(value: str) -> str:
+def sql_str(value: str) -> str:
+    """A SQL string literal of `value` (single quotes doubled)."""
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -147,10 +148,10 @@ def show_warehouses_sql(
     selects = [
         "SELECT "
         + cols.format(
-            name=_sql_str(w.name),
-            state=_sql_str(w.state),
-            auto=_sql_str("true" if w.auto_resume else "false"),
-            current=_sql_str("Y" if w.name == current else "N"),
+            name=sql_str(w.name),
+            state=sql_str(w.state),
+            auto=sql_str("true" if w.auto_resume else "false"),
+            current=sql_str("Y" if w.name == current else "N"),
         )
         for w in rows
     ]
@@ -166,7 +167,7 @@ def _bool_prop(text: str, prop: str) -> bool | None:
 
 
 def _ok_sql(message: str = "Statement executed successfully.") -> str:
-    return f'SELECT {_sql_str(message)} AS "status"'
+    return f'SELECT {sql_str(message)} AS "status"'
 
 
 class WarehouseError(Exception):
@@ -313,7 +314,7 @@ def remove_stage_files(
     if not removed:
         return "SELECT '' AS \"name\", '' AS \"result\" WHERE 1 = 0"
     return " UNION ALL ".join(
-        f'SELECT {_sql_str(n)} AS "name", \'removed\' AS "result"' for n in removed
+        f'SELECT {sql_str(n)} AS "name", \'removed\' AS "result"' for n in removed
     )
 
 

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from finance_sandbox.snowflake import WarehouseError, normalise_name
+from finance_sandbox.snowflake import WarehouseError, normalise_name, sql_str
 
 _ID = r"(?:\"(?:[^\"]|\"\")+\"|[A-Za-z_][A-Za-z0-9_$]*)"
 _QNAME = rf"({_ID}(?:\s*\.\s*{_ID}){{0,2}})"
@@ -350,12 +350,14 @@ class RoleGrants:
             }
         rows = sorted(held, key=lambda g: (g.kind, g.name, g.privilege))
 
-        def lit(value: str) -> str:
-            return "'" + value.replace("'", "''") + "'"
-
         selects = [
             "SELECT "
-            + cols.format(p=lit(g.privilege), k=lit(g.kind), n=lit(_display(g.name)), r=lit(role))
+            + cols.format(
+                p=sql_str(g.privilege),
+                k=sql_str(g.kind),
+                n=sql_str(_display(g.name)),
+                r=sql_str(role),
+            )
             for g in rows
         ]
         if not selects:
