@@ -895,7 +895,7 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
     ) -> NoReturn:
         verdict = classify(exc)
         error = f"{type(exc).__name__}: {exc}"
-        directory = Path(str(self.config["dead_letter_dir"])).expanduser()
+        directory = self._target.dead_letter_dir
         try:
             path = write_dead_letter(
                 directory,
