@@ -69,8 +69,6 @@ _DML_RE = re.compile(r"^\s*\(?\s*(SELECT|WITH|INSERT|UPDATE|DELETE|MERGE)\b", re
 # The session's current database and schema, and its temporary tables.
 _Context = tuple[str | None, str | None, set[str]]
 
-KINDS = ("WAREHOUSE", "DATABASE", "SCHEMA", "TABLE", "STAGE")
-
 
 @dataclass(frozen=True)
 class Grant:
