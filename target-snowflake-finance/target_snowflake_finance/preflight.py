@@ -21,6 +21,12 @@ if TYPE_CHECKING:
     from target_snowflake_finance.connector import Session
     from target_snowflake_finance.target import TargetSnowflakeFinance
 
+#: The target's own tables: the setting naming each, its columns, the privileges a load needs.
+HOUSE_TABLES: tuple[tuple[str, dict[str, str], tuple[str, ...]], ...] = (
+    ("audit_table", AUDIT_COLUMNS, ("INSERT", "SELECT")),
+    ("rejects_table", REJECT_COLUMNS, ("INSERT",)),
+)
+
 
 @dataclass
 class Findings:
@@ -124,11 +130,10 @@ def inspect(target: TargetSnowflakeFinance, session: Session) -> Findings:
         needs.append(Need(("CREATE STREAM",), "SCHEMA", schema_parts))
     if found.schema_exists:
         _inspect_objects(target, session, found, needs, manage)
-    elif manage and not found.schema_exists:
+    elif manage:
         # The run creates the schema, so it owns it and everything it creates in it.
         found.create_tables = [
-            (target.table_name("audit_table"), AUDIT_COLUMNS),
-            (target.table_name("rejects_table"), REJECT_COLUMNS),
+            (target.table_name(setting), columns) for setting, columns, _ in HOUSE_TABLES
         ]
     return finish()
 
@@ -155,10 +160,7 @@ def _inspect_objects(
             f"stage {stage_ref} does not exist and manage_tables is false: create it "
             f"(CREATE STAGE {stage_ref};) or set `stage` to a stage the role may READ and WRITE"
         )
-    for setting, columns, privileges in (
-        ("audit_table", AUDIT_COLUMNS, ("INSERT", "SELECT")),
-        ("rejects_table", REJECT_COLUMNS, ("INSERT",)),
-    ):
+    for setting, columns, privileges in HOUSE_TABLES:
         name = target.table_name(setting)
         ref = qualified(database, schema, name)
         existing = session.existing_columns(name)
@@ -199,13 +201,3 @@ def _inspect_objects(
             found.problems.append(f"table {ref} (stream {stream!r}) lacks columns {missing}")
         needs.append(Need(table_privileges(load_method, True), "TABLE", (database, schema, table)))
         found.checked.append(f"table {ref}")
-
-
-def setup_ddl(database: str, schema: str, stage: str, audit: str, rejects: str) -> list[str]:
-    """What a DBA creates for `manage_tables: false`: schema, stage, audit and rejects tables."""
-    return [
-        f"CREATE SCHEMA IF NOT EXISTS {qualified(database, schema)}",
-        f"CREATE STAGE IF NOT EXISTS {qualified(database, schema, stage)}",
-        create_table_sql(qualified(database, schema, audit), AUDIT_COLUMNS),
-        create_table_sql(qualified(database, schema, rejects), REJECT_COLUMNS),
-    ]

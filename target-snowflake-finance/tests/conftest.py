@@ -145,13 +145,22 @@ def table_rows(snowflake_sandbox: Any, schema_name: str) -> Callable[..., list[t
 @pytest.fixture
 def loader_objects(snowflake_sandbox: Any, schema_name: str) -> Callable[[], None]:
     """Create what a DBA creates for `manage_tables: false` (the README's DDL)."""
-    from target_snowflake_finance.preflight import setup_ddl
+    from target_snowflake_finance.audit import create_table_sql
+    from target_snowflake_finance.naming import qualified
+    from target_snowflake_finance.preflight import HOUSE_TABLES
     from target_snowflake_finance.target import STAGE_NAME
 
+    names = {"audit_table": "_SDC_LOAD_AUDIT", "rejects_table": "_SDC_REJECTS"}
+
     def create() -> None:
-        for statement in setup_ddl(
-            "SANDBOX_DB", schema_name, STAGE_NAME, "_SDC_LOAD_AUDIT", "_SDC_REJECTS"
-        ):
+        for statement in [
+            f"CREATE SCHEMA IF NOT EXISTS {qualified('SANDBOX_DB', schema_name)}",
+            f"CREATE STAGE IF NOT EXISTS {qualified('SANDBOX_DB', schema_name, STAGE_NAME)}",
+            *(
+                create_table_sql(qualified("SANDBOX_DB", schema_name, names[setting]), columns)
+                for setting, columns, _ in HOUSE_TABLES
+            ),
+        ]:
             snowflake_sandbox.query(statement)
 
     return create
