@@ -882,10 +882,7 @@ class EpicorStream(RESTStream[t.Any]):
             )
             raise FatalAPIError(msg)
         keys = ",".join(odata.literal(t.cast("Scalar", v)) for v in values)
-        url = (
-            f"{self.url_base}/{quote(company, safe='')}/{self.service}/{self.entity_set}"
-            f"({quote(keys, safe=KEY_SAFE)})/{child.entity_set}"
-        )
+        url = f"{self.entity_url(company)}({quote(keys, safe=KEY_SAFE)})/{child.entity_set}"
         params: dict[str, t.Any] = {
             "$select": ",".join(child.select_columns()),
             "$orderby": ",".join(child._primary_columns()),
