@@ -7,7 +7,7 @@ import sys
 import threading
 import uuid
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from target_snowflake_finance.connector import Session
 from target_snowflake_finance.errors import BatchLoadError, TargetConfigError
 from target_snowflake_finance.exclusion import ExcludedRecords
 from target_snowflake_finance.naming import COLUMN_CASES, NamingError, config_identifier, quote
-from target_snowflake_finance.privileges import RoleGrants
+from target_snowflake_finance.privileges import Need, RoleGrants
 from target_snowflake_finance.reader import BulkMessageReader, SingerInputError
 from target_snowflake_finance.run_summary import LoadTally
 from target_snowflake_finance.sinks import InvalidRecordError, SnowflakeSink
@@ -405,7 +405,7 @@ class TargetSnowflakeFinance(Target):
             self._owns("STAGE", self.database, self.schema_name, self.stage_name)
         for name, columns in found.create_tables:
             session.execute(create_table_sql(self._ref(name), columns))
-            self._owns("TABLE", self.database, self.schema_name, name)
+            self.table_created(name)
         hours = float(self.config["orphan_cleanup_hours"])
         leftovers.remove_orphans(session, self.stage_ref, hours)
         self._started = True
@@ -424,17 +424,16 @@ class TargetSnowflakeFinance(Target):
 
     def require_table_grants(self, table: str, privileges: tuple[str, ...], stream: str) -> None:
         """Fail before any data moves when the role lacks a privilege on a stream's table."""
-        if self.role_grants is None:
-            return
-        from target_snowflake_finance.privileges import Need
+        need = Need(privileges, "TABLE", (self.database, self.schema_name, table))
+        missing: list[str] = []
 
-        parts = (self.database, self.schema_name, table)
-        missing = self.role_grants.missing([Need(privileges, "TABLE", parts)])
-        if missing and self._refresh_grants():
-            missing = self.role_grants.missing([Need(privileges, "TABLE", parts)])
-        if missing:
+        def granted(grants: RoleGrants) -> bool:
+            missing[:] = grants.missing([need])
+            return not missing
+
+        if not self._holds(granted, unknown=False):
             raise TargetConfigError(
-                f"role {self.role_grants.role} cannot load stream {stream!r} into "
+                f"role {self.role_name} cannot load stream {stream!r} into "
                 f"{self._ref(table)}: {' '.join(missing)} (run it as the table's owner or "
                 "SECURITYADMIN)"
             )
@@ -445,12 +444,21 @@ class TargetSnowflakeFinance(Target):
 
     def owns_table(self, table: str) -> bool:
         """Whether the role owns a table (True when its grants could not be read: try it)."""
-        if self.role_grants is None or self._control is None:
-            return True
         parts = (self.database, self.schema_name, table)
-        if self.role_grants.has("OWNERSHIP", "TABLE", parts):
+        return self._holds(lambda grants: grants.has("OWNERSHIP", "TABLE", parts), unknown=True)
+
+    def _holds(self, test: Callable[[RoleGrants], bool], *, unknown: bool) -> bool:
+        """Whether `test` passes on the role's grants, read again once if it fails.
+
+        Another run of this role may have created a table since they were read. True when the
+        grants could not be read at start-up (the load itself will tell); `unknown` when they
+        cannot be read again.
+        """
+        if self.role_grants is None or test(self.role_grants):
             return True
-        return not self._refresh_grants() or self.role_grants.has("OWNERSHIP", "TABLE", parts)
+        if not self._refresh_grants():
+            return unknown
+        return test(self.role_grants)
 
     def _refresh_grants(self) -> bool:
         """Read the grants again: another run of this role may have created a table since."""
