@@ -140,6 +140,8 @@ class EpicorStream(RESTStream[t.Any]):
         self.extra_fields = extra_fields
         #: UD fields added by include_ud_fields: always extracted.
         self.ud_fields = ud_fields
+        #: Whether the SDK's metadata has had mark_defaults applied (once, when first built).
+        self._defaults_marked = False
         super().__init__(tap=tap, schema=schema, name=name)
         configured = tap.config.get("replication_keys") or {}
         self.replication_key = (
@@ -309,10 +311,10 @@ class EpicorStream(RESTStream[t.Any]):
     @property
     @override
     def metadata(self) -> MetadataMapping:
-        if self._metadata is None:
-            mark_defaults(
-                super().metadata, self.schema["properties"], self.extra_fields, self.ud_fields
-            )
+        if not self._defaults_marked:
+            metadata = super().metadata
+            self._defaults_marked = True
+            mark_defaults(metadata, self.schema["properties"], self.extra_fields, self.ud_fields)
         return super().metadata
 
     def odata_name(self, field: str) -> str:
