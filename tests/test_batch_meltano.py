@@ -32,7 +32,7 @@ def test_batch_messages_through_meltano_run_match_epicor(
     batch_config = {
         "encoding": {"format": fmt, "compression": compression},
         "storage": {"root": batches.as_uri(), "prefix": "epicor-"},
-        "batch_size": 25,
+        "batch_size": 100,  # several files for the larger streams; each file costs a batch
     }
     settings = {
         "TARGET_SNOWFLAKE_FINANCE_SCHEMA": schema,

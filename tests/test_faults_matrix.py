@@ -1,11 +1,11 @@
 """Fault matrix: Epicor faults, a Snowflake crash and SIGKILLs at five points, then a rerun.
 
-Every case runs against a private sandbox (60 invoices, pages of 10 rows, batches of 40) with the
-activity simulator writing to Epicor during the faulted run, into its own schema with its own
-state. After the fault, the pipeline is rerun (quietly, so the comparison is exact) and the
-warehouse is compared with Epicor's ground truth: counts, keys (none missing, none extra, no
-duplicates), every amount exact and every other column. The audit table and the dead-letter
-folder must tell what happened.
+Every case runs against a private sandbox (60 invoices, pages of 10 rows; batches of 40 where a
+kill must land between commits) with the activity simulator writing to Epicor during the faulted
+run, into its own schema with its own state. After the fault, the pipeline is rerun (quietly, so
+the comparison is exact) and the warehouse is compared with Epicor's ground truth: counts, keys
+(none missing, none extra, no duplicates), every amount exact and every other column. The audit
+table and the dead-letter folder must tell what happened.
 """
 
 from __future__ import annotations
@@ -58,13 +58,17 @@ def _quiet_sandbox(sandbox: Sandbox) -> Iterator[None]:
     sandbox.clear_snowflake_faults()
 
 
-def settings(meltano: Meltano, case: str, **extra: str) -> dict[str, str]:
+def settings(
+    meltano: Meltano, case: str, *, small_batches: bool = True, **extra: str
+) -> dict[str, str]:
+    """The case's settings; `small_batches` (40 rows) gives a run many commits to be killed
+    between. Runs that only need to finish (Epicor faults, reruns) keep the default batch size:
+    each batch costs the local Snowflake seconds, and the suite has a time budget."""
     dead_letter = meltano.logs / case / "dead_letter"
     dead_letter.mkdir(parents=True, exist_ok=True)
     values = {
         "TARGET_SNOWFLAKE_FINANCE_SCHEMA": schema_of(case),
         "TARGET_SNOWFLAKE_FINANCE_DEAD_LETTER_DIR": str(dead_letter),
-        "TARGET_SNOWFLAKE_FINANCE_BATCH_SIZE_ROWS": "40",
         "TAP_EPICOR_KINETIC_PAGE_SIZE": "10",
         "TAP_EPICOR_KINETIC_START_DATE": "2000-01-01T00:00:00Z",
         "TAP_EPICOR_KINETIC_MAX_RETRIES": "8",
@@ -72,6 +76,8 @@ def settings(meltano: Meltano, case: str, **extra: str) -> dict[str, str]:
         # setting from the environment, it fails to serialise the Decimal)
         "TAP_EPICOR_KINETIC__SELECT": SELECT,
     }
+    if small_batches:
+        values["TARGET_SNOWFLAKE_FINANCE_BATCH_SIZE_ROWS"] = "40"
     values.update(extra)
     return values
 
@@ -121,7 +127,8 @@ def rerun(meltano: Meltano, case: str, *, force: bool = False, **extra: str) -> 
     The rerun removes what the faulted run left at once (orphan_cleanup_hours 0).
     """
     extra.setdefault("TARGET_SNOWFLAKE_FINANCE_ORPHAN_CLEANUP_HOURS", "0")
-    done = meltano.run(case, f"{case}-rerun.log", settings(meltano, case, **extra), force=force)
+    values = settings(meltano, case, small_batches=False, **extra)
+    done = meltano.run(case, f"{case}-rerun.log", values, force=force)
     assert done.returncode == 0, done.stderr[-3000:]
 
 
@@ -192,7 +199,8 @@ def test_epicor_fault_is_retried_and_nothing_is_lost(
         worker = threading.Thread(target=spec["background"], args=(sandbox, stop), daemon=True)
         worker.start()
     try:
-        done = meltano.run(case, f"{case}.log", settings(meltano, case, **spec.get("settings", {})))
+        values = settings(meltano, case, small_batches=False, **spec.get("settings", {}))
+        done = meltano.run(case, f"{case}.log", values)
     finally:
         stop.set()
         if worker is not None:
@@ -218,7 +226,7 @@ def test_snowflake_killed_during_a_batch_and_started_again(
     case = "snowflake-down"
     sandbox.auto_activity(every_requests=5)
     sandbox.hold_statement(r'^MERGE INTO .*"AP_INVOICES" ')
-    run = meltano.start(case, f"{case}.log", settings(meltano, case))
+    run = meltano.start(case, f"{case}.log", settings(meltano, case, small_batches=False))
     try:
         wait_for(lambda: sandbox.held() >= 1, "the ap_invoices MERGE to be in flight")
         sandbox.kill_snowflake()

@@ -93,7 +93,10 @@ def _sigterm_and_wait(run: Any, pids: list[int]) -> tuple[int, float]:
 
 
 def _assert_rerun_matches_epicor(sandbox: Sandbox, meltano: Meltano, case: str) -> None:
-    done = meltano.run(case, f"{case}-rerun.log", _settings(meltano, case), force=True)
+    # The rerun only has to finish: the default batch size (one batch per stream) is quicker.
+    settings = _settings(meltano, case)
+    del settings["TARGET_SNOWFLAKE_FINANCE_BATCH_SIZE_ROWS"]
+    done = meltano.run(case, f"{case}-rerun.log", settings, force=True)
     assert done.returncode == 0, done.stderr[-3000:]
     result = compare(sandbox, _schema(case), _schemas())
     assert not result.problems, result.report()
