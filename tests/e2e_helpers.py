@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import requests
+import yaml
 from finance_sandbox.demo import STREAM_KEYS, truth_rows, warehouse_rows
 from finance_sandbox.services import read_env_file
 
@@ -490,6 +491,21 @@ def write_json(path: Path, data: Any) -> Path:
 
 
 # Comparison with Epicor's ground truth
+
+
+def default_select() -> list[str]:
+    """The tap's `select` rules in meltano.yml: the curated columns of every stream."""
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    tap = next(p for p in project["plugins"]["extractors"] if p["name"] == "tap-epicor-kinetic")
+    return list(tap["select"])
+
+
+def curated_select(streams: Iterable[str]) -> str:
+    """`TAP_EPICOR_KINETIC__SELECT` for the curated columns of `streams` only, as a user's
+    default project loads them. (`stream.*` would select all ~500 columns Epicor serves for a
+    document, which the comparison does not read and the local Snowflake loads slowly.)"""
+    wanted = set(streams)
+    return json.dumps([rule for rule in default_select() if rule.split(".", 1)[0] in wanted])
 
 
 def discovered_schemas() -> dict[str, dict[str, Any]]:

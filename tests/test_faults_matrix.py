@@ -25,13 +25,14 @@ from e2e_helpers import (
     Sandbox,
     audit_rows,
     compare,
+    curated_select,
     discovered_schemas,
     wait_for,
     write_json,
 )
 
 INVOICES = 60
-SELECT = json.dumps([f"{s}.*" for s in FAULT_STREAMS])
+SELECT = curated_select(FAULT_STREAMS)
 RESULTS: list[tuple[str, str, int, int, str]] = []
 
 

@@ -8,8 +8,7 @@ import subprocess
 from decimal import Decimal
 from pathlib import Path
 
-import yaml
-from e2e_helpers import Meltano, Sandbox
+from e2e_helpers import Meltano, Sandbox, default_select
 from finance_sandbox.demo import truth_rows, warehouse_rows
 
 INVOICES = 20
@@ -24,12 +23,6 @@ EXTRAS = (
     "ap_invoices.ApprovedAmt_c",
     "ap_invoice_lines.PartNumPartDescription",
 )
-
-
-def default_select() -> list[str]:
-    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
-    tap = next(p for p in project["plugins"]["extractors"] if p["name"] == "tap-epicor-kinetic")
-    return list(tap["select"])
 
 
 def test_select_list_all_shows_every_column_and_selects_the_curated_ones(

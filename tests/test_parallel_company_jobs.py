@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from e2e_helpers import FAULT_STREAMS, ROOT, Meltano, Sandbox
+from e2e_helpers import FAULT_STREAMS, ROOT, Meltano, Sandbox, curated_select
 from finance_sandbox.demo import STREAM_KEYS, truth_rows
 
 INVOICES = 30
@@ -20,7 +20,7 @@ def job_env(meltano: Meltano, schema: str, work: Path) -> dict[str, str]:
         TARGET_SNOWFLAKE_FINANCE_SCHEMA=schema,
         TAP_EPICOR_KINETIC_START_DATE="2000-01-01T00:00:00Z",
         TARGET_SNOWFLAKE_FINANCE_DEAD_LETTER_DIR=str(work / "dead_letter"),
-        TAP_EPICOR_KINETIC__SELECT='["' + '.*", "'.join(FAULT_STREAMS) + '.*"]',
+        TAP_EPICOR_KINETIC__SELECT=curated_select(FAULT_STREAMS),
     )
 
 

@@ -7,7 +7,6 @@ process behind, commit nothing of the batch in flight, and a rerun must match Ep
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -21,13 +20,14 @@ from e2e_helpers import (
     Sandbox,
     audit_rows,
     compare,
+    curated_select,
     discovered_schemas,
     wait_for,
 )
 
 INVOICES = 30
 STOP_BOUND_S = 30.0
-SELECT = json.dumps([f"{s}.*" for s in FAULT_STREAMS])
+SELECT = curated_select(FAULT_STREAMS)
 
 
 def _settings(meltano: Meltano, case: str) -> dict[str, str]:
