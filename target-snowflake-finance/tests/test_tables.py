@@ -254,17 +254,22 @@ def test_names_from_streams_fields_and_config_cannot_inject_sql(
     assert evil_field.upper() in columns
 
 
+def metadata_columns_ddl() -> str:
+    """The `_sdc_*` columns a user-made table needs, as DDL (the README gives the same)."""
+    from target_snowflake_finance.batch import METADATA_FIELDS
+
+    kinds = {"_sdc_sequence": "NUMBER", "_sdc_table_version": "NUMBER", "_sdc_load_id": "VARCHAR"}
+    kinds["_sdc_sync_started_at"] = "NUMBER"
+    return ", ".join(f'"{f.upper()}" {kinds.get(f, "TIMESTAMP_TZ")}' for f in METADATA_FIELDS)
+
+
 def test_a_user_table_with_quoted_lower_and_mixed_case_columns_is_named_as_it_is(
     config, run_target, singer, snowflake_sandbox, schema_name, sql_sent, table_rows, loader_objects
 ) -> None:
     # Snowflake matches quoted names exactly ("AMOUNT" is not "amount": error 000904); the
     # local Snowflake forgives case, so the SQL the target sends is what proves it.
-    from target_snowflake_finance.batch import METADATA_FIELDS
-
     loader_objects()
-    kinds = {"_sdc_sequence": "NUMBER", "_sdc_table_version": "NUMBER", "_sdc_load_id": "VARCHAR"}
-    kinds["_sdc_sync_started_at"] = "NUMBER"
-    metadata = ", ".join(f'"{f.upper()}" {kinds.get(f, "TIMESTAMP_TZ")}' for f in METADATA_FIELDS)
+    metadata = metadata_columns_ddl()
     snowflake_sandbox.query(
         f'CREATE TABLE "SANDBOX_DB"."{schema_name}"."PAYMENTS" '
         f'("id" NUMBER(38,0), "Amount" NUMBER(18,2), "memo" VARCHAR, {metadata})'
@@ -312,12 +317,8 @@ def test_the_start_up_check_looks_at_the_table_the_stream_loads_into(
 ) -> None:
     # With column_case snake a stream "APInvoices" loads into AP_INVOICES; a table_mapping entry
     # without `table` (columns only) must not make the start-up check look for APINVOICES.
-    from target_snowflake_finance.batch import METADATA_FIELDS
-
     loader_objects()
-    kinds = {"_sdc_sequence": "NUMBER", "_sdc_table_version": "NUMBER", "_sdc_load_id": "VARCHAR"}
-    kinds["_sdc_sync_started_at"] = "NUMBER"
-    metadata = ", ".join(f'"{f.upper()}" {kinds.get(f, "TIMESTAMP_TZ")}' for f in METADATA_FIELDS)
+    metadata = metadata_columns_ddl()
     snowflake_sandbox.query(
         f'CREATE TABLE "SANDBOX_DB"."{schema_name}"."AP_INVOICES" '
         f'("COMPANY" VARCHAR, "INVOICE_NUM" VARCHAR, "DOC_INVOICE_AMT" NUMBER(38,3), '
