@@ -28,7 +28,10 @@ SELECT = curated_select(FAULT_STREAMS)
 READ_SUMMARY = re.compile(r"(\d+) records, (\d+) batch manifests")
 
 
-@pytest.mark.parametrize(("fmt", "compression"), [("jsonl", "gzip"), ("parquet", "none")])
+# Parquet through Meltano (it needs the tap's `singer-sdk[parquet]` extra, which a Meltano venv
+# must get from the pip_url); both encodings, jsonl+gzip included, load through the target with
+# the real tap in target-snowflake-finance/tests/test_batch_pipeline.py.
+@pytest.mark.parametrize(("fmt", "compression"), [("parquet", "none")])
 def test_batch_messages_through_meltano_run_match_epicor(
     meltano: Meltano, sandbox: Sandbox, tmp_path: Path, fmt: str, compression: str
 ) -> None:
