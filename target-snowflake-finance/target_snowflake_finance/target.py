@@ -425,13 +425,10 @@ class TargetSnowflakeFinance(Target):
     def require_table_grants(self, table: str, privileges: tuple[str, ...], stream: str) -> None:
         """Fail before any data moves when the role lacks a privilege on a stream's table."""
         need = Need(privileges, "TABLE", (self.database, self.schema_name, table))
-        missing: list[str] = []
-
-        def granted(grants: RoleGrants) -> bool:
-            missing[:] = grants.missing([need])
-            return not missing
-
-        if not self._holds(granted, unknown=False):
+        if not self._holds(lambda grants: not grants.missing([need]), unknown=False):
+            # `_holds` is False only with grants read: the last reading names what is missing.
+            assert self.role_grants is not None
+            missing = self.role_grants.missing([need])
             raise TargetConfigError(
                 f"role {self.role_name} cannot load stream {stream!r} into "
                 f"{self._ref(table)}: {' '.join(missing)} (run it as the table's owner or "
