@@ -11,7 +11,7 @@ SANDBOX_ENV ?= .sandbox/sandbox.env
 # target that starts Meltano (or the sandbox, whose env file it reads) makes its files owner-only.
 PRIVATE := umask 077 &&
 
-.PHONY: env test lint demo docs run sandbox-up sandbox-down clean
+.PHONY: env test test-plugins-alone lint demo docs run sandbox-up sandbox-down clean
 
 env:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv || $(PYTHON) -m pip install --quiet --user --break-system-packages uv
@@ -25,6 +25,15 @@ lint: env
 
 test: env lint
 	$(UV) run pytest $(PYTEST_ARGS)
+
+# Each plugin's tests in a throwaway environment holding only that plugin and its `test` group
+# (no Meltano, no other workspace extras): proves its pyproject declares what its tests need.
+# Narrow the run with TAP_TESTS=tests/test_about.py TARGET_TESTS=tests/test_connector.py.
+TAP_TESTS ?= tests
+TARGET_TESTS ?= tests
+test-plugins-alone:
+	cd tap-epicor-kinetic && $(UV) run --frozen --isolated --group test pytest $(PYTEST_ARGS) $(TAP_TESTS)
+	cd target-snowflake-finance && $(UV) run --frozen --isolated --group test pytest $(PYTEST_ARGS) $(TARGET_TESTS)
 
 # Install, start the sandbox, run the pipeline twice, print the reconciliation (KEEP_SANDBOX=1 keeps it up).
 demo: env
