@@ -1,7 +1,7 @@
 """Rows per second into the local Snowflake: the target vs a minimal loader and a naive INSERT.
 
 Run: `uv run python benchmarks/target_throughput.py [--rows 1000000] [--batch-size-rows 100000]
-[--naive-rows 10000] [--validate-records] [--repeats 3]`.
+[--naive-rows 10000] [--validate-records] [--repeats 3] [--peer]`.
 
 All three measurements run in one script run against one `finance-sandbox snowflake` subprocess
 (fakesnow on DuckDB, so absolute numbers say little about a real warehouse; the ratios are the
@@ -15,9 +15,14 @@ date-times), written once to a file before anything is timed.
 - naive: the same rows through `cursor.executemany("INSERT ... VALUES (%s, ...)")` (pyformat, the
   connector's default) into a table with the same column types, one statement per 1,000 rows
   (goal: target >= 20x).
+- peer (`--peer`): MeltanoLabs target-snowflake (peer_target.PEER) as a subprocess in a venv of
+  its own, reading the same file with the same batch size, load method and `validate_records`,
+  its statements' execution stubbed (peer_stub.py: it cannot load into the local Snowflake), so
+  it is timed without any server work while ours is timed with all of it.
 Each loader's table is checked: every row landed, and ExtCost (decimal text) and TaxAmt (a JSON
 number) of the first 1,000 rows equal the source exactly. With `--repeats N` the minimal loader
-and the target run alternately N times (the box's load drifts) and the median ratio is reported.
+and the target (and the peer) run alternately N times (the box's load drifts) and the median
+ratio is reported.
 """
 
 from __future__ import annotations
@@ -160,15 +165,17 @@ def write_messages(path: Path, rows: int) -> None:
         out.write("".join(chunk))
 
 
-def _timed(args: list[str], messages: Path) -> tuple[float, str]:
-    """Run a loader subprocess on the messages file: (seconds, stdout)."""
+def _timed(args: list[str], messages: Path, cwd: Path | None = None) -> tuple[float, str, str]:
+    """Run a loader subprocess on the messages file: (seconds, stdout, stderr)."""
     with messages.open("rb") as stdin:
         start = time.perf_counter()
-        proc = subprocess.run(args, stdin=stdin, capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            args, stdin=stdin, capture_output=True, text=True, check=False, cwd=cwd
+        )
         elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{args[1:3]} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return elapsed, proc.stdout
+    return elapsed, proc.stdout, proc.stderr
 
 
 def target_command(config: dict[str, Any], tmp: Path) -> list[str]:
@@ -219,7 +226,7 @@ def run_target(
     schema = sandbox.unique_schema("BENCH")
     config = sandbox.target_config(schema=schema, batch_size_rows=batch, validate_records=validate)
     with tempfile.TemporaryDirectory() as tmp:
-        elapsed, out = _timed(target_command(config, Path(tmp)), messages)
+        elapsed, out, _ = _timed(target_command(config, Path(tmp)), messages)
     return {
         "rows": rows,
         **_check(sandbox, schema, rows),
@@ -234,10 +241,26 @@ def run_target(
 def run_minimal(sandbox: SnowflakeSandbox, messages: Path, rows: int) -> dict[str, Any]:
     schema = sandbox.unique_schema("MINIMAL")
     with tempfile.TemporaryDirectory() as tmp:
-        elapsed, out = _timed(minimal_command(sandbox, schema, Path(tmp)), messages)
+        elapsed, out, _ = _timed(minimal_command(sandbox, schema, Path(tmp)), messages)
     return {
         "rows": rows,
         **_check(sandbox, schema, rows),
+        "seconds": round(elapsed, 1),
+        "rows_per_second": round(rows / elapsed),
+        "state": out.strip().splitlines()[-1] if out.strip() else None,
+    }
+
+
+def run_peer(python: Path, messages: Path, rows: int, batch: int, validate: bool) -> dict[str, Any]:
+    import peer_target
+
+    with tempfile.TemporaryDirectory() as tmp:
+        command = peer_target.command(python, Path(tmp), batch_size_rows=batch, validate=validate)
+        elapsed, out, err = _timed(command, messages, cwd=Path(tmp))
+    return {
+        "rows": rows,
+        # What it would have sent (peer_stub.py counts them): one PUT and MERGE per batch.
+        "statements": json.loads(err.strip().splitlines()[-1])["peer_statements"],
         "seconds": round(elapsed, 1),
         "rows_per_second": round(rows / elapsed),
         "state": out.strip().splitlines()[-1] if out.strip() else None,
@@ -284,11 +307,22 @@ def main() -> None:
         default=1,
         help="run minimal and target alternately this many times; report the median ratio",
     )
+    parser.add_argument(
+        "--peer",
+        action="store_true",
+        help="also run MeltanoLabs target-snowflake (server work stubbed) in each round",
+    )
     args = parser.parse_args()
     from bench_util import machine
 
-    sandbox = SnowflakeSandbox()
+    peer_python = None
     results: dict[str, Any] = {"machine": machine()}
+    if args.peer:
+        import peer_target
+
+        peer_python = peer_target.ensure_env()
+        results["peer_versions"] = peer_target.version(peer_python)
+    sandbox = SnowflakeSandbox()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             messages = Path(tmp) / "messages.jsonl"
@@ -296,9 +330,9 @@ def main() -> None:
             naive = run_naive(sandbox, args.naive_rows) if args.naive_rows else None
             results["naive_executemany_insert"] = naive
             print(json.dumps({"naive_executemany_insert": naive}), file=sys.stderr, flush=True)
-            # Alternate the two loaders: on a shared box the load changes within minutes, and
+            # Alternate the loaders: on a shared box the load changes within minutes, and
             # each pair of neighbouring runs sees about the same machine.
-            minimals, targets = [], []
+            minimals, targets, peers = [], [], []
             for _ in range(max(args.repeats, 1)):
                 minimals.append(run_minimal(sandbox, messages, args.rows))
                 print(json.dumps({"minimal_loader": minimals[-1]}), file=sys.stderr, flush=True)
@@ -308,6 +342,17 @@ def main() -> None:
                     )
                 )
                 print(json.dumps({"target": targets[-1]}), file=sys.stderr, flush=True)
+                if peer_python is not None:
+                    peers.append(
+                        run_peer(
+                            peer_python,
+                            messages,
+                            args.rows,
+                            args.batch_size_rows,
+                            args.validate_records,
+                        )
+                    )
+                    print(json.dumps({"peer": peers[-1]}), file=sys.stderr, flush=True)
         ratios = [
             round(t["rows_per_second"] / m["rows_per_second"], 2)
             for m, t in zip(minimals, targets, strict=True)
@@ -324,6 +369,18 @@ def main() -> None:
             ]  # fmt: skip
         results["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
         results["ratio_target_to_minimal"] = statistics.median_low(ratios)
+        if peers:
+            # Ours / theirs in rows per second (how many times faster ours is), per round.
+            speedups = [
+                round(t["rows_per_second"] / p["rows_per_second"], 2)
+                for t, p in zip(targets, peers, strict=True)
+            ]
+            results["peer"] = peers[speedups.index(statistics.median_low(speedups))]
+            results["peer_runs"] = [
+                {"target_seconds": t["seconds"], "peer_seconds": p["seconds"], "ratio": r}
+                for t, p, r in zip(targets, peers, speedups, strict=True)
+            ]
+            results["ratio_target_to_peer"] = statistics.median_low(speedups)
         if naive is not None:
             results["ratio_target_to_naive"] = round(
                 target["rows_per_second"] / naive["rows_per_second"], 1
