@@ -12,7 +12,7 @@ import pytest
 # pytest runs with --import-mode=importlib, which does not put test folders on sys.path.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from e2e_helpers import Meltano, Sandbox
+from e2e_helpers import Meltano, Sandbox, install_plugins
 
 #: End-to-end modules that run Meltano many times, longest first. Started first, they overlap
 #: with the hundreds of short tests on the other worker instead of running alone at the end
@@ -52,9 +52,21 @@ def sandbox(
         yield box
 
 
+@pytest.fixture(scope="session")
+def plugin_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Meltano's system directory with the project's plugins installed, once per test worker
+    (each xdist worker has its own temporary folder, so no two processes install into it)."""
+    return install_plugins(tmp_path_factory.mktemp("meltano-home"))
+
+
 @pytest.fixture(scope="module")
 def meltano(
-    sandbox: Sandbox, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    sandbox: Sandbox,
+    plugin_home: Path,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Meltano:
-    """A Meltano project installed against the module's sandbox."""
-    return Meltano.installed(sandbox, tmp_path_factory.mktemp(f"{_module_name(request)}-meltano"))
+    """Meltano against the module's sandbox: the worker's installed plugins, and a system
+    database of the module's own, so no state or run of another module is seen."""
+    work = tmp_path_factory.mktemp(f"{_module_name(request)}-meltano")
+    return Meltano.sharing(plugin_home, sandbox, work)
