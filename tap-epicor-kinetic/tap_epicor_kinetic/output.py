@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sys
 import typing as t
@@ -34,6 +35,18 @@ class FastWriter(MsgSpecWriter):
         if isinstance(message, RecordMessage):
             RUN.records[message.stream] += 1
         self._write(self.format_message(message), flush=not isinstance(message, RecordMessage))
+
+    @override
+    def serialize_message(self, message: Message) -> bytearray:
+        # The SDK's Message.to_dict is dataclasses.asdict, which copies every nested dict and
+        # list: a STATE carrying the open documents' child keys took tens of milliseconds.
+        # The same fields, None ones left out as to_dict does, serialised without the copy.
+        fields = {
+            field.name: value
+            for field in dataclasses.fields(message)
+            if (value := getattr(message, field.name)) is not None
+        }
+        return serialize_jsonl(fields)
 
     def write_record(
         self,
