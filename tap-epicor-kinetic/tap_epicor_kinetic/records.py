@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from operator import itemgetter
 
 from tap_epicor_kinetic.timeutil import to_record_date, to_record_datetime
 
@@ -19,6 +20,9 @@ Converter = t.Callable[[t.Any], t.Any]
 Row = dict[str, t.Any]
 
 _Decimal = decimal.Decimal
+# Value types the fast path of RecordPlan.apply takes as they are (anything else: per value).
+_PLAIN_DECIMALS = frozenset({_Decimal, int})
+_PLAIN_INTEGERS = frozenset({int})
 DECIMAL_FORMATS = frozenset({"x-singer.decimal", "singer.decimal"})
 
 
@@ -122,6 +126,10 @@ class RecordPlan:
     integers: tuple[tuple[str, str], ...]
     #: (OData name, field name, converter) of the other columns that need converting.
     converted: tuple[tuple[str, str, Converter], ...]
+    _getters: _Getters = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_getters", _Getters.of(self))
 
     @classmethod
     def build(
@@ -180,6 +188,33 @@ class RecordPlan:
         return ConversionError(str(exc))
 
     def _apply(self, row: Row) -> dict[str, t.Any]:
+        # The usual row has every planned column, decimals as Decimal or int and integers as
+        # int: the getters pull all values in C, str() makes the decimal text (ints and
+        # exponent-free Decimals, which is what Kinetic serves), and one dict is built from them
+        # in the same field order as _apply_each. Anything else goes value by value.
+        get = self._getters
+        try:
+            copied = get.copied(row)
+            decimals = get.decimals(row)
+            integers = get.integers(row)
+        except KeyError:
+            return self._apply_each(row)
+        if not {*map(type, decimals)} <= _PLAIN_DECIMALS or not (
+            {*map(type, integers)} <= _PLAIN_INTEGERS
+        ):
+            return self._apply_each(row)
+        texts = [*map(str, decimals)]
+        if "E" in "".join(texts):
+            return self._apply_each(row)
+        record = dict(zip(get.copied_names, copied, strict=True))
+        record.update(zip(get.decimal_names, texts, strict=True))
+        record.update(zip(get.integer_names, integers, strict=True))
+        for column, name, convert in self.converted:
+            if column in row:
+                record[name] = convert(row[column])
+        return record
+
+    def _apply_each(self, row: Row) -> dict[str, t.Any]:
         record = {name: row[column] for column, name in self.copied if column in row}
         for column, name in self.decimals:
             if column in row:
@@ -198,3 +233,37 @@ class RecordPlan:
             if column in row:
                 record[name] = convert(row[column])
         return record
+
+
+def _tuple_getter(columns: tuple[str, ...]) -> t.Callable[[Row], tuple[t.Any, ...]]:
+    """itemgetter that always returns a tuple (itemgetter of one column returns the value)."""
+    if not columns:
+        return lambda _row: ()
+    if len(columns) == 1:
+        (column,) = columns
+        return lambda row: (row[column],)
+    return itemgetter(*columns)
+
+
+@dataclass(frozen=True)
+class _Getters:
+    """The plan's columns as C-level getters, and the field names they fill, in order."""
+
+    copied: t.Callable[[Row], tuple[t.Any, ...]]
+    copied_names: tuple[str, ...]
+    decimals: t.Callable[[Row], tuple[t.Any, ...]]
+    decimal_names: tuple[str, ...]
+    integers: t.Callable[[Row], tuple[t.Any, ...]]
+    integer_names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, plan: RecordPlan) -> _Getters:
+        """The getters for `plan`."""
+        return cls(
+            _tuple_getter(tuple(c for c, _ in plan.copied)),
+            tuple(n for _, n in plan.copied),
+            _tuple_getter(tuple(c for c, _ in plan.decimals)),
+            tuple(n for _, n in plan.decimals),
+            _tuple_getter(tuple(c for c, _ in plan.integers)),
+            tuple(n for _, n in plan.integers),
+        )
