@@ -952,20 +952,20 @@ class EpicorStream(RESTStream[t.Any]):
         # invoice whose only line was deleted has no allocations either.
         keys: deletions.ChildKeys = {child.name: set() for child in self._all_active_descendants()}
 
-        def walk(stream: EpicorStream, parent: dict[str, t.Any]) -> None:
+        def walk(stream: EpicorStream, parents: list[dict[str, t.Any]]) -> None:
+            # Level by level (all lines, then all their allocations): the columns are worked
+            # out once per level, not once per child row (a hot path on a first load).
             for child in stream._active_children():
-                found = keys.setdefault(child.name, set())
-                for child_row in parent.get(child.entity_set) or []:
-                    # complete_children already filled in the parent's key columns.
-                    found.add(
-                        tuple(
-                            _json_safe(child_row.get(child.odata_name(field)))
-                            for field in list(child.primary_keys or [])[size:]
-                        )
-                    )
-                    walk(child, child_row)
+                rows = [r for parent in parents for r in parent.get(child.entity_set) or []]
+                # complete_children already filled in the parent's key columns.
+                columns = [child.odata_name(f) for f in list(child.primary_keys or [])[size:]]
+                keys.setdefault(child.name, set()).update(
+                    tuple(map(_json_safe, map(r.get, columns))) for r in rows
+                )
+                if rows:
+                    walk(child, rows)
 
-        walk(self, row)
+        walk(self, [row])
         return keys
 
     def _note_documents(
