@@ -20,7 +20,7 @@ from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 from typing_extensions import override
 
-from target_snowflake_finance import leftovers
+from target_snowflake_finance import leftovers, shutdown
 from target_snowflake_finance.audit import (
     STATUS_COMMITTED,
     STATUS_FAILED,
@@ -54,6 +54,7 @@ from target_snowflake_finance.naming import (
     quote,
     table_name,
 )
+from target_snowflake_finance.pipeline import LoadPipeline
 from target_snowflake_finance.privileges import table_privileges
 from target_snowflake_finance.reader import SingerInputError
 from target_snowflake_finance.streams import ensure_stream
@@ -83,6 +84,20 @@ class InvalidRecordError(Exception):
 class Reject:
     record: dict[str, Any]
     reason: str
+
+
+@dataclass
+class PreparedBatch:
+    """A batch converted by the reading thread, ready to stage and load in the background."""
+
+    number: int
+    records: list[dict[str, Any]]  # kept for the dead-letter file, should the load fail
+    metadata: BatchMetadata | None
+    rejects: list[Reject]
+    loadable: int
+    audit: BatchAudit
+    data_file: Path
+    rejects_file: Path | None
 
 
 class SnowflakeSink(BatchSink, leftovers.Cleanable):
@@ -161,6 +176,13 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
         self._received_us: list[int] = []
         self._rejects: list[Reject] = []
         self._uncounted = 0
+        # Background stage and load (pipeline.py), started with the first batch; counters the
+        # target compares to know which STATE is covered by commits.
+        self._pipeline: LoadPipeline[PreparedBatch] | None = None
+        self._stager: Session | None = None
+        self.batches_submitted = 0
+        self.batches_committed = 0
+        self._unremoved: set[str] = set()  # batches whose staged files are still in the stage
 
     # SDK hooks
 
@@ -349,16 +371,14 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
             sequence_start=next_sequences(len(records)),
             sync_started_at=self.sync_started_at,
         )
-        self.load_batch(
-            records,
-            batch_id=context.get("batch_id") or str(uuid.uuid4()),
-            rejects=context.get("rejects", []),
-            metadata=metadata,
-        )
+        batch_id = context.get("batch_id") or str(uuid.uuid4())
+        self._submit(self._prepare(records, batch_id, context.get("rejects"), None, metadata))
 
     @override
     def clean_up(self) -> None:
         self.count_records()  # before the SDK's clean_up logs the counter's last value
+        if self._pipeline is not None:
+            self._pipeline.close()  # the end of the input: what is queued (file removal) runs
         self.clean_up_now()
         super().clean_up()
 
@@ -367,6 +387,14 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
         if self._cleaned:
             return
         self._cleaned = True
+        if self._pipeline is not None:
+            self._pipeline.close(drop=True)  # a failed run: batches not loaded yet stay so
+        if self._stager is not None:
+            self._stager.close()
+            self._stager = None
+        if not shutdown.STOPPING.is_set():
+            for batch_id in list(self._unremoved):
+                self._remove_staged(batch_id)
         leftovers.quietly(
             "drop staging table",
             lambda: self.session.execute(f"DROP TABLE IF EXISTS {self.staging_ref}"),
@@ -603,10 +631,39 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
         dead_letter_file: str | None = None,
         metadata: BatchMetadata | None = None,
     ) -> BatchAudit:
-        """Load one batch (retrying transient failures); dead-letter it if it still fails.
+        """Load one batch now (retrying transient failures); dead-letter it if it still fails.
 
         `metadata` holds the records' `_sdc_*` values (records from a replay carry them inline).
         """
+        batch = self._prepare(records, batch_id, rejects, dead_letter_file, metadata)
+        return self._load(batch, None)
+
+    def _submit(self, batch: PreparedBatch) -> None:
+        """Hand a converted batch to the stream's pipeline (stage, then load, in the background)."""
+        if self._pipeline is None:
+            self._pipeline = LoadPipeline(self.table, self._stage_ahead, self._load_queued)
+        self.batches_submitted += 1
+        self._target.batch_submitted()  # also raises another stream's failure, if any
+        self._pipeline.submit(batch)
+
+    def wait_loaded(self) -> None:
+        """Until every batch handed over is committed; raises the first failure."""
+        if self._pipeline is not None:
+            self._pipeline.wait()
+
+    @property
+    def load_failure(self) -> BaseException | None:
+        return self._pipeline.failure if self._pipeline is not None else None
+
+    def _prepare(
+        self,
+        records: list[dict[str, Any]],
+        batch_id: str,
+        rejects: list[Reject] | None,
+        dead_letter_file: str | None,
+        metadata: BatchMetadata | None,
+    ) -> PreparedBatch:
+        """The reading thread's share of a batch: its columns, rejects, audit and Parquet file."""
         rejects = list(rejects or [])
         arrays, value_rejects = self._columns_for(records, metadata)
         rejects += value_rejects
@@ -630,52 +687,97 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
             max_replication_key=high,
             dead_letter_file=dead_letter_file,
         )
-        loadable = len(records) - len(value_rejects)
-        batch_no = next(self._batch_counter)
         data_file = self._workdir / f"{batch_id}.parquet"
         names = [self._staged(i) for i in range(len(self.fields))]
         pq.write_table(pa.Table.from_arrays(arrays, names=names), data_file)
         rejects_file = self._write_rejects(rejects, batch_id) if rejects else None
         audit.staged_at = dt.datetime.now(dt.UTC)
         audit.rows_rejected = len(rejects)
+        return PreparedBatch(
+            number=next(self._batch_counter),
+            records=records,
+            metadata=metadata,
+            rejects=rejects,
+            loadable=len(records) - len(value_rejects),
+            audit=audit,
+            data_file=data_file,
+            rejects_file=rejects_file,
+        )
+
+    def _stage_ahead(self, batch: PreparedBatch) -> None:
+        """Upload a batch's files for its first attempt, on the stager's own connection."""
+        if self._stager is None:
+            self._stager = Session(self.config)
+        self._put(self._stager, batch, attempt=1)
+
+    def _load_queued(self, batch: PreparedBatch, staging_error: BaseException | None) -> None:
+        self._load(batch, staging_error, staged_ahead=staging_error is None)
+        self.batches_committed += 1
+        self._target.batch_loaded()
+
+    def _load(
+        self,
+        batch: PreparedBatch,
+        staging_error: BaseException | None,
+        *,
+        staged_ahead: bool = False,
+    ) -> BatchAudit:
+        """Load a prepared batch (retrying transient failures); dead-letter it if it still fails."""
+        audit = batch.audit
 
         def attempt(n: int) -> int:
             if n > 1 and self._committed_before(audit):
-                return loadable
+                return batch.loadable
             audit.attempts = n
-            return self._load_attempt(data_file, rejects_file, audit, n, loadable)
+            if n > 1 or not staged_ahead:
+                self._put(self.session, batch, attempt=n)
+            return self._load_attempt(batch, n)
 
         try:
             loaded, attempts = with_retries(
                 attempt, max_retries=self.max_retries, on_transient=self._prepare_retry
             )
         except Exception as exc:
-            if metadata is not None:
-                records = metadata.attach(records)
-            self._dead_letter(records, rejects, audit, exc)
+            records = batch.records
+            if batch.metadata is not None:
+                records = batch.metadata.attach(records)
+            self._dead_letter(records, batch.rejects, audit, exc)
         finally:
-            data_file.unlink(missing_ok=True)
-            if rejects_file is not None:
-                rejects_file.unlink(missing_ok=True)
+            batch.data_file.unlink(missing_ok=True)
+            if batch.rejects_file is not None:
+                batch.rejects_file.unlink(missing_ok=True)
             # Every attempt's files (finance data) go, whether the batch landed or not.
-            stage = self._target.stage_ref
-            leftovers.quietly(
-                "remove staged files",
-                lambda: self.session.execute(f"REMOVE @{stage}/{self.load_id}/{audit.batch_id}/"),
-            )
+            self._remove_staged(audit.batch_id)
         audit.attempts = attempts
         audit.rows_loaded = loaded
-        self._target.batch_committed(self.table, loaded, len(rejects))
+        self._target.batch_committed(self.table, loaded, len(batch.rejects))
         self.logger.info(
             "Batch %d of %s: %d rows into %s, %d rejected, %d attempt(s)",
-            batch_no,
+            batch.number,
             self.stream_name,
             loaded,
             self.table_ref,
-            len(rejects),
+            len(batch.rejects),
             attempts,
         )
         return audit
+
+    def _remove_staged(self, batch_id: str) -> None:
+        """Remove a batch's staged files: later on the stager's connection when there is one."""
+        stage = self._target.stage_ref
+
+        def remove() -> None:
+            session = self._stager or self.session
+            leftovers.quietly(
+                "remove staged files",
+                lambda: session.execute(f"REMOVE @{stage}/{self.load_id}/{batch_id}/"),
+            )
+            self._unremoved.discard(batch_id)
+
+        if self._pipeline is not None and not self._cleaned:
+            self._pipeline.later(remove)
+        else:
+            remove()
 
     def _key_range(self, arrays: list[pa.Array]) -> tuple[str | None, str | None]:
         """Min and max replication key of the batch, from its (already converted) column."""
@@ -743,25 +845,28 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
             except Exception as e:
                 self.logger.warning("Resuming the warehouse failed: %s", classify(e).reason)
 
-    def _load_attempt(
-        self,
-        data_file: Path,
-        rejects_file: Path | None,
-        audit: BatchAudit,
-        attempt: int,
-        expected_rows: int,
-    ) -> int:
+    def _put(self, session: Session, batch: PreparedBatch, attempt: int) -> None:
+        """Upload a batch's files to the stage, under a prefix of their own per attempt."""
+        stage = self._target.stage_ref
+        prefix = f"{self.load_id}/{batch.audit.batch_id}/{attempt}"
+        self._unremoved.add(batch.audit.batch_id)
+        session.execute(
+            f"PUT 'file://{batch.data_file}' @{stage}/{prefix}/data/ "
+            "AUTO_COMPRESS=FALSE OVERWRITE=TRUE"
+        )
+        if batch.rejects_file is not None:
+            session.execute(
+                f"PUT 'file://{batch.rejects_file}' @{stage}/{prefix}/rejects/ "
+                "AUTO_COMPRESS=FALSE OVERWRITE=TRUE"
+            )
+
+    def _load_attempt(self, batch: PreparedBatch, attempt: int) -> int:
+        """One transaction: staging filled by COPY, then MERGE (or INSERT) and the audit row."""
+        audit, expected_rows = batch.audit, batch.loadable
+        rejects_file = batch.rejects_file
         stage = self._target.stage_ref
         prefix = f"{self.load_id}/{audit.batch_id}/{attempt}"
         s = self.session
-        s.execute(
-            f"PUT 'file://{data_file}' @{stage}/{prefix}/data/ AUTO_COMPRESS=FALSE OVERWRITE=TRUE"
-        )
-        if rejects_file is not None:
-            s.execute(
-                f"PUT 'file://{rejects_file}' @{stage}/{prefix}/rejects/ "
-                "AUTO_COMPRESS=FALSE OVERWRITE=TRUE"
-            )
         overwrite = False
         try:
             if self.temporary_staging:

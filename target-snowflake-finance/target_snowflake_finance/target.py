@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import sys
 import threading
@@ -319,7 +320,14 @@ class TargetSnowflakeFinance(Target):
             config = drop_unset_defaulted(config, self.config_jsonschema)
         self.load_id = str(uuid.uuid4())
         self._bookmarks: dict[str, str | None] = {}
-        self._batches_since_state = 0
+        # Batches handed to the sinks' background loads since STATE last flushed them, and the
+        # states waiting for their batches to commit (each with the batch counts it needs).
+        self._batches_since_flush = 0
+        self._pending_states: list[tuple[dict, list[tuple[SnowflakeSink, int]]]] = []
+        self._tally_lock = threading.Lock()
+        # States are written by the reading thread or by the loader thread whose commit covers
+        # them, whichever comes first: one at a time, in order.
+        self._state_lock = threading.RLock()
         self._started = False
         self._control: Session | None = None
         self._overwritten: set[str] = set()
@@ -517,6 +525,16 @@ class TargetSnowflakeFinance(Target):
         key_properties: Sequence[str] | None = None,
     ) -> Any:
         self.start()
+        existing = self._sinks_active.get(stream_name)
+        if (
+            schema is not None
+            and isinstance(existing, SnowflakeSink)
+            and (existing.original_schema != schema or existing.key_properties != key_properties)
+        ):
+            # A new SCHEMA replaces the sink (the SDK's rule above): its batches read so far
+            # commit before the new sink alters the table or loads, keeping the stream in order.
+            self.drain_one(existing)
+            existing.wait_loaded()
         return super().get_sink(
             stream_name, record=record, schema=schema, key_properties=key_properties
         )
@@ -579,6 +597,7 @@ class TargetSnowflakeFinance(Target):
                 sink.current_size,
             )
             self.drain_one(sink)
+            self._emit_covered_states()
         self._unchecked_age += 1
         if self._unchecked_age >= AGE_CHECK_EVERY:  # a clock read per record is measurable
             self._unchecked_age = 0
@@ -601,10 +620,24 @@ class TargetSnowflakeFinance(Target):
 
     @override
     def _drain_all(self, sink_list: Iterable[Sink], parallelism: int) -> None:
+        """Hand every sink's partial batch to its background load, then wait for all of them.
+
+        Streams load in parallel in their sinks' own threads (pipeline.py), so the SDK's thread
+        pool has nothing left to add.
+        """
         # The SDK cleans up a sink replaced by a new SCHEMA only at the end of the input; drained
         # earlier (at a STATE), it is forgotten with its staging table and temp folder.
         replaced = list(sink_list) if sink_list is self._sinks_to_clear else []
-        super()._drain_all(replaced or sink_list, parallelism)
+        sinks = replaced or list(sink_list)
+        for sink in sinks:
+            self.drain_one(sink)
+        for sink in sinks:
+            if isinstance(sink, SnowflakeSink):
+                sink.wait_loaded()
+        if sink_list is not self._sinks_to_clear:  # the SDK's second call: every sink waited
+            self._batches_since_flush = 0
+            with self._state_lock:
+                self._pending_states.clear()  # all committed: drain_all writes the latest state
         for sink in replaced:
             if isinstance(sink, SnowflakeSink):
                 sink.clean_up_now()
@@ -628,30 +661,72 @@ class TargetSnowflakeFinance(Target):
 
     # State only after commit
 
+    def batch_submitted(self) -> None:
+        """A sink handed a batch to its background load (reading thread)."""
+        self._batches_since_flush += 1
+        self.check_loads()
+
     def batch_committed(self, table: str, rows: int, rejected: int) -> None:
-        self._batches_since_state += 1
-        self._tally.add(table, rows, rejected)
+        """A sink's batch committed (from its loader thread)."""
+        with self._tally_lock:
+            self._tally.add(table, rows, rejected)
+
+    def _snowflake_sinks(self) -> list[SnowflakeSink]:
+        sinks = [*self._sinks_to_clear, *self._sinks_active.values()]
+        return [s for s in sinks if isinstance(s, SnowflakeSink)]
+
+    def check_loads(self) -> None:
+        """Raise the first failure of any stream's background load in the reading thread."""
+        for sink in self._snowflake_sinks():
+            if sink.load_failure is not None:
+                raise sink.load_failure
 
     @override
     def _process_state_message(self, message_dict: dict) -> None:
-        """Emit state as soon as the records before it can be committed, not only at the end.
+        """Emit state as soon as the records before it are committed, not only at the end.
 
-        The SDK emits the latest STATE only from drain_all (after every sink committed). When a
-        full batch was committed since the last emitted state, drain everything now so the state
-        that just arrived is covered and can be emitted.
+        The SDK emits the latest STATE only from drain_all, after waiting for every sink. Here,
+        when a batch was handed over since the last such point, each sink's partial batch is
+        handed over too, and the state waits for the batches it covers to commit (in the
+        background) while reading goes on; it is written at the first message after that.
         """
         self.start()  # no state passes through before the checks
         super()._process_state_message(message_dict)
-        if self._batches_since_state > 0:
-            self.drain_all()
+        self.check_loads()
+        if self._batches_since_flush > 0 and self._latest_state:
+            sinks = self._snowflake_sinks()
+            for sink in sinks:
+                self.drain_one(sink)
+            self._batches_since_flush = 0
+            needs = [(sink, sink.batches_submitted) for sink in sinks]
+            with self._state_lock:
+                self._pending_states.append((copy.deepcopy(self._latest_state), needs))
+        self._emit_covered_states()
+
+    def batch_loaded(self) -> None:
+        """A loader thread counted its commit: write the states it completes, unless a load
+        failed (the reading thread raises that failure)."""
+        if not any(sink.load_failure is not None for sink in self._snowflake_sinks()):
+            self._emit_covered_states()
+
+    def _emit_covered_states(self) -> None:
+        """Write the newest pending state whose batches have all committed."""
+        with self._state_lock:
+            covered = None
+            while self._pending_states and all(
+                sink.batches_committed >= count for sink, count in self._pending_states[0][1]
+            ):
+                covered = self._pending_states.pop(0)[0]
+            if covered is not None:
+                self._write_state_message(covered)
 
     @override
     def _write_state_message(self, state: dict) -> None:
-        if shutdown.STOPPING.is_set():  # nothing is committed after a stop signal
-            return
-        self._excluded.check()
-        self._batches_since_state = 0
-        super()._write_state_message(state)
+        with self._state_lock:
+            if shutdown.STOPPING.is_set():  # nothing is committed after a stop signal
+                return
+            self._excluded.check()
+            super()._write_state_message(state)
 
 
 def _subcommand(args: list[str], word: str) -> int | None:

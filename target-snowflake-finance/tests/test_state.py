@@ -86,5 +86,5 @@ def test_state_is_emitted_after_each_committed_batch_not_only_at_the_end(
     states = run_target(config, messages(singer, TOTAL - 999))
     ids = [s["bookmarks"]["payments"]["Id"] for s in states]
     assert ids[-1] == TOTAL
-    assert len(ids) >= 4
+    assert len(ids) >= 4, ids
     assert ids == sorted(ids)
