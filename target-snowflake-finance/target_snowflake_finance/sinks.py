@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import shutil
 import time
@@ -54,7 +55,7 @@ from target_snowflake_finance.naming import (
     quote,
     table_name,
 )
-from target_snowflake_finance.pipeline import LoadPipeline
+from target_snowflake_finance.pipeline import MAX_IN_FLIGHT, LoadPipeline
 from target_snowflake_finance.privileges import table_privileges
 from target_snowflake_finance.reader import SingerInputError
 from target_snowflake_finance.streams import ensure_stream
@@ -96,8 +97,10 @@ class PreparedBatch:
     rejects: list[Reject]
     loadable: int
     audit: BatchAudit
+    slot: int  # which of the sink's staging tables it is copied into
     data_file: Path
     rejects_file: Path | None
+    filled: bool = False  # copied into its staging table ahead of its load
 
 
 class SnowflakeSink(BatchSink, leftovers.Cleanable):
@@ -154,17 +157,21 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
         self.session = Session(config)
         self.table_ref = self.session.table_ref(self.table)
         self._keys_seen = target.claim_table(self.table_ref, stream_name, self.key_fields)
-        # Only word characters: the staging table is ours, and COPY tooling need not quote it.
-        self.staging_table = leftovers.staging_name(self.table, uuid.uuid4().hex[:8].upper())
         # Without manage_tables the role may create nothing: the batch is staged in a
         # TEMPORARY table, which needs no CREATE TABLE grant (Snowflake's CREATE TABLE access
         # control) and goes with the session. Unqualified: it lives in the session's schema.
+        # It belongs to the loader's session, which fills it itself; otherwise the stager fills
+        # one staging table while the loader merges from another (one per batch in flight).
         self.temporary_staging = not self.manage_tables
-        self.staging_ref = (
-            quote(self.staging_table)
-            if self.temporary_staging
-            else self.session.table_ref(self.staging_table)
-        )
+        slots = 1 if self.temporary_staging else MAX_IN_FLIGHT
+        # Only word characters: the staging table is ours, and COPY tooling need not quote it.
+        self.staging_tables = [
+            leftovers.staging_name(self.table, uuid.uuid4().hex[:8].upper()) for _ in range(slots)
+        ]
+        self.staging_refs = [
+            quote(name) if self.temporary_staging else self.session.table_ref(name)
+            for name in self.staging_tables
+        ]
         self._workdir = leftovers.new_workdir()
         self._cleaned = False
         leftovers.register(self)
@@ -202,9 +209,10 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
         if self.config.get("create_streams"):
             ensure_stream(self.session, self.table)
         if not self.temporary_staging:
-            self.session.execute(
-                f"CREATE TRANSIENT TABLE IF NOT EXISTS {self.staging_ref} ({self._staging_cols()})"
-            )
+            for staging in self.staging_refs:
+                self.session.execute(
+                    f"CREATE TRANSIENT TABLE IF NOT EXISTS {staging} ({self._staging_cols()})"
+                )
 
     def _staging_cols(self) -> str:
         return ", ".join(
@@ -395,10 +403,9 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
         if not shutdown.STOPPING.is_set():
             for batch_id in list(self._unremoved):
                 self._remove_staged(batch_id)
-        leftovers.quietly(
-            "drop staging table",
-            lambda: self.session.execute(f"DROP TABLE IF EXISTS {self.staging_ref}"),
-        )
+        for staging in self.staging_refs:
+            drop = functools.partial(self.session.execute, f"DROP TABLE IF EXISTS {staging}")
+            leftovers.quietly("drop staging table", drop)
         self.session.close()
         shutil.rmtree(self._workdir, ignore_errors=True)
 
@@ -693,8 +700,10 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
         rejects_file = self._write_rejects(rejects, batch_id) if rejects else None
         audit.staged_at = dt.datetime.now(dt.UTC)
         audit.rows_rejected = len(rejects)
+        number = next(self._batch_counter)
         return PreparedBatch(
-            number=next(self._batch_counter),
+            number=number,
+            slot=(number - 1) % len(self.staging_refs),
             records=records,
             metadata=metadata,
             rejects=rejects,
@@ -705,10 +714,14 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
         )
 
     def _stage_ahead(self, batch: PreparedBatch) -> None:
-        """Upload a batch's files for its first attempt, on the stager's own connection."""
+        """Upload a batch's files for its first attempt and copy them into its staging table,
+        on the stager's own connection, while the batch before it merges."""
         if self._stager is None:
             self._stager = Session(self.config)
         self._put(self._stager, batch, attempt=1)
+        if not self.temporary_staging:
+            self._fill_staging(self._stager, batch, attempt=1)
+            batch.filled = True
 
     def _load_queued(self, batch: PreparedBatch, staging_error: BaseException | None) -> None:
         self._load(batch, staging_error, staged_ahead=staging_error is None)
@@ -729,9 +742,10 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
             if n > 1 and self._committed_before(audit):
                 return batch.loadable
             audit.attempts = n
-            if n > 1 or not staged_ahead:
+            ahead = staged_ahead and n == 1
+            if not ahead:
                 self._put(self.session, batch, attempt=n)
-            return self._load_attempt(batch, n)
+            return self._load_attempt(batch, n, filled=ahead and batch.filled)
 
         try:
             loaded, attempts = with_retries(
@@ -860,45 +874,48 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
                 "AUTO_COMPRESS=FALSE OVERWRITE=TRUE"
             )
 
-    def _load_attempt(self, batch: PreparedBatch, attempt: int) -> int:
-        """One transaction: staging filled by COPY, then MERGE (or INSERT) and the audit row."""
+    def _fill_staging(self, session: Session, batch: PreparedBatch, attempt: int) -> None:
+        """Empty the batch's staging table and COPY its staged file in (outside a transaction:
+        the table is this sink's own)."""
+        staging = self.staging_refs[batch.slot]
+        stage = self._target.stage_ref
+        prefix = f"{self.load_id}/{batch.audit.batch_id}/{attempt}"
+        if self.temporary_staging:
+            # Recreated per attempt: a reconnect before a retry drops a temporary table (and the
+            # local Snowflake cannot write a temporary and a permanent table in one transaction).
+            session.execute(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ({self._staging_cols()})"
+            )
+        session.execute(f"DELETE FROM {staging}")
+        copied = session.execute(
+            f"COPY INTO {staging} FROM @{stage}/{prefix}/data/ "
+            "FILE_FORMAT = (TYPE = PARQUET USE_VECTORIZED_SCANNER = TRUE) "
+            "MATCH_BY_COLUMN_NAME = CASE_SENSITIVE FORCE = TRUE"
+        )
+        rows_copied = sum(int(r[3] or 0) for r in copied if len(r) > 3)
+        if rows_copied != batch.loadable:
+            raise BatchLoadError(f"COPY loaded {rows_copied} of {batch.loadable} rows into staging")
+
+    def _load_attempt(self, batch: PreparedBatch, attempt: int, *, filled: bool) -> int:
+        """One transaction: MERGE (or INSERT) from the staging table, rejects and the audit row."""
         audit, expected_rows = batch.audit, batch.loadable
         rejects_file = batch.rejects_file
+        staging = self.staging_refs[batch.slot]
         stage = self._target.stage_ref
         prefix = f"{self.load_id}/{audit.batch_id}/{attempt}"
         s = self.session
         overwrite = False
         try:
-            if self.temporary_staging:
-                # Recreated per attempt: a reconnect before a retry drops a temporary table.
-                # Filled before the transaction: it is this session's own (and the local
-                # Snowflake cannot write a temporary and a permanent table in one transaction).
-                s.execute(
-                    f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.staging_ref} "
-                    f"({self._staging_cols()})"
-                )
-            else:
-                s.execute("BEGIN")
-            s.execute(f"DELETE FROM {self.staging_ref}")
-            copied = s.execute(
-                f"COPY INTO {self.staging_ref} FROM @{stage}/{prefix}/data/ "
-                "FILE_FORMAT = (TYPE = PARQUET USE_VECTORIZED_SCANNER = TRUE) "
-                "MATCH_BY_COLUMN_NAME = CASE_SENSITIVE FORCE = TRUE"
-            )
-            rows_copied = sum(int(r[3] or 0) for r in copied if len(r) > 3)
-            if rows_copied != expected_rows:
-                raise BatchLoadError(
-                    f"COPY loaded {rows_copied} of {expected_rows} rows into staging"
-                )
-            if self.temporary_staging:
-                s.execute("BEGIN")
+            if not filled:
+                self._fill_staging(s, batch, attempt)
+            s.execute("BEGIN")
             overwrite = self._target.claim_overwrite(self.table_ref, self.load_method)
             if overwrite:
                 s.execute(f"DELETE FROM {self.table_ref}")
             if self.key_fields and self.load_method != "append-only":
-                s.execute(self._merge_sql())
+                s.execute(self._merge_sql(staging))
             else:
-                s.execute(self._append_sql())
+                s.execute(self._append_sql(staging))
             if rejects_file is not None:
                 s.execute(
                     f"COPY INTO {self._target.rejects_ref} FROM @{stage}/{prefix}/rejects/ "
@@ -918,12 +935,12 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
             raise
         return expected_rows
 
-    def _source_select(self, dedupe: bool) -> str:
+    def _source_select(self, staging: str, dedupe: bool) -> str:
         exprs = ", ".join(
             f"{self.types[f].select_expr(quote(self._staged(i)))} AS {quote(self.columns[f])}"
             for i, f in enumerate(self.fields)
         )
-        sql = f"SELECT {exprs} FROM {self.staging_ref}"
+        sql = f"SELECT {exprs} FROM {staging}"
         if dedupe:
             # Last record wins within the batch, by the target's own sequence (not SEQ8()).
             keys = ", ".join(quote(self.columns[k]) for k in self.key_fields)
@@ -947,7 +964,7 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
             return self.replication_key
         return None
 
-    def _merge_sql(self) -> str:
+    def _merge_sql(self, staging: str) -> str:
         cols = [quote(self.columns[f]) for f in self.fields]
         keys = {quote(self.columns[k]) for k in self.key_fields}
         on = " AND ".join(f"t.{k} = s.{k}" for k in sorted(keys))
@@ -979,17 +996,18 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
                 if f in self.columns
             )
             tombstone = f"WHEN MATCHED AND s.{deleted} IS NOT NULL THEN UPDATE SET {marks} "
+        source = self._source_select(staging, dedupe=True)
         return (
-            f"MERGE INTO {self.table_ref} t USING ({self._source_select(dedupe=True)}) s ON {on} "
+            f"MERGE INTO {self.table_ref} t USING ({source}) s ON {on} "
             + tombstone
             + (f"WHEN MATCHED {'AND ' + guard + ' ' if guard else ''}THEN UPDATE SET {updates} "
                if updates else "")
             + f"WHEN NOT MATCHED THEN INSERT ({', '.join(cols)}) VALUES ({inserts})"
         )  # fmt: skip
 
-    def _append_sql(self) -> str:
+    def _append_sql(self, staging: str) -> str:
         cols = ", ".join(quote(self.columns[f]) for f in self.fields)
-        return f"INSERT INTO {self.table_ref} ({cols}) {self._source_select(dedupe=False)}"
+        return f"INSERT INTO {self.table_ref} ({cols}) {self._source_select(staging, dedupe=False)}"
 
     def _dead_letter(
         self,

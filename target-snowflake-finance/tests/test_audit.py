@@ -135,7 +135,7 @@ def test_a_batch_that_keeps_failing_goes_to_dead_letter_and_the_run_stops_withou
     assert "vendors" in result.stderr
     assert str(dead) in result.stderr
     failed = table_rows("_SDC_LOAD_AUDIT", "STREAM, STATUS, ATTEMPTS, ERROR, DEAD_LETTER_FILE", "1")
-    assert [(f[1], f[2]) for f in failed if f[0] == "ap_invoices"][0] == ("committed", 1)
+    assert next((f[1], f[2]) for f in failed if f[0] == "ap_invoices") == ("committed", 1)
     [vendors] = [f for f in failed if f[0] == "vendors"]
     assert (vendors[1], vendors[2]) == ("failed", 2)
     assert "000608" in vendors[3]
