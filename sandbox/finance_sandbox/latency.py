@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -137,8 +138,13 @@ class Ledger:
     def __init__(self, model: Model, system: str) -> None:
         self.model, self.system = model, system
         self.by_kind: dict[str, dict[str, float]] = {}
+        # Charges per client connection (statements only; logins and uploads carry no session):
+        # a loader that overlaps its connections waits on the busiest one, not on the sum.
+        self.by_session: dict[str, float] = {}
 
-    def note(self, kind: str, seconds: float, rows: int, nbytes: int, work: float) -> None:
+    def note(
+        self, kind: str, seconds: float, rows: int, nbytes: int, work: float, *, session: str = ""
+    ) -> None:
         zero = {"count": 0, "seconds": 0.0, "work_seconds": 0.0, "rows": 0, "bytes": 0}
         entry = self.by_kind.setdefault(kind, zero)
         entry["count"] += 1
@@ -146,24 +152,35 @@ class Ledger:
         entry["work_seconds"] += work
         entry["rows"] += rows
         entry["bytes"] += nbytes
+        if session:
+            self.by_session[session] = self.by_session.get(session, 0.0) + seconds
 
     async def answer(self, scope: Scope, send: Send) -> None:
         """The charges so far; a DELETE answers them too, then starts afresh."""
         total = sum(e["seconds"] for e in self.by_kind.values())
         work = sum(e["work_seconds"] for e in self.by_kind.values())
+        sessions = {k: round(v, 3) for k, v in self.by_session.items()}
         body = json.dumps(
-            {"seconds": round(total, 3), "work_seconds": round(work, 3), "by_kind": self.by_kind}
+            {
+                "seconds": round(total, 3),
+                "work_seconds": round(work, 3),
+                "by_kind": self.by_kind,
+                "by_session": sessions,
+            }
         ).encode()
         if scope["method"] == "DELETE":
             self.by_kind.clear()
+            self.by_session.clear()
         headers = [(b"content-type", b"application/json")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def charge(self, kind: str, rows: int, nbytes: int, started: float) -> None:
+    async def charge(
+        self, kind: str, rows: int, nbytes: int, started: float, session: str = ""
+    ) -> None:
         """Note and wait the charge; `started`: when the local server began the work."""
         seconds = self.model.delay(self.system, kind, rows, nbytes)
-        self.note(kind, seconds, rows, nbytes, time.perf_counter() - started)
+        self.note(kind, seconds, rows, nbytes, time.perf_counter() - started, session=session)
         await asyncio.sleep(seconds)
 
 
@@ -245,6 +262,7 @@ async def _charged(
     kind: str,
     nbytes: int,
     count: Callable[[list[Message], bytes], int],
+    session: str = "",
 ) -> None:
     """Run the app, keeping its answer back so the charge can depend on it (`count` reads the
     rows from the held messages and body), charge, then send the answer."""
@@ -256,7 +274,7 @@ async def _charged(
 
     await app(scope, receive, keep)
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    await ledger.charge(kind, count(sent, body), nbytes, started)
+    await ledger.charge(kind, count(sent, body), nbytes, started, session)
     for message in sent:
         await send(message)
 
@@ -307,9 +325,18 @@ def snowflake_middleware(app: App, model: Model) -> App:
             kind=kind,
             nbytes=nbytes,
             count=lambda _, answer: _statement_rows(kind, answer),
+            session=_session_of(scope) if kind not in {"login", "upload"} else "",
         )
 
     return wrapped
+
+
+def _session_of(scope: Scope) -> str:
+    """A short, stable name for the connection a request came on (from its session token)."""
+    for key, value in scope.get("headers", []):
+        if key.lower() == b"authorization":
+            return hashlib.sha256(value).hexdigest()[:8]
+    return ""
 
 
 def _statement_rows(kind: str, answer: bytes) -> int:

@@ -116,7 +116,9 @@ def test_each_snowflake_statement_kind_takes_at_least_its_charge(
 
 def test_two_snowflake_sessions_wait_at_the_same_time(slow_snowflake: SnowflakeSandbox) -> None:
     statements = 4
+    ledger = f"http://127.0.0.1:{slow_snowflake.port}/_sandbox/latency"
     connections = [slow_snowflake.connect() for _ in range(2)]
+    requests.delete(ledger, timeout=10).raise_for_status()
 
     def run(conn: Any) -> None:
         for _ in range(statements):
@@ -131,6 +133,10 @@ def test_two_snowflake_sessions_wait_at_the_same_time(slow_snowflake: SnowflakeS
     one_after_the_other = 2 * statements * charged("select", rows=1)
     assert wall >= statements * charged("select", rows=1)
     assert wall < 0.8 * one_after_the_other
+    # The ledger tells the connections apart: each waited its own statements' charges.
+    by_session = requests.get(ledger, timeout=10).json()["by_session"]
+    assert len(by_session) == 2
+    assert all(v >= statements * charged("select", rows=1) * 0.99 for v in by_session.values())
 
 
 def test_without_a_model_snowflake_statements_are_not_held(
