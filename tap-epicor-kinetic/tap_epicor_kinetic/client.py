@@ -68,6 +68,10 @@ EXPAND_SUSPECT_ROWS = 100
 KEY_SAFE = "(),'"
 
 
+#: (child stream name, its entity set, key columns after the document's key, its own children)
+ChildLevel = tuple[str, str, list[str], list[t.Any]]
+
+
 def _and(*filters: str | None) -> str | None:
     """OData filters joined with `and` (None where there is nothing to filter)."""
     present = [f for f in filters if f]
@@ -945,27 +949,42 @@ class EpicorStream(RESTStream[t.Any]):
     def _is_open(self, row: dict[str, t.Any]) -> bool:
         return bool(row.get(self.odata_name(self.open_column or ""))) == self.open_value
 
-    def child_keys(self, row: dict[str, t.Any]) -> deletions.ChildKeys:
-        """Keys (after the document's own key) of the expanded child rows of one document."""
+    def child_levels(self) -> list[ChildLevel]:
+        """How child_keys walks the active children: worked out once per page, not per row."""
         size = len(self.primary_keys or [])
-        # Every expanded stream gets a set, also when a document has no rows of it (left): an
-        # invoice whose only line was deleted has no allocations either.
-        keys: deletions.ChildKeys = {child.name: set() for child in self._all_active_descendants()}
 
-        def walk(stream: EpicorStream, parents: list[dict[str, t.Any]]) -> None:
-            # Level by level (all lines, then all their allocations): the columns are worked
-            # out once per level, not once per child row (a hot path on a first load).
-            for child in stream._active_children():
-                rows = [r for parent in parents for r in parent.get(child.entity_set) or []]
+        def levels(stream: EpicorStream) -> list[ChildLevel]:
+            return [
+                (
+                    child.name,
+                    child.entity_set,
+                    [child.odata_name(f) for f in list(child.primary_keys or [])[size:]],
+                    levels(child),
+                )
+                for child in stream._active_children()
+            ]
+
+        return levels(self)
+
+    def child_keys(
+        self, row: dict[str, t.Any], levels: list[ChildLevel] | None = None
+    ) -> deletions.ChildKeys:
+        """Keys (after the document's own key) of the expanded child rows of one document."""
+        keys: deletions.ChildKeys = {}
+
+        def walk(levels: list[ChildLevel], parents: list[dict[str, t.Any]]) -> None:
+            # Level by level (all lines, then all their allocations). Every expanded stream
+            # gets a set, also when a document has no rows of it (left): an invoice whose only
+            # line was deleted has no allocations either.
+            for name, entity_set, columns, nested in levels:
+                rows = [r for parent in parents for r in parent.get(entity_set) or []]
                 # complete_children already filled in the parent's key columns.
-                columns = [child.odata_name(f) for f in list(child.primary_keys or [])[size:]]
-                keys.setdefault(child.name, set()).update(
+                keys.setdefault(name, set()).update(
                     tuple(map(_json_safe, map(r.get, columns))) for r in rows
                 )
-                if rows:
-                    walk(child, rows)
+                walk(nested, rows)
 
-        walk(self, [row])
+        walk(self.child_levels() if levels is None else levels, [row])
         return keys
 
     def _note_documents(
@@ -974,9 +993,10 @@ class EpicorStream(RESTStream[t.Any]):
         seen: dict[tuple[t.Any, ...], deletions.ChildKeys],
         open_now: set[tuple[t.Any, ...]],
     ) -> None:
+        levels = self.child_levels()
         for row in rows:
             key = self.document_key(row)
-            seen[key] = self.child_keys(row)
+            seen[key] = self.child_keys(row, levels)
             if self._is_open(row):
                 open_now.add(key)
             else:
@@ -1085,6 +1105,9 @@ class EpicorStream(RESTStream[t.Any]):
         company = str((context or {}).get("Company") or self._tap.companies[0])
         started = utc_now()
         tie_fields = [f for f in self.ordering_fields() if f != self.replication_key]
+        # Worked out once: the per-row work below runs for every header row of a first load.
+        tie_columns = [(f, self.odata_name(f)) for f in tie_fields]
+        ordering_columns = [self.odata_name(f) for f in self.ordering_fields()]
         tracking = self._tracks_documents()
         seen: dict[tuple[t.Any, ...], deletions.ChildKeys] = {}
         open_now: set[tuple[t.Any, ...]] = set()
@@ -1098,11 +1121,13 @@ class EpicorStream(RESTStream[t.Any]):
             for index, row in enumerate(rows):
                 self._untrusted_stamp = index >= trusted
                 if self.replication_key:
-                    self._pending_tiebreak = {
-                        f: _json_safe(row.get(self.odata_name(f))) for f in tie_fields
-                    }
-                    position = self.position(row)
-                    self._hold_state = floor is not None and position[: len(floor)] < floor
+                    self._pending_tiebreak = {f: _json_safe(row.get(c)) for f, c in tie_columns}
+                    if floor is not None:
+                        self._hold_state = self.position(row)[: len(floor)] < floor
+                    else:
+                        self._hold_state = False
+                        if None in map(row.get, ordering_columns):
+                            self.position(row)  # fails naming the column and the setting
                 record = self.to_record(row)
                 if not self.selected and self.replication_key:
                     # Only children are selected: keep the bookmark moving all the same.

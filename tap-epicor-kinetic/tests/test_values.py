@@ -196,3 +196,30 @@ def test_a_value_that_cannot_be_converted_exactly_fails_naming_stream_key_and_fi
     ]
     # Nothing truncated: the row is not emitted with a rounded value or under a rounded key.
     assert all(r["VendorNum"] != victim for r in emitted)
+
+
+def test_a_row_without_a_replication_key_value_fails_naming_the_setting(
+    epicor_sandbox: Any, tap_runner: Any, tmp_path: Path
+) -> None:
+    # A null in the middle of a page (not its last row, which the paging checks anyway) on a
+    # first run: the per-row check must still stop the run before any state passes the row.
+    def respond(seen: Seen, forward: Forward) -> Reply:
+        reply = forward()
+        if "/Erp.BO.VendorSvc/Vendors?" in seen.path and reply.status == 200:
+            body = json.loads(reply.body)
+            rows = body["value"]
+            if len(rows) >= 3 and "SysRevID" in rows[0]:
+                rows[len(rows) // 2]["SysRevID"] = None
+                reply.body = json.dumps(body).encode()
+        return reply
+
+    with HostileServer(respond, upstream=epicor_sandbox.root) as proxy:
+        config = epicor_sandbox.tap_config(base_url=f"{proxy.url}/EpicorSandbox")
+        catalog = tap_runner.select_only(epicor_sandbox.tap_config(), {"vendors"})
+        (tmp_path / "catalog.json").write_text(json.dumps(catalog))
+        run = tap_runner.run_cli(tmp_path, config, "--catalog", str(tmp_path / "catalog.json"))
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    last = run.stderr.strip().splitlines()[-1]
+    assert "Stream 'vendors'" in last
+    assert "replication_keys.vendors" in last
