@@ -19,6 +19,96 @@ from typing_extensions import override
 _WIDE = decimal.Context(prec=200)
 # Checked before the slow `numbers.Number` ABC; bool is an int but not a JSON Schema number.
 _PLAIN_NUMBERS = (int, float, Decimal)
+# The Python types of parsed JSON that are valid for each JSON Schema type, by exact type
+# (a bool is no integer); anything else goes to the compiled check.
+_PY_TYPES: dict[str, frozenset[type]] = {
+    "string": frozenset({str}),
+    "integer": frozenset({int}),
+    "number": frozenset({int, float, Decimal}),
+    "boolean": frozenset({bool}),
+    "null": frozenset({type(None)}),
+    "object": frozenset({dict}),
+    "array": frozenset({list}),
+}
+# Keywords that constrain nothing once types are checked: annotations, formats (not checked, as in
+# the SDK's default), `multipleOf` (checked apart) and the Singer decimal's precision and scale.
+_TYPE_ONLY_KEYS = frozenset(
+    {"type", "format", "multipleOf", "precision", "scale", "title", "description", "default",
+     "examples", "$comment", "deprecated", "readOnly", "writeOnly"}
+)  # fmt: skip
+_TOP_LEVEL_KEYS = frozenset(
+    {"type", "properties", "required", "additionalProperties", "$schema", "title", "description"}
+)
+# Distinct type signatures remembered as valid per stream (a tap sends a handful).
+_MAX_SIGNATURES = 4096
+
+
+def _allowed_types(spec: Any) -> frozenset[type] | None:
+    """The exact Python types valid for a property that only constrains types (None: others)."""
+    if not isinstance(spec, dict) or not spec.keys() <= _TYPE_ONLY_KEYS or "type" not in spec:
+        return None
+    kinds = [spec["type"]] if isinstance(spec["type"], str) else spec["type"]
+    if not isinstance(kinds, list) or not all(k in _PY_TYPES for k in kinds):
+        return None
+    return frozenset().union(*(_PY_TYPES[k] for k in kinds))
+
+
+class _TypeSignatures:
+    """Every record whose values' types fit a flat schema is valid: checked per type signature.
+
+    A tap sends the same few combinations of value types (a string or None here, a Decimal
+    there) millions of times; the tuple of a record's value types is read at C speed and looked
+    up among the combinations already judged. Properties with constraints beyond types are left
+    to `rest`, a compiled check of those properties alone.
+    """
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        properties = schema.get("properties") or {}
+        simple = {n: t for n, spec in properties.items() if (t := _allowed_types(spec))}
+        self.names = list(simple)
+        self.allowed = [simple[n] for n in self.names]
+        self.required = frozenset(schema.get("required") or ())
+        self.closed = schema.get("additionalProperties") is False
+        self.known = frozenset(properties)
+        self.good: set[tuple[type, ...]] = set()
+        complex_ = {n: spec for n, spec in properties.items() if n not in simple}
+        self.rest: Any = None
+        if complex_:
+            self.rest = fastjsonschema.compile(
+                json.loads(json.dumps({"type": "object", "properties": complex_}, default=str)),
+                use_formats=False,
+            )
+
+    @staticmethod
+    def applies(schema: dict[str, Any]) -> bool:
+        """Whether the schema's top level is a plain object with properties (no combinators)."""
+        extra = schema.get("additionalProperties", True)
+        return (
+            schema.keys() <= _TOP_LEVEL_KEYS
+            and schema.get("type") in ("object", ["object"])
+            and isinstance(schema.get("properties"), dict)
+            and isinstance(extra, bool)
+        )
+
+    def valid(self, record: dict[str, Any]) -> bool:
+        """True when the record is surely valid; False: judge it the slow way."""
+        keys = record.keys()
+        if not keys >= self.required or (self.closed and not keys <= self.known):
+            return False
+        # An absent optional field reads as None: valid only where null is, so a non-null
+        # field's absence goes the slow way (which accepts it), never the other way round.
+        signature = tuple(map(type, map(record.get, self.names)))
+        if signature not in self.good:
+            if not all(t in ok for t, ok in zip(signature, self.allowed, strict=True)):
+                return False
+            if len(self.good) < _MAX_SIGNATURES:
+                self.good.add(signature)
+        if self.rest is not None:
+            try:
+                self.rest(record)
+            except Exception:
+                return False
+        return True
 
 
 def _has_key(node: Any, key: str) -> bool:
@@ -38,7 +128,9 @@ class FastJSONSchemaValidator(BaseJSONSchemaValidator):
     to the SDK's validator, so invalid records fail exactly as before, with the same message.
     `multipleOf` of top-level properties is checked with jsonschema's own arithmetic
     (fastjsonschema computes it in floats; running jsonschema on those properties cost 15 µs
-    per record); formats are not checked, as in the SDK's default.
+    per record); formats are not checked, as in the SDK's default. In front of both, a record
+    whose value types fit a flat schema passes on its type signature (`_TypeSignatures`: 4 µs
+    instead of 9.5 µs per 30-column record).
     """
 
     def __init__(self, schema: dict[str, Any]) -> None:
@@ -51,9 +143,15 @@ class FastJSONSchemaValidator(BaseJSONSchemaValidator):
         for name in exact:
             fast_schema["properties"][name].pop("multipleOf")
         self._fast: Any = None
+        self._signatures: _TypeSignatures | None = None
         self._steps = [(name, spec["multipleOf"]) for name, spec in exact.items()]
         if _has_key(fast_schema, "multipleOf"):
             return  # nested multipleOf: the SDK's validator alone
+        if _TypeSignatures.applies(schema):
+            try:
+                self._signatures = _TypeSignatures(fast_schema)
+            except Exception:
+                self._signatures = None
         try:
             self._fast = fastjsonschema.compile(
                 json.loads(json.dumps(fast_schema, default=str)), use_formats=False
@@ -77,12 +175,25 @@ class FastJSONSchemaValidator(BaseJSONSchemaValidator):
                 return False
         return True
 
+    def _surely_valid(self, record: dict[str, Any]) -> bool:
+        """The type-signature check (and `multipleOf`) passed; False: judge the record below."""
+        if self._signatures is None:
+            return False
+        try:
+            return self._signatures.valid(record) and (
+                not self._steps or self._multiples_ok(record)
+            )
+        except Exception:  # e.g. `%` of a 40-digit amount beyond the context's precision
+            return False
+
     def _full_validate(self, record: dict[str, Any]) -> None:
         with decimal.localcontext(_WIDE):
             self._full.validate(record)
 
     @override
     def validate(self, record: dict[str, Any]) -> None:
+        if self._surely_valid(record):
+            return
         if self._fast is not None:
             try:
                 self._fast(record)

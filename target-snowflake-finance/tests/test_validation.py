@@ -23,6 +23,19 @@ SCHEMA = deserialize_json(
     '"Qty": {"type": "number", "multipleOf": 0.01}}}}}}'
 )
 FLAT = {**SCHEMA, "properties": {k: v for k, v in SCHEMA["properties"].items() if k != "Lines"}}
+# Keywords beyond types on some properties, required fields and no other fields allowed.
+STRICT = {
+    **FLAT,
+    "properties": {
+        **FLAT["properties"],
+        "Company": {"type": "string", "maxLength": 6},
+        "LineType": {"type": ["string", "null"], "enum": ["PUR", "MSC", None]},
+        "Note": {"type": "string"},
+        "Anything": {},
+    },
+    "required": ["Company", "VendorNum"],
+    "additionalProperties": False,
+}
 GOOD = {
     "Company": "EPIC06",
     "VendorNum": 7,
@@ -60,6 +73,17 @@ def _verdict(validator: Any, record: dict[str, Any]) -> str | None:
         (SCHEMA, {"Lines": [{"Qty": decimal.Decimal("1.5")}]}, True),
         (SCHEMA, {"Lines": [{"Qty": decimal.Decimal("1.555")}]}, False),
         (SCHEMA, {"VendorNum": "ten"}, False),
+        (SCHEMA, {"VendorNum": True}, False),
+        (FLAT, {"Posted": 1}, False),
+        (FLAT, {"VendorNum": decimal.Decimal("7")}, False),
+        (FLAT, {"Unknown": {"a": 1}}, True),
+        (STRICT, {}, True),
+        (STRICT, {"Company": "EPIC06X"}, False),
+        (STRICT, {"LineType": "XYZ"}, False),
+        (STRICT, {"LineType": None, "Anything": [1, "a"]}, True),
+        (STRICT, {"Note": None}, False),
+        (STRICT, {"Unknown": 1}, False),
+        (STRICT, {"VendorNum": None}, False),
     ],
 )
 def test_same_verdict_and_message_as_the_sdk(
@@ -68,4 +92,18 @@ def test_same_verdict_and_message_as_the_sdk(
     record = {**GOOD, **change}
     expected = _verdict(JSONSchemaValidator(schema), record)
     assert (expected is None) == valid
-    assert _verdict(FastJSONSchemaValidator(schema), record) == expected
+    fast = FastJSONSchemaValidator(schema)
+    # A valid record first: its type signature is remembered, and must not excuse this one.
+    assert _verdict(fast, GOOD) is None
+    assert _verdict(fast, record) == expected
+
+
+def test_an_absent_required_field_is_refused_however_many_valid_records_came_first() -> None:
+    schema = {**FLAT, "required": ["Company", "VendorNum"]}
+    fast = FastJSONSchemaValidator(schema)
+    for _ in range(3):
+        assert _verdict(fast, GOOD) is None
+    missing = {k: v for k, v in GOOD.items() if k != "VendorNum"}
+    expected = _verdict(JSONSchemaValidator(schema), missing)
+    assert expected is not None
+    assert _verdict(fast, missing) == expected
