@@ -10,14 +10,12 @@ from functools import cached_property
 from urllib.parse import quote
 
 import requests
-from singer_sdk import RESTStream
 from singer_sdk.exceptions import (
     AbortedSyncFailedException,
     AbortedSyncPausedException,
     FatalAPIError,
     RetriableAPIError,
 )
-from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context
 from singer_sdk.singerlib import MetadataMapping, RecordMessage
@@ -38,11 +36,13 @@ from tap_epicor_kinetic.records import ConversionError, RecordPlan
 from tap_epicor_kinetic.retry import call_with_retries
 from tap_epicor_kinetic.run_log import RUN
 from tap_epicor_kinetic.schema import property_for_edm
+from tap_epicor_kinetic.sdk_hooks import StreamHooks
 from tap_epicor_kinetic.timeutil import (
     format_rfc3339,
     looks_like_date,
     looks_like_datetime,
     parse_server_datetime,
+    utc_now,
 )
 
 if t.TYPE_CHECKING:
@@ -96,7 +96,7 @@ def _json_safe(value: t.Any) -> t.Any:
     return value
 
 
-class EpicorStream(RESTStream[t.Any]):
+class EpicorStream(StreamHooks):
     """One Epicor entity set (or, for child streams, one navigation property of the parent)."""
 
     #: Epicor service, e.g. `Erp.BO.APInvoiceSvc`.
@@ -219,7 +219,7 @@ class EpicorStream(RESTStream[t.Any]):
     @override
     def build_prepared_request(self, *args: t.Any, **kwargs: t.Any) -> requests.PreparedRequest:
         # The SDK would also set the shared session's `auth`, which would then sign the token
-        # requests themselves; the authenticator is applied once, in `_request`.
+        # requests themselves; the authenticator is applied once, in `send` (sdk_hooks.py).
         request = requests.Request(*args, **kwargs)
         request.headers.setdefault("User-Agent", self.user_agent)
         return self.requests_session.prepare_request(request)
@@ -236,13 +236,13 @@ class EpicorStream(RESTStream[t.Any]):
     # --- Children come from the parent's page, never from their own requests -----------------
 
     @override
-    def _write_schema_message(self) -> None:
+    def schema_due(self) -> bool:
         # Stream.sync() writes SCHEMA on every call, and a child is synced once per parent page:
         # one SCHEMA per run is enough.
         if self._schema_written and self.parent_stream_type is not None:
-            return
-        super()._write_schema_message()
+            return False
         self._schema_written = True
+        return True
 
     @property
     @override
@@ -409,27 +409,26 @@ class EpicorStream(RESTStream[t.Any]):
         return prop.get("format") or " or ".join(types) or "its type"
 
     @override
-    def _write_record_message(self, record: dict[str, t.Any]) -> None:
-        # Straight to the writer: no message object per record (see _generate_record_messages
-        # for what is skipped and why). Another writer gets the SDK's path.
-        writer = self._tap.message_writer
+    def write_records(self, record: dict[str, t.Any]) -> bool:
+        # Straight to the writer: no message object per record (see record_messages for what
+        # is skipped and why). Another writer gets the SDK's path.
+        writer = self.message_writer
         if not isinstance(writer, FastWriter):
-            super()._write_record_message(record)
-            return
+            return False
         extracted = self._extracted_at or utc_now()
         for alias, mapped in self._mapped(record):
-            writer.write_record(alias, mapped, self._stream_version, extracted)
-        self.state_manager.is_flushed = False
+            writer.write_record(alias, mapped, self.stream_version, extracted)
+        return True
 
     @override
-    def _generate_record_messages(self, record: dict[str, t.Any]) -> t.Iterator[RecordMessage]:
+    def record_messages(self, record: dict[str, t.Any]) -> t.Iterator[RecordMessage]:
         # The SDK's version first walks every record against the selection mask (18% of the
         # tap's CPU in a profile, benchmarks/RESULTS.md); to_record already emits selected
         # fields only, and TYPE_CONFORMANCE_LEVEL is NONE. Stream maps still apply.
         extracted = self._extracted_at or utc_now()
         for alias, mapped in self._mapped(record):
             yield RecordMessage(
-                stream=alias, record=mapped, version=self._stream_version, time_extracted=extracted
+                stream=alias, record=mapped, version=self.stream_version, time_extracted=extracted
             )
 
     def _mapped(self, record: dict[str, t.Any]) -> t.Iterator[tuple[str, dict[str, t.Any]]]:
@@ -535,14 +534,13 @@ class EpicorStream(RESTStream[t.Any]):
         return super().compare_start_date(value, start_date_value)
 
     @override
-    def _increment_stream_state(
-        self, latest_record: dict[str, t.Any], *, context: Context | None = None
-    ) -> None:
-        if self._untrusted_stamp or self._hold_state:
-            # Stamped after the server's clock (see clock.py), or a row re-read below the
-            # bookmark (late commits) or a re-read open document: the bookmark stays.
-            return
-        super()._increment_stream_state(latest_record, context=context)
+    def bookmark_may_move(self) -> bool:
+        # Not for a row stamped after the server's clock (see clock.py), a row re-read below
+        # the bookmark (late commits) or a re-read open document: the bookmark stays.
+        return not (self._untrusted_stamp or self._hold_state)
+
+    @override
+    def bookmark_moved(self, context: Context | None) -> None:
         if self.replication_key and self._pending_tiebreak is not None:
             state = self.get_context_state(context)
             state[TIEBREAK_STATE_KEY] = dict(self._pending_tiebreak)
@@ -650,7 +648,7 @@ class EpicorStream(RESTStream[t.Any]):
                 headers=self.http_headers,
             )
             try:
-                response = self._request(prepared, context)
+                response = self.send(prepared, context)
             except RetriableAPIError as exc:
                 failed = exc.response
                 if failed is not None and (
@@ -1091,10 +1089,10 @@ class EpicorStream(RESTStream[t.Any]):
         """Write one tombstone record per primary key (child streams; headers yield theirs)."""
         if not keys:
             return
-        self._write_schema_message()
+        self.write_schema()
         fields = list(self.primary_keys or [])
         for key in keys:
-            self._write_record_message(deletions.tombstone(fields, key, deleted_at))
+            self.write_record(deletions.tombstone(fields, key, deleted_at))
 
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
@@ -1131,7 +1129,7 @@ class EpicorStream(RESTStream[t.Any]):
                 record = self.to_record(row)
                 if not self.selected and self.replication_key:
                     # Only children are selected: keep the bookmark moving all the same.
-                    self._increment_stream_state(record, context=context)
+                    self.move_bookmark(record, context)
                 yield record
         self._pending_tiebreak = None
         self._untrusted_stamp = False
@@ -1198,7 +1196,7 @@ class EpicorStream(RESTStream[t.Any]):
         return trusted
 
     @override
-    def _write_state_message(self) -> None:
+    def state_due(self) -> bool:
         # The SDK ends every child sync with a STATE, and children are synced once per page of
         # parents: one STATE per page, each carrying the whole state (open documents' child keys
         # included, megabytes on a large company), made the output grow with pages x state.
@@ -1207,9 +1205,9 @@ class EpicorStream(RESTStream[t.Any]):
         # next STATE (every STATE_MSG_FREQUENCY parent records and at the end of its sync).
         recent = time.monotonic() - EpicorStream._state_written_at < CHILD_STATE_INTERVAL_S
         if self.parent_stream_type is not None and self._page_rows and recent:
-            return
-        super()._write_state_message()
+            return False
         EpicorStream._state_written_at = time.monotonic()
+        return True
 
     def _child_records(self, context: Context | None) -> t.Iterator[dict[str, t.Any]]:
         rows = self._page_rows

@@ -14,10 +14,9 @@ from functools import cached_property
 from urllib.parse import quote, urlsplit
 
 import requests
-from singer_sdk import Stream, Tap
+from singer_sdk import Stream
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
-from singer_sdk.helpers._catalog import get_selected_schema
 
 from tap_epicor_kinetic import odata
 from tap_epicor_kinetic.auth import AUTH_METHODS, Credentials, EpicorAuthenticator
@@ -31,14 +30,12 @@ from tap_epicor_kinetic.prefetch import AdaptiveLimit
 from tap_epicor_kinetic.retry import RetryPolicy, call_with_retries
 from tap_epicor_kinetic.run_log import FIRST_START_ONLY, RUN
 from tap_epicor_kinetic.schema import add_ud_fields, bundled_schema, restore_decimal_facets
+from tap_epicor_kinetic.sdk_hooks import TapHooks, selected_schema
 from tap_epicor_kinetic.selection import NothingToExtractError, check_streams_to_extract
 from tap_epicor_kinetic.streams import STREAM_TYPES
 from tap_epicor_kinetic.timeutil import load_zone, parse_start_date
 from tap_epicor_kinetic.transport import DeadlineAdapter, OriginError, OriginSession
 from tap_epicor_kinetic.unset_settings import drop_unset_defaulted, drop_unset_sdk_settings
-
-if t.TYPE_CHECKING:
-    from types import FrameType
 
 try:
     from typing import override  # type: ignore[attr-defined]
@@ -50,7 +47,7 @@ STREAM_NAMES = tuple(stream.stream_name() for stream in STREAM_TYPES)
 TERMINATION_GRACE_SECONDS = 20.0
 
 
-class TapEpicorKinetic(Tap):
+class TapEpicorKinetic(TapHooks):
     """Singer tap for Epicor Kinetic finance data over REST v2 / OData v4."""
 
     name = "tap-epicor-kinetic"
@@ -104,7 +101,7 @@ class TapEpicorKinetic(Tap):
             super().cb_test(ctx, param, value)
 
     @override
-    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+    def on_termination(self, signum: int) -> None:
         # The SDK logs "Gracefully shutting down" and exits 0, so an orchestrator that stops a
         # run sees success for a partial extract. Write the state of what was emitted (the
         # records before it are flushed first), then exit 128 + signal: 143 for SIGTERM.
@@ -118,7 +115,7 @@ class TapEpicorKinetic(Tap):
         watchdog.daemon = True
         watchdog.start()
         with contextlib.suppress(Exception):  # e.g. a signal in the middle of a blocked write
-            self._state_writer.write_state(self.state)
+            self.state_writer.write_state(self.state)
         self.logger.error(
             "Stopped by %s: the extract is incomplete; the last STATE written covers every "
             "record before it, so the next run continues from there. Exiting %d.",
@@ -128,12 +125,9 @@ class TapEpicorKinetic(Tap):
         sys.exit(code)
 
     @override
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+    def check_settings(self, errors: list[str]) -> list[str]:
         # Runs when the tap is built to sync (not for --about or an offline --discover): every
         # setting is checked here, before any request and before any "error while syncing".
-        errors = super()._validate_config(raise_errors=raise_errors)
-        if not raise_errors:
-            return errors
         checks: list[t.Callable[[], object]] = [
             lambda: self.companies,
             lambda: self.base_url if self.config.get("base_url") else None,
@@ -154,10 +148,8 @@ class TapEpicorKinetic(Tap):
         return errors
 
     @override
-    def _set_compatible_replication_methods(self) -> None:
-        # The first thing `sync_all` (final in the SDK) does before it writes any state.
+    def before_sync_all(self) -> None:
         check_streams_to_extract(self.streams.values(), self.mapper, self.logger)
-        super()._set_compatible_replication_methods()
 
     _terminating = False
 
@@ -665,7 +657,7 @@ class TapEpicorKinetic(Tap):
             stream = self.streams.get(name)
             if stream is None:
                 continue
-            schema = get_selected_schema(
+            schema = selected_schema(
                 name, entry.schema.to_dict(), entry.metadata.resolve_selection()
             )
             if restore_decimal_facets(schema, stream.schema):

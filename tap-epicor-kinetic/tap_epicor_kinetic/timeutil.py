@@ -100,3 +100,8 @@ def parse_start_date(value: str, zone: dt.tzinfo) -> dt.datetime:
         )
         raise ValueError(msg)
     return parse_server_datetime(text, zone)
+
+
+def utc_now() -> dt.datetime:
+    """Now, in UTC (a record's time_extracted, a run's start)."""
+    return dt.datetime.now(dt.UTC)
