@@ -62,7 +62,7 @@ class BaqStream(EpicorStream):
         self._keys = [str(k) for k in definition.get("primary_keys") or []]
         self._baq_replication_key = str(definition.get("replication_key") or "") or None
         self._definition_name = str(definition["name"])
-        self._tap_ref = tap
+        self.services = tap.services
         schema = self._discover_schema()
         super().__init__(tap, schema, name=self._definition_name)
         self.primary_keys = self._keys
@@ -83,17 +83,16 @@ class BaqStream(EpicorStream):
 
     @override
     def resolve_entity_type(self) -> EntityType | None:
-        meta = self._tap.service_metadata(self.baq_service)
+        meta = self.services.service_metadata(self.baq_service)
         if meta is None:
             return None
         return meta.entity_set_type("Data") or next(iter(meta.entity_types.values()), None)
 
     def _discover_schema(self) -> dict[str, t.Any]:
         """From the BAQ's $metadata, else from a sample of rows; offline, keys only."""
-        tap = self._tap_ref
         properties: dict[str, t.Any] = {}
-        if tap.config.get("base_url"):
-            meta = tap.service_metadata(self.baq_service)
+        if self.services.online:
+            meta = self.services.service_metadata(self.baq_service)
             entity = None
             if meta is not None:
                 entity = meta.entity_set_type("Data") or next(
@@ -118,12 +117,12 @@ class BaqStream(EpicorStream):
         return {"type": "object", "properties": properties}
 
     def _schema_from_sample(self) -> dict[str, t.Any]:
-        tap = self._tap_ref
-        url = f"{tap.company_root(tap.companies[0])}/{self.baq_service}/Data"
+        services = self.services
+        url = f"{services.company_root(services.companies[0])}/{self.baq_service}/Data"
         query = encode_query({"$top": SAMPLE_ROWS})
         what = f"Stream '{self._definition_name}' (BAQ {self.baq_id}, reading its columns)"
         sample: list[dict[str, t.Any]] = []
-        tap.get_url(
+        services.get_url(
             f"{url}?{query}",
             accept="application/json",
             what=what,
@@ -171,7 +170,7 @@ class BaqStream(EpicorStream):
         url = self.entity_url(company)
         skip = 0
         while True:
-            params: dict[str, t.Any] = {"$top": self._tap.page_size}
+            params: dict[str, t.Any] = {"$top": self.services.page_size}
             if skip:
                 params["$skip"] = skip
             rows = self._get(url, params, context)

@@ -47,6 +47,7 @@ from tap_epicor_kinetic.timeutil import (
 
 if t.TYPE_CHECKING:
     from tap_epicor_kinetic.odata import EntityType, ServiceMetadata
+    from tap_epicor_kinetic.services import Services
     from tap_epicor_kinetic.tap import TapEpicorKinetic
 
 try:
@@ -129,7 +130,6 @@ class EpicorStream(StreamHooks):
     # to_record already emits JSON types for schema fields only (decimal text, ISO dates); the
     # SDK's per-value conformance pass was 38% of the tap's CPU in a profile (benchmarks/).
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
-    _tap: TapEpicorKinetic
 
     def __init__(
         self,
@@ -146,8 +146,10 @@ class EpicorStream(StreamHooks):
         self.ud_fields = ud_fields
         #: Whether the SDK's metadata has had mark_defaults applied (once, when first built).
         self._defaults_marked = False
+        #: Settings, session, auth, retries, server clock and $metadata, shared by every stream.
+        self.services: Services = tap.services
         super().__init__(tap=tap, schema=schema, name=name)
-        configured = tap.config.get("replication_keys") or {}
+        configured = self.services.config.get("replication_keys") or {}
         self.replication_key = (
             configured.get(self.name, self.default_replication_key)
             if self.parent_stream_type is None
@@ -179,12 +181,12 @@ class EpicorStream(StreamHooks):
         self._prepared = False
         self._schema_written = False
 
-    # --- URL, headers, session, auth (shared through the tap) -------------------------------
+    # --- URL, headers, session, auth (shared through services) ------------------------------
 
     @property
     @override
     def url_base(self) -> str:
-        return self._tap.base_url + "/api/v2/odata"
+        return self.services.base_url + "/api/v2/odata"
 
     @property
     def path(self) -> str:  # type: ignore[override]
@@ -204,17 +206,17 @@ class EpicorStream(StreamHooks):
     @property
     @override
     def requests_session(self) -> requests.Session:
-        return self._tap.http_session
+        return self.services.http_session
 
     @property
     @override
     def authenticator(self) -> requests.auth.AuthBase:  # type: ignore[override]
-        return self._tap.authenticator
+        return self.services.authenticator
 
     @property
     @override
     def timeout(self) -> int:
-        return int(self._tap.request_timeout)
+        return int(self.services.request_timeout)
 
     @override
     def build_prepared_request(self, *args: t.Any, **kwargs: t.Any) -> requests.PreparedRequest:
@@ -377,7 +379,7 @@ class EpicorStream(StreamHooks):
             )
 
         return RecordPlan.build(
-            self.schema, odata_name=self.odata_name, selected=keep, zone=self._tap.zone
+            self.schema, odata_name=self.odata_name, selected=keep, zone=self.services.zone
         )
 
     def to_record(self, row: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -453,7 +455,7 @@ class EpicorStream(StreamHooks):
             )
             raise FatalAPIError(msg)
         if looks_like_datetime(value):
-            return parse_server_datetime(value, self._tap.zone)
+            return parse_server_datetime(value, self.services.zone)
         if isinstance(value, (bool, int, str, decimal.Decimal)):
             return value
         return str(value)
@@ -476,7 +478,7 @@ class EpicorStream(StreamHooks):
 
     def resolve_entity_type(self) -> EntityType | None:
         """This stream's EDM entity type on this instance (None without $metadata)."""
-        meta = self._tap.service_metadata(self.service)
+        meta = self.services.service_metadata(self.service)
         return self.entity_type_in(meta) if meta is not None else None
 
     def prepare(self) -> None:
@@ -554,7 +556,7 @@ class EpicorStream(StreamHooks):
         first = self._position_value(value)
         if isinstance(first, str) and looks_like_date(first):
             # A date column's bookmark (`2025-12-26`) is local midnight on the server.
-            first = parse_server_datetime(f"{first}T00:00:00", self._tap.zone)
+            first = parse_server_datetime(f"{first}T00:00:00", self.services.zone)
         tie_fields = [f for f in self.ordering_fields() if f != self.replication_key]
         if isinstance(tiebreak, dict) and list(tiebreak) == tie_fields:
             return (first, *[self._position_value(v) for v in tiebreak.values()])
@@ -570,7 +572,7 @@ class EpicorStream(StreamHooks):
 
     def _start_filter(self) -> str | None:
         """start_date through the entity's date column, when the replication key is no date."""
-        start = self._tap.start_date
+        start = self.services.start_date
         if start is None or not self.replication_key or self._is_date_key():
             return None
         if self.start_date_column:
@@ -591,7 +593,7 @@ class EpicorStream(StreamHooks):
         column = self.odata_name(key)
         state = self.get_context_state(context)
         bookmark = state.get("replication_key_value")
-        lookback = self._tap.late_commit_lookback
+        lookback = self.services.late_commit_lookback
         if bookmark is not None and state.get("replication_key") == key:
             floor = self._saved_position(bookmark, state.get(TIEBREAK_STATE_KEY))
             if self._is_date_key():
@@ -623,7 +625,7 @@ class EpicorStream(StreamHooks):
             for stale in ("replication_key", "replication_key_value", TIEBREAK_STATE_KEY):
                 state.pop(stale, None)
             state.pop(bookmarks.STATE_KEY, None)
-        start_date = self._tap.start_date
+        start_date = self.services.start_date
         if start_date is None or not self._is_date_key():
             return None, None
         return f"{column} ge {odata.literal(start_date)}", None
@@ -639,7 +641,7 @@ class EpicorStream(StreamHooks):
         as a server fault.
         """
 
-        limit = self._tap.request_limit
+        limit = self.services.request_limit
 
         def send() -> list[dict[str, t.Any]]:
             prepared = self.build_prepared_request(
@@ -658,7 +660,7 @@ class EpicorStream(StreamHooks):
                         f"Stream '{self.name}': Epicor is throttling (HTTP {failed.status_code})"
                     )
                 raise
-            self._tap.server_clock.observe(response)
+            self.services.server_clock.observe(response)
             rows = collection_rows(
                 response, what=f"Stream '{self.name}'", check=self._children_problem
             )
@@ -666,7 +668,10 @@ class EpicorStream(StreamHooks):
             return rows
 
         return call_with_retries(
-            send, policy=self._tap.retry_policy, what=f"Stream '{self.name}'", logger=self.logger
+            send,
+            policy=self.services.retry_policy,
+            what=f"Stream '{self.name}'",
+            logger=self.logger,
         )
 
     def _children_problem(self, rows: list[dict[str, t.Any]]) -> str | None:
@@ -715,7 +720,7 @@ class EpicorStream(StreamHooks):
         stamps = [v for v in values if isinstance(v, dt.datetime)]
         if not stamps:
             return
-        latest = self._tap.server_clock.latest_trusted()
+        latest = self.services.server_clock.latest_trusted()
         if any(not _exact_in_utc(v) or v > latest for v in stamps):
             # A stamp past the server's clock is never a bookmark (clock.py), and one at the
             # types' edge (9999-12-31 west of UTC) has no exact literal: neither can prove the
@@ -732,9 +737,9 @@ class EpicorStream(StreamHooks):
             return
         served = next(str(row.get(c)) for c, v in zip(columns, values, strict=True) if v)
         msg = (
-            f"server_timezone: {self._tap.zone} does not match the Epicor server's time zone "
+            f"server_timezone: {self.services.zone} does not match the Epicor server's time zone "
             f"(the row served with {columns[0]} {served} is not found by that value read in "
-            f"{self._tap.zone}); set server_timezone to the zone the server runs in, e.g. "
+            f"{self.services.zone}); set server_timezone to the zone the server runs in, e.g. "
             "America/Chicago. Nothing was emitted for this stream."
         )
         raise FatalAPIError(msg)
@@ -792,8 +797,8 @@ class EpicorStream(StreamHooks):
                 self.position,
                 window,
                 bound=bound if self.replication_key else None,
-                page_size=self._tap.page_size,
-                limit=self._tap.request_limit,
+                page_size=self.services.page_size,
+                limit=self.services.request_limit,
             )
         except OutOfOrderError:
             msg = (
@@ -825,7 +830,7 @@ class EpicorStream(StreamHooks):
                 "$select": ",".join(select),
                 "$filter": _and(filter_, after),
                 "$orderby": ",".join(columns),
-                "$top": self._tap.page_size,
+                "$top": self.services.page_size,
             }
             if expand:
                 params["$expand"] = expand
@@ -890,7 +895,7 @@ class EpicorStream(StreamHooks):
         params: dict[str, t.Any] = {
             "$select": ",".join(child.select_columns()),
             "$orderby": ",".join(child._primary_columns()),
-            "$top": self._tap.page_size,
+            "$top": self.services.page_size,
         }
         nested = child.expand_clause()
         if nested:
@@ -1100,7 +1105,7 @@ class EpicorStream(StreamHooks):
             yield from self._child_records(context)
             return
         self.prepare()
-        company = str((context or {}).get("Company") or self._tap.companies[0])
+        company = str((context or {}).get("Company") or self.services.companies[0])
         started = utc_now()
         tie_fields = [f for f in self.ordering_fields() if f != self.replication_key]
         # Worked out once: the per-row work below runs for every header row of a first load.
@@ -1148,7 +1153,7 @@ class EpicorStream(StreamHooks):
                 finished_at=utc_now(),
                 value=state.get("replication_key_value"),
                 tiebreak=state.get(TIEBREAK_STATE_KEY),
-                lookback=self._tap.late_commit_lookback,
+                lookback=self.services.late_commit_lookback,
             )
 
     def _trusted_rows(self, rows: list[dict[str, t.Any]]) -> int:
@@ -1165,7 +1170,7 @@ class EpicorStream(StreamHooks):
         ):
             return len(rows)
         column = self.odata_name(key)
-        latest = self._tap.server_clock.latest_trusted()
+        latest = self.services.server_clock.latest_trusted()
 
         def beyond(row: dict[str, t.Any]) -> bool:
             value = self._position_value(row.get(column))
@@ -1189,7 +1194,7 @@ class EpicorStream(StreamHooks):
             "reads them again; check the server clock or the column's values.",
             self.name,
             len(rows) - trusted,
-            self._tap.server_clock.now().isoformat(timespec="seconds"),
+            self.services.server_clock.now().isoformat(timespec="seconds"),
             TOLERANCE,
             named,
         )
@@ -1220,4 +1225,4 @@ class EpicorStream(StreamHooks):
     def partitions(self) -> list[dict[str, t.Any]] | None:
         if self.parent_stream_type is not None:
             return None
-        return [{"Company": company} for company in self._tap.companies]
+        return [{"Company": company} for company in self.services.companies]

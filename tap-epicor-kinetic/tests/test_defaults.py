@@ -25,18 +25,20 @@ def test_unset_settings_take_the_schema_default(epicor_sandbox: Any, unset: str)
     tap = TapEpicorKinetic(config=config, validate_config=True)
 
     assert {name: tap.config[name] for name in DEFAULTS} == DEFAULTS
-    # The values the code uses, through the tap's own attributes.
-    assert tap.credentials.method == DEFAULTS["auth_method"]
-    assert tap.credentials.token_url == DEFAULTS["token_url"]
-    assert tap.credentials.scope == DEFAULTS["scope"]
-    assert tap.request_timeout == DEFAULTS["request_timeout"]
+    # The values the code uses, through the services the streams share.
+    services = tap.services
+    assert services.credentials.method == DEFAULTS["auth_method"]
+    assert services.credentials.token_url == DEFAULTS["token_url"]
+    assert services.credentials.scope == DEFAULTS["scope"]
+    assert services.request_timeout == DEFAULTS["request_timeout"]
     assert tap.streams["vendors"].timeout == DEFAULTS["request_timeout"]
-    assert tap.page_size == DEFAULTS["page_size"]
-    assert tap.max_concurrent_requests == DEFAULTS["max_concurrent_requests"]
-    assert tap.late_commit_lookback == dt.timedelta(
+    assert services.page_size == DEFAULTS["page_size"]
+    assert services.max_concurrent_requests == DEFAULTS["max_concurrent_requests"]
+    assert services.late_commit_lookback == dt.timedelta(
         minutes=DEFAULTS["late_commit_lookback_minutes"]
     )
-    assert tap.retry_policy.max_retries == DEFAULTS["max_retries"]
-    assert tap.retry_policy.base_seconds == DEFAULTS["retry_backoff_seconds"]
-    assert tap.zone.utcoffset(dt.datetime(2026, 1, 1)) == dt.timedelta(0)  # "UTC"
-    assert tap.http_session.verify is DEFAULTS["verify_ssl"]
+    assert services.retry_policy.max_retries == DEFAULTS["max_retries"]
+    assert services.retry_policy.base_seconds == DEFAULTS["retry_backoff_seconds"]
+    assert services.zone.utcoffset(dt.datetime(2026, 1, 1)) == dt.timedelta(0)  # "UTC"
+    assert tap.streams["vendors"].services is services
+    assert services.http_session.verify is DEFAULTS["verify_ssl"]

@@ -104,8 +104,8 @@ def test_the_sdk_still_calls_the_hooks_where_the_tap_relies_on_it() -> None:
 
 
 def test_settings_are_checked_through_the_validate_config_hook() -> None:
+    config = {**OFFLINE, "base_url": "https://erp.example.com/ERP11", "page_size": 0}
     with pytest.raises(ConfigValidationError) as raised:
-        config = {**OFFLINE, "base_url": "https://erp.example.com/ERP11", "page_size": 0}
         TapEpicorKinetic(config=config, parse_env_config=False)
     assert "page_size: must be at least 1." in raised.value.errors
 
