@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import decimal
-import time
 import typing as t
 from functools import cached_property
 from urllib.parse import quote
@@ -20,8 +18,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context
 from singer_sdk.singerlib import MetadataMapping, RecordMessage
 
-from tap_epicor_kinetic import bookmarks, deletions, odata
-from tap_epicor_kinetic.clock import TOLERANCE
+from tap_epicor_kinetic import deletions, odata, state
 from tap_epicor_kinetic.columns import mark_defaults
 from tap_epicor_kinetic.errors import (
     check_response,
@@ -37,11 +34,10 @@ from tap_epicor_kinetic.retry import call_with_retries
 from tap_epicor_kinetic.run_log import RUN
 from tap_epicor_kinetic.schema import property_for_edm
 from tap_epicor_kinetic.sdk_hooks import StreamHooks
+from tap_epicor_kinetic.state import Position
 from tap_epicor_kinetic.timeutil import (
     format_rfc3339,
-    looks_like_date,
     looks_like_datetime,
-    parse_server_datetime,
     utc_now,
 )
 
@@ -55,10 +51,6 @@ try:
 except ImportError:  # Python < 3.12
     from typing_extensions import override
 
-Position = tuple[Scalar, ...]
-TIEBREAK_STATE_KEY = "replication_key_tiebreak"
-#: Least seconds between two STATE messages written from inside a page of parents.
-CHILD_STATE_INTERVAL_S = 10.0
 #: Documents looked up per request when confirming deletions.
 LOOKUP_BATCH = 20
 #: An expanded collection this long may have been cut at a server cap (a cap, when a server has
@@ -90,13 +82,6 @@ def _exact_in_utc(value: dt.datetime) -> bool:
     return True
 
 
-def _json_safe(value: t.Any) -> t.Any:
-    """A raw tie-break value as it can sit in the JSON state (integral Decimals as int)."""
-    if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else format(value, "f")
-    return value
-
-
 class EpicorStream(StreamHooks):
     """One Epicor entity set (or, for child streams, one navigation property of the parent)."""
 
@@ -106,8 +91,6 @@ class EpicorStream(StreamHooks):
     entity_set: t.ClassVar[str] = ""
     #: OData property name → emitted field name, where OData renames a column (reference §2).
     renames: t.ClassVar[dict[str, str]] = {}
-    #: When this process last wrote a STATE (monotonic clock; shared by every stream).
-    _state_written_at: t.ClassVar[float] = float("-inf")
     #: Child column (OData name) → parent column (OData name) filled in from the parent row.
     parent_keys: t.ClassVar[dict[str, str]] = {}
     #: Replication key unless `replication_keys` overrides it; None for child streams. Stock
@@ -161,13 +144,8 @@ class EpicorStream(StreamHooks):
         self._page_rows: list[dict[str, t.Any]] = []
         #: When the page being emitted arrived: the records' time_extracted.
         self._extracted_at: dt.datetime | None = None
-        self._pending_tiebreak: dict[str, t.Any] | None = None
-        #: The record being emitted is stamped after the server's clock (never a bookmark).
-        self._untrusted_stamp = False
-        #: True while rows re-read below the bookmark are emitted: they do not move it.
-        self._hold_state = False
-        #: Position of the saved bookmark for this sync (None: none saved).
-        self._floor: Position | None = None
+        #: Whether the record being emitted may move the bookmark, and its tie-break.
+        self.cursor = state.Cursor()
         #: A configured replication key not in the bundled schema, added until $metadata says.
         self._placeholder_key: str | None = None
         if self.replication_key and self.replication_key not in self.schema["properties"]:
@@ -440,26 +418,6 @@ class EpicorStream(StreamHooks):
             if mapped is not None:
                 yield stream_map.stream_alias, mapped
 
-    def position(self, row: dict[str, t.Any]) -> Position:
-        """Where a raw row sits in the keyset ordering."""
-        return tuple(
-            self._position_value(row.get(self.odata_name(f))) for f in self.ordering_fields()
-        )
-
-    def _position_value(self, value: t.Any) -> Scalar:
-        if value is None:
-            msg = (
-                f"Stream '{self.name}': a row has no value for an ordering column "
-                f"({', '.join(self.ordering_fields())}); set replication_keys.{self.name} to a "
-                "column that is always filled."
-            )
-            raise FatalAPIError(msg)
-        if looks_like_datetime(value):
-            return parse_server_datetime(value, self.services.zone)
-        if isinstance(value, (bool, int, str, decimal.Decimal)):
-            return value
-        return str(value)
-
     # --- Preparing against the instance's $metadata ------------------------------------------
 
     @classmethod
@@ -526,7 +484,39 @@ class EpicorStream(StreamHooks):
         self.prepare()
         return None
 
-    # --- State -------------------------------------------------------------------------------
+    # --- State: positions and the bookmark (state.py) -----------------------------------------
+
+    def position(self, row: dict[str, t.Any]) -> Position:
+        """Where a raw row sits in the keyset ordering."""
+        return state.position(self, row)
+
+    def position_value(self, value: t.Any) -> Scalar:
+        """An ordering column's raw value, comparable."""
+        return state.position_value(self, value)
+
+    @override
+    def bookmark_may_move(self) -> bool:
+        # Not for a row stamped after the server's clock (see clock.py), a row re-read below
+        # the bookmark (late commits) or a re-read open document: the bookmark stays.
+        return self.cursor.may_move()
+
+    @override
+    def bookmark_moved(self, context: Context | None) -> None:
+        if self.replication_key and self.cursor.tiebreak is not None:
+            self.get_context_state(context)[state.TIEBREAK_STATE_KEY] = dict(self.cursor.tiebreak)
+
+    @override
+    def state_due(self) -> bool:
+        # The SDK ends every child sync with a STATE, and children are synced once per page of
+        # parents: one STATE per page, each carrying the whole state (open documents' child keys
+        # included, megabytes on a large company), made the output grow with pages x state.
+        # Inside a page the child's STATE is written at most every CHILD_STATE_INTERVAL_S (a
+        # long first load still saves progress); otherwise its bookmark travels in the parent's
+        # next STATE (every STATE_MSG_FREQUENCY parent records and at the end of its sync).
+        if self.parent_stream_type is not None and self._page_rows and state.STATE_CLOCK.recent():
+            return False
+        state.STATE_CLOCK.written()
+        return True
 
     @override
     def compare_start_date(self, value: str, start_date_value: str) -> str:
@@ -534,101 +524,6 @@ class EpicorStream(StreamHooks):
         if not self.is_timestamp_replication_key or not looks_like_datetime(value):
             return value
         return super().compare_start_date(value, start_date_value)
-
-    @override
-    def bookmark_may_move(self) -> bool:
-        # Not for a row stamped after the server's clock (see clock.py), a row re-read below
-        # the bookmark (late commits) or a re-read open document: the bookmark stays.
-        return not (self._untrusted_stamp or self._hold_state)
-
-    @override
-    def bookmark_moved(self, context: Context | None) -> None:
-        if self.replication_key and self._pending_tiebreak is not None:
-            state = self.get_context_state(context)
-            state[TIEBREAK_STATE_KEY] = dict(self._pending_tiebreak)
-
-    def _is_date_key(self) -> bool:
-        prop = self.schema["properties"].get(self.replication_key or "", {})
-        return prop.get("format") in {"date-time", "date"}
-
-    def _saved_position(self, value: t.Any, tiebreak: t.Any) -> Position:
-        """A saved bookmark as a keyset position (without tie-break when none was saved)."""
-        first = self._position_value(value)
-        if isinstance(first, str) and looks_like_date(first):
-            # A date column's bookmark (`2025-12-26`) is local midnight on the server.
-            first = parse_server_datetime(f"{first}T00:00:00", self.services.zone)
-        tie_fields = [f for f in self.ordering_fields() if f != self.replication_key]
-        if isinstance(tiebreak, dict) and list(tiebreak) == tie_fields:
-            return (first, *[self._position_value(v) for v in tiebreak.values()])
-        return (first,)
-
-    def _from_position(self, position: Position) -> str:
-        """Keyset filter for the rows after a saved position (at it, without a tie-break)."""
-        columns = [self.odata_name(f) for f in self.ordering_fields()]
-        if len(position) == len(columns):
-            return odata.after(columns, position)
-        # No tie-break saved (older or hand-written state): re-read rows at the bookmark.
-        return f"{columns[0]} ge {odata.literal(position[0])}"
-
-    def _start_filter(self) -> str | None:
-        """start_date through the entity's date column, when the replication key is no date."""
-        start = self.services.start_date
-        if start is None or not self.replication_key or self._is_date_key():
-            return None
-        if self.start_date_column:
-            return f"{self.odata_name(self.start_date_column)} ge {odata.literal(start)}"
-        return None
-
-    def _lower_bound(self, context: Context | None) -> tuple[str | None, Position | None]:
-        """(keyset filter where this sync starts, the saved bookmark's position).
-
-        After the bookmark, or, with a late-commit lookback, after an older bookmark (a ring of
-        them in state, see bookmarks.py) or lookback before a date-time bookmark; else at
-        start_date for a date key, from the beginning otherwise.
-        """
-        key = self.replication_key
-        if not key or self.replication_method != "INCREMENTAL":
-            # FULL_TABLE (e.g. forced in the catalog) reads every row, whatever the state says.
-            return None, None
-        column = self.odata_name(key)
-        state = self.get_context_state(context)
-        bookmark = state.get("replication_key_value")
-        lookback = self.services.late_commit_lookback
-        if bookmark is not None and state.get("replication_key") == key:
-            floor = self._saved_position(bookmark, state.get(TIEBREAK_STATE_KEY))
-            if self._is_date_key():
-                value = floor[0]
-                if lookback and isinstance(value, dt.datetime):
-                    return f"{column} ge {odata.literal(value - lookback)}", floor
-                return self._from_position(floor), floor
-            start = bookmarks.starting_point(state, lookback)
-            if start is False:
-                return self._from_position(floor), floor
-            if isinstance(start, bookmarks.Saved):
-                return self._from_position(self._saved_position(start.value, start.tiebreak)), floor
-            self.logger.info(
-                "Stream '%s': no bookmark was saved %s before the previous run started; "
-                "reading from the beginning so that late commits are not missed.",
-                self.name,
-                lookback,
-            )
-            return None, floor
-        if bookmark is not None:
-            self.logger.warning(
-                "Stream '%s': the saved bookmark is on %s, the replication key is now %s; "
-                "starting from start_date.",
-                self.name,
-                state.get("replication_key"),
-                key,
-            )
-            # The old key's values cannot be compared with the new key's.
-            for stale in ("replication_key", "replication_key_value", TIEBREAK_STATE_KEY):
-                state.pop(stale, None)
-            state.pop(bookmarks.STATE_KEY, None)
-        start_date = self.services.start_date
-        if start_date is None or not self._is_date_key():
-            return None, None
-        return f"{column} ge {odata.literal(start_date)}", None
 
     # --- Paging ------------------------------------------------------------------------------
 
@@ -716,7 +611,7 @@ class EpicorStream(StreamHooks):
         before anything is emitted.
         """
         columns = [self.odata_name(f) for f in self.ordering_fields()]
-        values = [self._position_value(row.get(c)) for c in columns]
+        values = [self.position_value(row.get(c)) for c in columns]
         stamps = [v for v in values if isinstance(v, dt.datetime)]
         if not stamps:
             return
@@ -756,8 +651,8 @@ class EpicorStream(StreamHooks):
         change.
         """
         url = self.entity_url(company)
-        lower, self._floor = self._lower_bound(context)
-        base = self._start_filter()
+        lower, self.cursor.floor = state.lower_bound(self, context)
+        base = state.start_filter(self)
         order_columns = [self.odata_name(f) for f in self.ordering_fields()]
         select = self.select_columns()
         expand = self.expand_clause()
@@ -944,7 +839,7 @@ class EpicorStream(StreamHooks):
 
     def document_key(self, row: dict[str, t.Any]) -> tuple[t.Any, ...]:
         """The primary key of a raw row, JSON-safe."""
-        return tuple(_json_safe(row.get(c)) for c in self._primary_columns())
+        return tuple(state.json_safe(row.get(c)) for c in self._primary_columns())
 
     def _tracks_documents(self) -> bool:
         return bool(self.open_column) and self.replication_method == "INCREMENTAL"
@@ -982,8 +877,9 @@ class EpicorStream(StreamHooks):
             for name, entity_set, columns, nested in levels:
                 rows = [r for parent in parents for r in parent.get(entity_set) or []]
                 # complete_children already filled in the parent's key columns.
-                keys.setdefault(name, set()).update(
-                    tuple(map(_json_safe, map(r.get, columns))) for r in rows
+                columns = [child.odata_name(f) for f in list(child.primary_keys or [])[size:]]
+                keys.setdefault(child.name, set()).update(
+                    tuple(map(state.json_safe, map(r.get, columns))) for r in rows
                 )
                 walk(nested, rows)
 
@@ -1038,14 +934,14 @@ class EpicorStream(StreamHooks):
         open now nor read again are looked up by key, and tombstoned (with their children) when
         not found; child keys remembered but missing now are tombstoned.
         """
-        state = self.get_context_state(context)
-        previous = deletions.load(state)
+        partition = self.get_context_state(context)
+        previous = deletions.load(partition)
         open_filter = (
             f"{self.odata_name(self.open_column or '')} eq {odata.literal(self.open_value)}"
         )
         yield from self._documents_again(
             company,
-            _and(open_filter, self._start_filter()) or "",
+            _and(open_filter, state.start_filter(self)) or "",
             context,
             seen,
             open_now,
@@ -1081,7 +977,7 @@ class EpicorStream(StreamHooks):
                     "Stream '%s': %s was deleted in Epicor; sending a tombstone.", self.name, key
                 )
                 yield deletions.tombstone(fields, key, deleted_at)
-        deletions.store(state, {key: seen[key] for key in open_now})
+        deletions.store(partition, {key: seen[key] for key in open_now})
 
     def _all_active_descendants(self) -> list[EpicorStream]:
         found = []
@@ -1107,10 +1003,6 @@ class EpicorStream(StreamHooks):
         self.prepare()
         company = str((context or {}).get("Company") or self.services.companies[0])
         started = utc_now()
-        tie_fields = [f for f in self.ordering_fields() if f != self.replication_key]
-        # Worked out once: the per-row work below runs for every header row of a first load.
-        tie_columns = [(f, self.odata_name(f)) for f in tie_fields]
-        ordering_columns = [self.odata_name(f) for f in self.ordering_fields()]
         tracking = self._tracks_documents()
         seen: dict[tuple[t.Any, ...], deletions.ChildKeys] = {}
         open_now: set[tuple[t.Any, ...]] = set()
@@ -1119,100 +1011,21 @@ class EpicorStream(StreamHooks):
             self._emit_children(rows, context)
             if tracking:
                 self._note_documents(rows, seen, open_now)
-            floor = self._floor
-            trusted = self._trusted_rows(rows)
-            for index, row in enumerate(rows):
-                self._untrusted_stamp = index >= trusted
-                if self.replication_key:
-                    self._pending_tiebreak = {f: _json_safe(row.get(c)) for f, c in tie_columns}
-                    if floor is not None:
-                        self._hold_state = self.position(row)[: len(floor)] < floor
-                    else:
-                        self._hold_state = False
-                        if None in map(row.get, ordering_columns):
-                            self.position(row)  # fails naming the column and the setting
+            for row in state.rows_with_cursor(self, rows):
                 record = self.to_record(row)
                 if not self.selected and self.replication_key:
                     # Only children are selected: keep the bookmark moving all the same.
                     self.move_bookmark(record, context)
                 yield record
-        self._pending_tiebreak = None
-        self._untrusted_stamp = False
-        self._hold_state = True
+        # Documents read again (open or looked up) never move the bookmark.
+        self.cursor = state.Cursor(hold=True)
         try:
             if tracking:
                 yield from self._reread_documents(company, context, seen, open_now)
         finally:
-            self._hold_state = False
+            self.cursor = state.Cursor()
             self._extracted_at = None
-        if self.replication_key and self.replication_method == "INCREMENTAL":
-            state = self.get_context_state(context)
-            bookmarks.record_run(
-                state,
-                started_at=started,
-                finished_at=utc_now(),
-                value=state.get("replication_key_value"),
-                tiebreak=state.get(TIEBREAK_STATE_KEY),
-                lookback=self.services.late_commit_lookback,
-            )
-
-    def _trusted_rows(self, rows: list[dict[str, t.Any]]) -> int:
-        """How many leading rows of a page have a stamp that may become the bookmark.
-
-        Rows are in replication-key order, so only the last row is checked unless it is
-        stamped after the server's current time (plus clock.TOLERANCE).
-        """
-        key = self.replication_key
-        if (
-            not rows
-            or not key
-            or self.schema["properties"].get(key, {}).get("format") not in {"date-time"}
-        ):
-            return len(rows)
-        column = self.odata_name(key)
-        latest = self.services.server_clock.latest_trusted()
-
-        def beyond(row: dict[str, t.Any]) -> bool:
-            value = self._position_value(row.get(column))
-            return isinstance(value, dt.datetime) and value > latest
-
-        if not beyond(rows[-1]):
-            return len(rows)
-        trusted = next(i for i, row in enumerate(rows) if beyond(row))
-        named = ", ".join(
-            " ".join(
-                [
-                    *(f"{k}={row.get(self.odata_name(k))}" for k in self.primary_keys or []),
-                    f"{column}={row.get(column)}",
-                ]
-            )
-            for row in rows[trusted : trusted + 5]
-        )
-        self.logger.warning(
-            "Stream '%s': %d row(s) stamped after the server's current time (%s, plus %s), "
-            "e.g. %s. They are emitted, but the bookmark stays before them, so the next run "
-            "reads them again; check the server clock or the column's values.",
-            self.name,
-            len(rows) - trusted,
-            self.services.server_clock.now().isoformat(timespec="seconds"),
-            TOLERANCE,
-            named,
-        )
-        return trusted
-
-    @override
-    def state_due(self) -> bool:
-        # The SDK ends every child sync with a STATE, and children are synced once per page of
-        # parents: one STATE per page, each carrying the whole state (open documents' child keys
-        # included, megabytes on a large company), made the output grow with pages x state.
-        # Inside a page the child's STATE is written at most every CHILD_STATE_INTERVAL_S (a
-        # long first load still saves progress); otherwise its bookmark travels in the parent's
-        # next STATE (every STATE_MSG_FREQUENCY parent records and at the end of its sync).
-        recent = time.monotonic() - EpicorStream._state_written_at < CHILD_STATE_INTERVAL_S
-        if self.parent_stream_type is not None and self._page_rows and recent:
-            return False
-        EpicorStream._state_written_at = time.monotonic()
-        return True
+        state.record_run(self, context, started)
 
     def _child_records(self, context: Context | None) -> t.Iterator[dict[str, t.Any]]:
         rows = self._page_rows
