@@ -173,7 +173,7 @@ class BaqStream(EpicorStream):
             params: dict[str, t.Any] = {"$top": self.services.page_size}
             if skip:
                 params["$skip"] = skip
-            rows = self._get(url, params, context)
+            rows = self.get_rows(url, params, context)
             if not rows:
                 return
             yield rows

@@ -12,25 +12,20 @@ from singer_sdk.exceptions import (
     AbortedSyncFailedException,
     AbortedSyncPausedException,
     FatalAPIError,
-    RetriableAPIError,
 )
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context
 from singer_sdk.singerlib import MetadataMapping, RecordMessage
 
-from tap_epicor_kinetic import deletions, odata, state
+from tap_epicor_kinetic import deletions, odata, paging, state
 from tap_epicor_kinetic.columns import mark_defaults
 from tap_epicor_kinetic.errors import (
     check_response,
     collection_problem,
-    collection_rows,
-    is_license_exhaustion,
 )
 from tap_epicor_kinetic.odata import Scalar
 from tap_epicor_kinetic.output import FastWriter
-from tap_epicor_kinetic.prefetch import OutOfOrderError, prefetched_pages
 from tap_epicor_kinetic.records import ConversionError, RecordPlan
-from tap_epicor_kinetic.retry import call_with_retries
 from tap_epicor_kinetic.run_log import RUN
 from tap_epicor_kinetic.schema import property_for_edm
 from tap_epicor_kinetic.sdk_hooks import StreamHooks
@@ -59,27 +54,6 @@ LOOKUP_BATCH = 20
 EXPAND_SUSPECT_ROWS = 100
 #: Left as is in a key predicate `(…)` of a URL path: OData punctuation of literals.
 KEY_SAFE = "(),'"
-
-
-#: (child stream name, its entity set, key columns after the document's key, its own children)
-ChildLevel = tuple[str, str, list[str], list[t.Any]]
-
-
-def _and(*filters: str | None) -> str | None:
-    """OData filters joined with `and` (None where there is nothing to filter)."""
-    present = [f for f in filters if f]
-    if len(present) <= 1:
-        return present[0] if present else None
-    return " and ".join(f"({f})" for f in present)
-
-
-def _exact_in_utc(value: dt.datetime) -> bool:
-    """Whether the instant exists in UTC (a filter literal can name it exactly)."""
-    try:
-        value.astimezone(dt.UTC)
-    except OverflowError:
-        return False
-    return True
 
 
 class EpicorStream(StreamHooks):
@@ -525,51 +499,32 @@ class EpicorStream(StreamHooks):
             return value
         return super().compare_start_date(value, start_date_value)
 
-    # --- Paging ------------------------------------------------------------------------------
+    # --- Requests and paging (paging.py) -------------------------------------------------------
 
-    def _get(
+    def get_rows(
         self, url: str, params: dict[str, t.Any], context: Context | None
     ) -> list[dict[str, t.Any]]:
-        """GET with the shared retry policy: the rows of the answer, numbers as Decimal.
+        """GET with the shared retries: the rows of the answer, numbers as Decimal."""
+        return paging.get_rows(self, url, params, context)
 
-        An answer that is not a list of rows (with well-formed expanded children) is retried
-        as a server fault.
-        """
+    def page_rows(
+        self, company: str, context: Context | None
+    ) -> t.Iterator[list[dict[str, t.Any]]]:
+        """Pages of raw rows, keyset-paged inside the window fixed when the sync starts."""
+        return paging.page_rows(self, company, context)
 
-        limit = self.services.request_limit
+    def keyed_pages(
+        self,
+        company: str,
+        filter_: str,
+        context: Context | None,
+        *,
+        source: tuple[str, str] | None = None,
+    ) -> t.Iterator[list[dict[str, t.Any]]]:
+        """Pages of the rows matching `filter_`, keyset-paged on the primary key."""
+        return paging.keyed_pages(self, company, filter_, context, source=source)
 
-        def send() -> list[dict[str, t.Any]]:
-            prepared = self.build_prepared_request(
-                method="GET",
-                url=f"{url}?{odata.encode_query(params)}" if params else url,
-                headers=self.http_headers,
-            )
-            try:
-                response = self.send(prepared, context)
-            except RetriableAPIError as exc:
-                failed = exc.response
-                if failed is not None and (
-                    failed.status_code == 429 or is_license_exhaustion(failed)
-                ):
-                    limit.throttled(
-                        f"Stream '{self.name}': Epicor is throttling (HTTP {failed.status_code})"
-                    )
-                raise
-            self.services.server_clock.observe(response)
-            rows = collection_rows(
-                response, what=f"Stream '{self.name}'", check=self._children_problem
-            )
-            limit.succeeded()
-            return rows
-
-        return call_with_retries(
-            send,
-            policy=self.services.retry_policy,
-            what=f"Stream '{self.name}'",
-            logger=self.logger,
-        )
-
-    def _children_problem(self, rows: list[dict[str, t.Any]]) -> str | None:
+    def children_problem(self, rows: list[dict[str, t.Any]]) -> str | None:
         """Why the expanded children of `rows` are not lists of rows; None when they are."""
         for child in self._active_children():
             nested: list[dict[str, t.Any]] = []
@@ -581,163 +536,10 @@ class EpicorStream(StreamHooks):
                 if problem is not None:
                     return f"{child.entity_set} of row {index + 1}: {problem}"
                 nested.extend(children)
-            problem = child._children_problem(nested) if nested else None
+            problem = child.children_problem(nested) if nested else None
             if problem is not None:
                 return problem
         return None
-
-    def _upper_bound(self, url: str, lower: str | None, context: Context | None) -> Position | None:
-        """The last row in the ordering when the sync starts; the window ends there."""
-        columns = [self.odata_name(f) for f in self.ordering_fields()]
-        params: dict[str, t.Any] = {
-            "$select": ",".join(columns),
-            "$orderby": ",".join(f"{c} desc" for c in columns),
-            "$top": 1,
-        }
-        if lower:
-            params["$filter"] = lower
-        rows = self._get(url, params, context)
-        if not rows:
-            return None
-        self._check_zone(url, rows[0], context)
-        return self.position(rows[0])
-
-    def _check_zone(self, url: str, row: dict[str, t.Any], context: Context | None) -> None:
-        """Fail naming server_timezone when our datetime literals do not find a served row.
-
-        Filter literals carry an offset and the server converts them to its own zone; read in
-        the wrong zone, every keyset anchor shifts by hours and rows would be skipped or come
-        back out of order. Asking for the window's last row by its own values proves the zone
-        before anything is emitted.
-        """
-        columns = [self.odata_name(f) for f in self.ordering_fields()]
-        values = [self.position_value(row.get(c)) for c in columns]
-        stamps = [v for v in values if isinstance(v, dt.datetime)]
-        if not stamps:
-            return
-        latest = self.services.server_clock.latest_trusted()
-        if any(not _exact_in_utc(v) or v > latest for v in stamps):
-            # A stamp past the server's clock is never a bookmark (clock.py), and one at the
-            # types' edge (9999-12-31 west of UTC) has no exact literal: neither can prove the
-            # zone, and asking for it would fail a correct setting.
-            return
-        params: dict[str, t.Any] = {
-            "$select": ",".join(columns),
-            "$filter": " and ".join(
-                f"{c} eq {odata.literal(v)}" for c, v in zip(columns, values, strict=True)
-            ),
-            "$top": 1,
-        }
-        if self._get(url, params, context):
-            return
-        served = next(str(row.get(c)) for c, v in zip(columns, values, strict=True) if v)
-        msg = (
-            f"server_timezone: {self.services.zone} does not match the Epicor server's time zone "
-            f"(the row served with {columns[0]} {served} is not found by that value read in "
-            f"{self.services.zone}); set server_timezone to the zone the server runs in, e.g. "
-            "America/Chicago. Nothing was emitted for this stream."
-        )
-        raise FatalAPIError(msg)
-
-    def page_rows(
-        self, company: str, context: Context | None
-    ) -> t.Iterator[list[dict[str, t.Any]]]:
-        """Pages of raw rows, keyset-paged on (replication key, SysRevID) inside a fixed window.
-
-        `$top` + `$orderby`; each page starts after the last row received (so a server-side cap
-        below `$top` loses nothing) and paging stops on an empty page or at the window's end
-        (the last row when the sync started). A row changed mid-sync moves past the window and
-        is read by the next sync; unlike plain `$skip`, that never shifts the rows that did not
-        change.
-        """
-        url = self.entity_url(company)
-        lower, self.cursor.floor = state.lower_bound(self, context)
-        base = state.start_filter(self)
-        order_columns = [self.odata_name(f) for f in self.ordering_fields()]
-        select = self.select_columns()
-        expand = self.expand_clause()
-        orderby = ",".join(
-            [*order_columns, *[c for c in self._primary_columns() if c not in order_columns]]
-        )
-
-        def bound() -> Position | None:
-            upper = self._upper_bound(url, _and(base, lower), context)
-            if upper is None:
-                self.logger.info("Stream '%s' (%s): nothing new.", self.name, company)
-            return upper
-
-        def window(anchor: Position | None) -> str | None:
-            # No upper bound in the filter: it is fetched alongside the first page, and the
-            # pages past it are cut by prefetched_pages.
-            after = odata.after(order_columns, anchor) if anchor is not None else lower
-            return _and(base, after)
-
-        def fetch(filter_: str | None, skip: int, top: int) -> list[dict[str, t.Any]]:
-            params: dict[str, t.Any] = {"$select": ",".join(select)}
-            if filter_:
-                params["$filter"] = filter_
-            params["$orderby"] = orderby
-            if skip:
-                params["$skip"] = skip
-            params["$top"] = top
-            if expand:
-                params["$expand"] = expand
-            return self.complete_children(self._get(url, params, context), company, context)
-
-        # Up to max_concurrent_requests in flight; with the default of 1 it is still one request
-        # at a time, but the next page is asked for as soon as the current one arrives.
-        try:
-            yield from prefetched_pages(
-                fetch,
-                self.position,
-                window,
-                bound=bound if self.replication_key else None,
-                page_size=self.services.page_size,
-                limit=self.services.request_limit,
-            )
-        except OutOfOrderError:
-            msg = (
-                f"Stream '{self.name}': the server returned rows out of order for "
-                f"$orderby={orderby}; cannot page safely."
-            )
-            raise FatalAPIError(msg) from None
-
-    def keyed_pages(
-        self,
-        company: str,
-        filter_: str,
-        context: Context | None,
-        *,
-        source: tuple[str, str] | None = None,
-    ) -> t.Iterator[list[dict[str, t.Any]]]:
-        """Pages of the rows matching `filter_`, keyset-paged on the primary key.
-
-        For the open-document re-read and keyed lookups: a write moves no row in this ordering.
-        """
-        url = self.entity_url(company, source)
-        columns = self._primary_columns()
-        select = self.select_columns()
-        expand = self.expand_clause()
-        anchor: Position | None = None
-        while True:
-            after = odata.after(columns, anchor) if anchor is not None else None
-            params: dict[str, t.Any] = {
-                "$select": ",".join(select),
-                "$filter": _and(filter_, after),
-                "$orderby": ",".join(columns),
-                "$top": self.services.page_size,
-            }
-            if expand:
-                params["$expand"] = expand
-            rows = self.complete_children(self._get(url, params, context), company, context)
-            if not rows:
-                return
-            last = self.document_key(rows[-1])
-            if last == anchor:
-                msg = f"Stream '{self.name}': the server repeated a page for $filter={filter_}."
-                raise FatalAPIError(msg)
-            yield rows
-            anchor = last
 
     def complete_children(
         self, rows: list[dict[str, t.Any]], company: str, context: Context | None
@@ -777,19 +579,19 @@ class EpicorStream(StreamHooks):
         expanded: int,
     ) -> list[dict[str, t.Any]]:
         """All of one row's `child` collection, from the keyed navigation route."""
-        values = [row.get(c) for c in self._primary_columns()]
+        values = [row.get(c) for c in self.primary_columns()]
         if None in values:
             msg = (
                 f"Stream '{child.name}': a {self.entity_set} row with {expanded} "
                 f"{child.entity_set} rows (a server may have cut them short) lacks its key "
-                f"{self._primary_columns()}, so they cannot be read again; nothing was emitted."
+                f"{self.primary_columns()}, so they cannot be read again; nothing was emitted."
             )
             raise FatalAPIError(msg)
         keys = ",".join(odata.literal(t.cast("Scalar", v)) for v in values)
         url = f"{self.entity_url(company)}({quote(keys, safe=KEY_SAFE)})/{child.entity_set}"
         params: dict[str, t.Any] = {
             "$select": ",".join(child.select_columns()),
-            "$orderby": ",".join(child._primary_columns()),
+            "$orderby": ",".join(child.primary_columns()),
             "$top": self.services.page_size,
         }
         nested = child.expand_clause()
@@ -802,7 +604,7 @@ class EpicorStream(StreamHooks):
             f"{child.entity_set} rows in $expand, which a server may have cut short"
         )
         try:
-            while page := self._get(url, {**params, "$skip": len(found)}, context):
+            while page := self.get_rows(url, {**params, "$skip": len(found)}, context):
                 if found and child.document_key(page[0]) == child.document_key(found[0]):
                     msg = f"{route} ignores $skip (it repeated its first page)"
                     raise FatalAPIError(msg)
@@ -832,14 +634,15 @@ class EpicorStream(StreamHooks):
             )
         return found
 
-    def _primary_columns(self) -> list[str]:
+    def primary_columns(self) -> list[str]:
+        """The primary key as OData column names."""
         return [self.odata_name(k) for k in self.primary_keys or []]
 
     # --- Open documents, changes below the header, deletions ---------------------------------
 
     def document_key(self, row: dict[str, t.Any]) -> tuple[t.Any, ...]:
         """The primary key of a raw row, JSON-safe."""
-        return tuple(state.json_safe(row.get(c)) for c in self._primary_columns())
+        return tuple(state.json_safe(row.get(c)) for c in self.primary_columns())
 
     def _tracks_documents(self) -> bool:
         return bool(self.open_column) and self.replication_method == "INCREMENTAL"
@@ -941,14 +744,14 @@ class EpicorStream(StreamHooks):
         )
         yield from self._documents_again(
             company,
-            _and(open_filter, state.start_filter(self)) or "",
+            odata.all_of(open_filter, state.start_filter(self)) or "",
             context,
             seen,
             open_now,
             source=self.open_source,
         )
         unknown = [key for key in previous if key not in seen]
-        columns = self._primary_columns()
+        columns = self.primary_columns()
         for start in range(0, len(unknown), LOOKUP_BATCH):
             batch = unknown[start : start + LOOKUP_BATCH]
             filter_ = " or ".join(

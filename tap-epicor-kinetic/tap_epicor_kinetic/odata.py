@@ -31,6 +31,14 @@ def literal(value: Scalar) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def all_of(*filters: str | None) -> str | None:
+    """Filters joined with `and` (None where there is nothing to filter)."""
+    present = [f for f in filters if f]
+    if len(present) <= 1:
+        return present[0] if present else None
+    return " and ".join(f"({f})" for f in present)
+
+
 def after(columns: Sequence[str], values: Sequence[Scalar]) -> str:
     """Keyset predicate: the row's (columns) tuple sorts strictly after `values`."""
     return _compare(columns, values, "gt", "gt")
