@@ -9,19 +9,16 @@ from urllib.parse import quote
 
 import requests
 from singer_sdk.exceptions import (
-    AbortedSyncFailedException,
-    AbortedSyncPausedException,
     FatalAPIError,
 )
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context
 from singer_sdk.singerlib import MetadataMapping, RecordMessage
 
-from tap_epicor_kinetic import deletions, odata, paging, state
+from tap_epicor_kinetic import children, deletions, odata, paging, state
 from tap_epicor_kinetic.columns import mark_defaults
 from tap_epicor_kinetic.errors import (
     check_response,
-    collection_problem,
 )
 from tap_epicor_kinetic.odata import Scalar
 from tap_epicor_kinetic.output import FastWriter
@@ -48,12 +45,6 @@ except ImportError:  # Python < 3.12
 
 #: Documents looked up per request when confirming deletions.
 LOOKUP_BATCH = 20
-#: An expanded collection this long may have been cut at a server cap (a cap, when a server has
-#: one, is a round page size such as 100; whether Kinetic has one is unknown): it is read again
-#: in full through the keyed navigation route. Shorter collections cost no extra request.
-EXPAND_SUSPECT_ROWS = 100
-#: Left as is in a key predicate `(…)` of a URL path: OData punctuation of literals.
-KEY_SAFE = "(),'"
 
 
 class EpicorStream(StreamHooks):
@@ -115,9 +106,10 @@ class EpicorStream(StreamHooks):
         if self.parent_stream_type is not None:
             # One bookmark-free state entry per child stream, not one per parent context.
             self.state_partitioning_keys = []
-        self._page_rows: list[dict[str, t.Any]] = []
+        #: A child's rows from the page of parents being emitted (children.emit hands them over).
+        self.parent_rows: list[dict[str, t.Any]] = []
         #: When the page being emitted arrived: the records' time_extracted.
-        self._extracted_at: dt.datetime | None = None
+        self.extracted_at: dt.datetime | None = None
         #: Whether the record being emitted may move the bookmark, and its tie-break.
         self.cursor = state.Cursor()
         #: A configured replication key not in the bundled schema, added until $metadata says.
@@ -213,7 +205,7 @@ class EpicorStream(StreamHooks):
         super().finalize_state_progress_markers(state)
         if self.parent_stream_type is None and not state:
             # Children are synced page by page inside their parent: they end when it does.
-            for stream in [self, *self._all_active_descendants()]:
+            for stream in [self, *self.active_descendants()]:
                 if stream.selected:
                     self.logger.info("%s", RUN.ended(stream.name))
 
@@ -221,48 +213,34 @@ class EpicorStream(StreamHooks):
     def generate_child_contexts(
         self, record: dict[str, t.Any], context: Context | None
     ) -> t.Iterable[Context | None]:
-        # Children are emitted per page by _emit_children, not synced once per parent row.
+        # Children are emitted per page by emit_children, not synced once per parent row.
         return iter(())
 
-    def _active_children(self) -> list[EpicorStream]:
-        return [
-            child
-            for child in t.cast("list[EpicorStream]", self.child_streams)
-            if child.selected or child.has_selected_descendents
-        ]
+    def active_children(self) -> list[EpicorStream]:
+        """The child streams to extract: selected, or with a selected child of their own."""
+        return children.active(self)
+
+    def active_descendants(self) -> list[EpicorStream]:
+        """The active children, their active children, and so on."""
+        return children.descendants(self)
 
     def expand_clause(self) -> str | None:
         """`APInvDtls($select=…;$expand=APInvExps($select=…))` for the active children."""
-        parts = []
-        for child in self._active_children():
-            inner = f"$select={','.join(child.select_columns())}"
-            nested = child.expand_clause()
-            if nested:
-                inner += f";$expand={nested}"
-            parts.append(f"{child.entity_set}({inner})")
-        return ",".join(parts) or None
+        return children.expand_clause(self)
 
-    def _emit_children(self, rows: list[dict[str, t.Any]], context: Context | None) -> None:
-        """Emit the child rows nested in one page of parent rows, before the parents themselves.
+    def children_problem(self, rows: list[dict[str, t.Any]]) -> str | None:
+        """Why the expanded children of `rows` are not lists of rows; None when they are."""
+        return children.expansion_problem(self, rows)
 
-        Children go first so that no STATE covering a parent is written before its children.
-        """
-        for child in self._active_children():
-            # complete_children already filled in the parent's key columns.
-            child_rows = [
-                child_row for row in rows for child_row in row.get(child.entity_set) or []
-            ]
-            if not child_rows:
-                continue
-            child._page_rows = child_rows
-            child._extracted_at = self._extracted_at
-            try:
-                child.sync(context=dict(context or {}))
-            except (AbortedSyncFailedException, AbortedSyncPausedException):
-                # A record limit (dry run / tests) stopped the child; the parent goes on.
-                continue
-            finally:
-                child._page_rows = []
+    def complete_children(
+        self, rows: list[dict[str, t.Any]], company: str, context: Context | None
+    ) -> list[dict[str, t.Any]]:
+        """`rows` with every expanded collection that may be cut short read again in full."""
+        return children.complete(self, rows, company, context)
+
+    def emit_children(self, rows: list[dict[str, t.Any]], context: Context | None) -> None:
+        """Emit the child rows nested in one page of parents, before the parents."""
+        children.emit(self, rows, context)
 
     # --- Columns, values ---------------------------------------------------------------------
 
@@ -369,7 +347,7 @@ class EpicorStream(StreamHooks):
         writer = self.message_writer
         if not isinstance(writer, FastWriter):
             return False
-        extracted = self._extracted_at or utc_now()
+        extracted = self.extracted_at or utc_now()
         for alias, mapped in self._mapped(record):
             writer.write_record(alias, mapped, self.stream_version, extracted)
         return True
@@ -379,7 +357,7 @@ class EpicorStream(StreamHooks):
         # The SDK's version first walks every record against the selection mask (18% of the
         # tap's CPU in a profile, benchmarks/RESULTS.md); to_record already emits selected
         # fields only, and TYPE_CONFORMANCE_LEVEL is NONE. Stream maps still apply.
-        extracted = self._extracted_at or utc_now()
+        extracted = self.extracted_at or utc_now()
         for alias, mapped in self._mapped(record):
             yield RecordMessage(
                 stream=alias, record=mapped, version=self.stream_version, time_extracted=extracted
@@ -487,7 +465,7 @@ class EpicorStream(StreamHooks):
         # Inside a page the child's STATE is written at most every CHILD_STATE_INTERVAL_S (a
         # long first load still saves progress); otherwise its bookmark travels in the parent's
         # next STATE (every STATE_MSG_FREQUENCY parent records and at the end of its sync).
-        if self.parent_stream_type is not None and self._page_rows and state.STATE_CLOCK.recent():
+        if self.parent_stream_type is not None and self.parent_rows and state.STATE_CLOCK.recent():
             return False
         state.STATE_CLOCK.written()
         return True
@@ -524,116 +502,6 @@ class EpicorStream(StreamHooks):
         """Pages of the rows matching `filter_`, keyset-paged on the primary key."""
         return paging.keyed_pages(self, company, filter_, context, source=source)
 
-    def children_problem(self, rows: list[dict[str, t.Any]]) -> str | None:
-        """Why the expanded children of `rows` are not lists of rows; None when they are."""
-        for child in self._active_children():
-            nested: list[dict[str, t.Any]] = []
-            for index, row in enumerate(rows):
-                children = row.get(child.entity_set)
-                if children is None:
-                    continue
-                problem = collection_problem({"value": children})
-                if problem is not None:
-                    return f"{child.entity_set} of row {index + 1}: {problem}"
-                nested.extend(children)
-            problem = child.children_problem(nested) if nested else None
-            if problem is not None:
-                return problem
-        return None
-
-    def complete_children(
-        self, rows: list[dict[str, t.Any]], company: str, context: Context | None
-    ) -> list[dict[str, t.Any]]:
-        """`rows` with every expanded collection that may be cut short replaced by all of it.
-
-        A collection of EXPAND_SUSPECT_ROWS or more rows is read again through
-        `{Set}({keys})/{Nav}`, paged with `$skip` until an empty page; then the same for the
-        next level (invoice lines -> allocations). Also fills in each child row's parent-key
-        columns the server left empty. Runs before children are emitted or their keys
-        remembered, so a cut collection neither loses rows nor tombstones them.
-        """
-        for child in self._active_children():
-            nested: list[dict[str, t.Any]] = []
-            for row in rows:
-                children = row.get(child.entity_set)
-                if not children:
-                    continue
-                if len(children) >= EXPAND_SUSPECT_ROWS:
-                    children = self._navigate(row, child, company, context, len(children))
-                    row[child.entity_set] = children
-                for child_row in children:
-                    for child_col, parent_col in child.parent_keys.items():
-                        if child_row.get(child_col) in (None, ""):
-                            child_row[child_col] = row.get(parent_col)
-                nested.extend(children)
-            if nested:
-                child.complete_children(nested, company, context)
-        return rows
-
-    def _navigate(
-        self,
-        row: dict[str, t.Any],
-        child: EpicorStream,
-        company: str,
-        context: Context | None,
-        expanded: int,
-    ) -> list[dict[str, t.Any]]:
-        """All of one row's `child` collection, from the keyed navigation route."""
-        values = [row.get(c) for c in self.primary_columns()]
-        if None in values:
-            msg = (
-                f"Stream '{child.name}': a {self.entity_set} row with {expanded} "
-                f"{child.entity_set} rows (a server may have cut them short) lacks its key "
-                f"{self.primary_columns()}, so they cannot be read again; nothing was emitted."
-            )
-            raise FatalAPIError(msg)
-        keys = ",".join(odata.literal(t.cast("Scalar", v)) for v in values)
-        url = f"{self.entity_url(company)}({quote(keys, safe=KEY_SAFE)})/{child.entity_set}"
-        params: dict[str, t.Any] = {
-            "$select": ",".join(child.select_columns()),
-            "$orderby": ",".join(child.primary_columns()),
-            "$top": self.services.page_size,
-        }
-        nested = child.expand_clause()
-        if nested:
-            params["$expand"] = nested
-        found: list[dict[str, t.Any]] = []
-        route = f"{self.entity_set}({keys})/{child.entity_set}"
-        what = (
-            f"Stream '{child.name}': {self.entity_set}({keys}) came with {expanded} "
-            f"{child.entity_set} rows in $expand, which a server may have cut short"
-        )
-        try:
-            while page := self.get_rows(url, {**params, "$skip": len(found)}, context):
-                if found and child.document_key(page[0]) == child.document_key(found[0]):
-                    msg = f"{route} ignores $skip (it repeated its first page)"
-                    raise FatalAPIError(msg)
-                found.extend(page)
-        except FatalAPIError as exc:
-            msg = (
-                f"{what}, and reading them all through {route} failed: {exc}. Nothing past "
-                "this document was emitted; check that the route is served."
-            )
-            raise FatalAPIError(msg) from None
-        if len(found) < expanded:
-            msg = (
-                f"{what}, but {route} returned only {len(found)}; which is complete cannot be "
-                "told, so nothing past this document was emitted."
-            )
-            raise FatalAPIError(msg)
-        if len(found) > expanded:
-            self.logger.warning(
-                "Stream '%s': %s(%s) came with %d %s in $expand; read all %d instead "
-                "(the server cuts expanded collections short).",
-                child.name,
-                self.entity_set,
-                keys,
-                expanded,
-                child.entity_set,
-                len(found),
-            )
-        return found
-
     def primary_columns(self) -> list[str]:
         """The primary key as OData column names."""
         return [self.odata_name(k) for k in self.primary_keys or []]
@@ -653,32 +521,15 @@ class EpicorStream(StreamHooks):
     def child_levels(self) -> list[ChildLevel]:
         """How child_keys walks the active children: worked out once per page, not per row."""
         size = len(self.primary_keys or [])
+        # Every expanded stream gets a set, also when a document has no rows of it (left): an
+        # invoice whose only line was deleted has no allocations either.
+        keys: deletions.ChildKeys = {child.name: set() for child in self.active_descendants()}
 
-        def levels(stream: EpicorStream) -> list[ChildLevel]:
-            return [
-                (
-                    child.name,
-                    child.entity_set,
-                    [child.odata_name(f) for f in list(child.primary_keys or [])[size:]],
-                    levels(child),
-                )
-                for child in stream._active_children()
-            ]
-
-        return levels(self)
-
-    def child_keys(
-        self, row: dict[str, t.Any], levels: list[ChildLevel] | None = None
-    ) -> deletions.ChildKeys:
-        """Keys (after the document's own key) of the expanded child rows of one document."""
-        keys: deletions.ChildKeys = {}
-
-        def walk(levels: list[ChildLevel], parents: list[dict[str, t.Any]]) -> None:
-            # Level by level (all lines, then all their allocations). Every expanded stream
-            # gets a set, also when a document has no rows of it (left): an invoice whose only
-            # line was deleted has no allocations either.
-            for name, entity_set, columns, nested in levels:
-                rows = [r for parent in parents for r in parent.get(entity_set) or []]
+        def walk(stream: EpicorStream, parents: list[dict[str, t.Any]]) -> None:
+            # Level by level (all lines, then all their allocations): the columns are worked
+            # out once per level, not once per child row (a hot path on a first load).
+            for child in stream.active_children():
+                rows = [r for parent in parents for r in parent.get(child.entity_set) or []]
                 # complete_children already filled in the parent's key columns.
                 columns = [child.odata_name(f) for f in list(child.primary_keys or [])[size:]]
                 keys.setdefault(child.name, set()).update(
@@ -715,11 +566,11 @@ class EpicorStream(StreamHooks):
         source: tuple[str, str] | None = None,
     ) -> t.Iterator[dict[str, t.Any]]:
         for rows in self.keyed_pages(company, filter_, context, source=source):
-            self._extracted_at = utc_now()
+            self.extracted_at = utc_now()
             # A document the incremental read just emitted is not sent twice in one run.
             fresh = [row for row in rows if self.document_key(row) not in seen]
             self._note_documents(rows, seen, open_now)
-            self._emit_children(fresh, context)
+            self.emit_children(fresh, context)
             for row in fresh:
                 yield self.to_record(row)
 
@@ -765,12 +616,12 @@ class EpicorStream(StreamHooks):
             yield from self._documents_again(company, filter_, context, seen, open_now)
         deleted_at = format_rfc3339(utc_now())
         fields = list(self.primary_keys or [])
-        children = {child.name: child for child in self._all_active_descendants()}
+        by_name = {child.name: child for child in self.active_descendants()}
         for key, before in previous.items():
             now = seen.get(key)
             gone = before if now is None else deletions.missing_children(before, now)
             for name, keys in gone.items():
-                child = children.get(name)
+                child = by_name.get(name)
                 if child is not None and child.selected:
                     child.write_tombstones(
                         [(*key, *suffix) for suffix in sorted(keys, key=repr)], deleted_at
@@ -781,13 +632,6 @@ class EpicorStream(StreamHooks):
                 )
                 yield deletions.tombstone(fields, key, deleted_at)
         deletions.store(partition, {key: seen[key] for key in open_now})
-
-    def _all_active_descendants(self) -> list[EpicorStream]:
-        found = []
-        for child in self._active_children():
-            found.append(child)
-            found.extend(child._all_active_descendants())
-        return found
 
     def write_tombstones(self, keys: list[tuple[t.Any, ...]], deleted_at: str) -> None:
         """Write one tombstone record per primary key (child streams; headers yield theirs)."""
@@ -801,7 +645,7 @@ class EpicorStream(StreamHooks):
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         if self.parent_stream_type is not None:
-            yield from self._child_records(context)
+            yield from children.child_records(self, context)
             return
         self.prepare()
         company = str((context or {}).get("Company") or self.services.companies[0])
@@ -810,8 +654,8 @@ class EpicorStream(StreamHooks):
         seen: dict[tuple[t.Any, ...], deletions.ChildKeys] = {}
         open_now: set[tuple[t.Any, ...]] = set()
         for rows in self.page_rows(company, context):
-            self._extracted_at = utc_now()
-            self._emit_children(rows, context)
+            self.extracted_at = utc_now()
+            self.emit_children(rows, context)
             if tracking:
                 self._note_documents(rows, seen, open_now)
             for row in state.rows_with_cursor(self, rows):
@@ -827,14 +671,8 @@ class EpicorStream(StreamHooks):
                 yield from self._reread_documents(company, context, seen, open_now)
         finally:
             self.cursor = state.Cursor()
-            self._extracted_at = None
+            self.extracted_at = None
         state.record_run(self, context, started)
-
-    def _child_records(self, context: Context | None) -> t.Iterator[dict[str, t.Any]]:
-        rows = self._page_rows
-        self._emit_children(rows, context)
-        for row in rows:
-            yield self.to_record(row)
 
     @property
     @override

@@ -43,9 +43,9 @@ def test_nested_expands_are_completed_level_by_level(
 ) -> None:
     # A cap of 2 with the tap suspecting 2 rows: the same mechanism as a cap of 100, but every
     # invoice with 2+ lines and every line with 2+ allocations is cut and must be re-read.
-    from tap_epicor_kinetic import client
+    from tap_epicor_kinetic import children
 
-    monkeypatch.setattr(client, "EXPAND_SUSPECT_ROWS", 2)
+    monkeypatch.setattr(children, "EXPAND_SUSPECT_ROWS", 2)
     sandbox = epicor_sandbox_factory(invoices=40, expand_cap=2)
     config = sandbox.tap_config()
     result = tap_runner.sync(config, catalog=tap_runner.select_only(config, INVOICE_STREAMS))
