@@ -15,7 +15,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context
 from singer_sdk.singerlib import MetadataMapping, RecordMessage
 
-from tap_epicor_kinetic import children, deletions, odata, paging, state
+from tap_epicor_kinetic import children, deletions, documents, paging, state
 from tap_epicor_kinetic.columns import mark_defaults
 from tap_epicor_kinetic.errors import (
     check_response,
@@ -28,7 +28,6 @@ from tap_epicor_kinetic.schema import property_for_edm
 from tap_epicor_kinetic.sdk_hooks import StreamHooks
 from tap_epicor_kinetic.state import Position
 from tap_epicor_kinetic.timeutil import (
-    format_rfc3339,
     looks_like_datetime,
     utc_now,
 )
@@ -42,9 +41,6 @@ try:
     from typing import override  # type: ignore[attr-defined]
 except ImportError:  # Python < 3.12
     from typing_extensions import override
-
-#: Documents looked up per request when confirming deletions.
-LOOKUP_BATCH = 20
 
 
 class EpicorStream(StreamHooks):
@@ -125,7 +121,7 @@ class EpicorStream(StreamHooks):
         self._prepared = False
         self._schema_written = False
 
-    # --- URL, headers, session, auth (shared through services) ------------------------------
+    # --- URL, headers, session, auth (shared through services) -----------------------------------
 
     @property
     @override
@@ -179,7 +175,7 @@ class EpicorStream(StreamHooks):
         # The SDK's default appends the body and header names; ours is in errors.check_response.
         return f"Stream '{self.name}': HTTP {response.status_code}"
 
-    # --- Children come from the parent's page, never from their own requests -----------------
+    # --- Children come from the parent's page, never from their own requests ---------------------
 
     @override
     def schema_due(self) -> bool:
@@ -242,7 +238,7 @@ class EpicorStream(StreamHooks):
         """Emit the child rows nested in one page of parents, before the parents."""
         children.emit(self, rows, context)
 
-    # --- Columns, values ---------------------------------------------------------------------
+    # --- Columns, values -------------------------------------------------------------------------
 
     @property
     @override
@@ -370,7 +366,7 @@ class EpicorStream(StreamHooks):
             if mapped is not None:
                 yield stream_map.stream_alias, mapped
 
-    # --- Preparing against the instance's $metadata ------------------------------------------
+    # --- Preparing against the instance's $metadata ----------------------------------------------
 
     @classmethod
     def stream_name(cls) -> str:
@@ -436,7 +432,7 @@ class EpicorStream(StreamHooks):
         self.prepare()
         return None
 
-    # --- State: positions and the bookmark (state.py) -----------------------------------------
+    # --- State: positions and the bookmark (state.py) --------------------------------------------
 
     def position(self, row: dict[str, t.Any]) -> Position:
         """Where a raw row sits in the keyset ordering."""
@@ -477,7 +473,7 @@ class EpicorStream(StreamHooks):
             return value
         return super().compare_start_date(value, start_date_value)
 
-    # --- Requests and paging (paging.py) -------------------------------------------------------
+    # --- Requests and paging (paging.py) ---------------------------------------------------------
 
     def get_rows(
         self, url: str, params: dict[str, t.Any], context: Context | None
@@ -506,132 +502,11 @@ class EpicorStream(StreamHooks):
         """The primary key as OData column names."""
         return [self.odata_name(k) for k in self.primary_keys or []]
 
-    # --- Open documents, changes below the header, deletions ---------------------------------
+    # --- Documents: keys and tombstones (documents.py re-reads the open ones) --------------------
 
     def document_key(self, row: dict[str, t.Any]) -> tuple[t.Any, ...]:
         """The primary key of a raw row, JSON-safe."""
         return tuple(state.json_safe(row.get(c)) for c in self.primary_columns())
-
-    def _tracks_documents(self) -> bool:
-        return bool(self.open_column) and self.replication_method == "INCREMENTAL"
-
-    def _is_open(self, row: dict[str, t.Any]) -> bool:
-        return bool(row.get(self.odata_name(self.open_column or ""))) == self.open_value
-
-    def child_levels(self) -> list[ChildLevel]:
-        """How child_keys walks the active children: worked out once per page, not per row."""
-        size = len(self.primary_keys or [])
-        # Every expanded stream gets a set, also when a document has no rows of it (left): an
-        # invoice whose only line was deleted has no allocations either.
-        keys: deletions.ChildKeys = {child.name: set() for child in self.active_descendants()}
-
-        def walk(stream: EpicorStream, parents: list[dict[str, t.Any]]) -> None:
-            # Level by level (all lines, then all their allocations): the columns are worked
-            # out once per level, not once per child row (a hot path on a first load).
-            for child in stream.active_children():
-                rows = [r for parent in parents for r in parent.get(child.entity_set) or []]
-                # complete_children already filled in the parent's key columns.
-                columns = [child.odata_name(f) for f in list(child.primary_keys or [])[size:]]
-                keys.setdefault(child.name, set()).update(
-                    tuple(map(state.json_safe, map(r.get, columns))) for r in rows
-                )
-                walk(nested, rows)
-
-        walk(self.child_levels() if levels is None else levels, [row])
-        return keys
-
-    def _note_documents(
-        self,
-        rows: list[dict[str, t.Any]],
-        seen: dict[tuple[t.Any, ...], deletions.ChildKeys],
-        open_now: set[tuple[t.Any, ...]],
-    ) -> None:
-        levels = self.child_levels()
-        for row in rows:
-            key = self.document_key(row)
-            seen[key] = self.child_keys(row, levels)
-            if self._is_open(row):
-                open_now.add(key)
-            else:
-                open_now.discard(key)
-
-    def _documents_again(
-        self,
-        company: str,
-        filter_: str,
-        context: Context | None,
-        seen: dict[tuple[t.Any, ...], deletions.ChildKeys],
-        open_now: set[tuple[t.Any, ...]],
-        *,
-        source: tuple[str, str] | None = None,
-    ) -> t.Iterator[dict[str, t.Any]]:
-        for rows in self.keyed_pages(company, filter_, context, source=source):
-            self.extracted_at = utc_now()
-            # A document the incremental read just emitted is not sent twice in one run.
-            fresh = [row for row in rows if self.document_key(row) not in seen]
-            self._note_documents(rows, seen, open_now)
-            self.emit_children(fresh, context)
-            for row in fresh:
-                yield self.to_record(row)
-
-    def _reread_documents(
-        self,
-        company: str,
-        context: Context | None,
-        seen: dict[tuple[t.Any, ...], deletions.ChildKeys],
-        open_now: set[tuple[t.Any, ...]],
-    ) -> t.Iterator[dict[str, t.Any]]:
-        """Re-read the documents still in entry with their children; tombstone what is gone.
-
-        Runs after the incremental read. Open documents are read again in full (their child
-        rows change without the header being written); documents open last run and neither
-        open now nor read again are looked up by key, and tombstoned (with their children) when
-        not found; child keys remembered but missing now are tombstoned.
-        """
-        partition = self.get_context_state(context)
-        previous = deletions.load(partition)
-        open_filter = (
-            f"{self.odata_name(self.open_column or '')} eq {odata.literal(self.open_value)}"
-        )
-        yield from self._documents_again(
-            company,
-            odata.all_of(open_filter, state.start_filter(self)) or "",
-            context,
-            seen,
-            open_now,
-            source=self.open_source,
-        )
-        unknown = [key for key in previous if key not in seen]
-        columns = self.primary_columns()
-        for start in range(0, len(unknown), LOOKUP_BATCH):
-            batch = unknown[start : start + LOOKUP_BATCH]
-            filter_ = " or ".join(
-                "("
-                + " and ".join(
-                    f"{c} eq {odata.literal(v)}" for c, v in zip(columns, key, strict=True)
-                )
-                + ")"
-                for key in batch
-            )
-            yield from self._documents_again(company, filter_, context, seen, open_now)
-        deleted_at = format_rfc3339(utc_now())
-        fields = list(self.primary_keys or [])
-        by_name = {child.name: child for child in self.active_descendants()}
-        for key, before in previous.items():
-            now = seen.get(key)
-            gone = before if now is None else deletions.missing_children(before, now)
-            for name, keys in gone.items():
-                child = by_name.get(name)
-                if child is not None and child.selected:
-                    child.write_tombstones(
-                        [(*key, *suffix) for suffix in sorted(keys, key=repr)], deleted_at
-                    )
-            if now is None:
-                self.logger.info(
-                    "Stream '%s': %s was deleted in Epicor; sending a tombstone.", self.name, key
-                )
-                yield deletions.tombstone(fields, key, deleted_at)
-        deletions.store(partition, {key: seen[key] for key in open_now})
 
     def write_tombstones(self, keys: list[tuple[t.Any, ...]], deleted_at: str) -> None:
         """Write one tombstone record per primary key (child streams; headers yield theirs)."""
@@ -650,14 +525,12 @@ class EpicorStream(StreamHooks):
         self.prepare()
         company = str((context or {}).get("Company") or self.services.companies[0])
         started = utc_now()
-        tracking = self._tracks_documents()
-        seen: dict[tuple[t.Any, ...], deletions.ChildKeys] = {}
-        open_now: set[tuple[t.Any, ...]] = set()
+        open_documents = documents.OpenDocuments(self) if documents.tracked(self) else None
         for rows in self.page_rows(company, context):
             self.extracted_at = utc_now()
             self.emit_children(rows, context)
-            if tracking:
-                self._note_documents(rows, seen, open_now)
+            if open_documents:
+                open_documents.note(rows)
             for row in state.rows_with_cursor(self, rows):
                 record = self.to_record(row)
                 if not self.selected and self.replication_key:
@@ -667,8 +540,8 @@ class EpicorStream(StreamHooks):
         # Documents read again (open or looked up) never move the bookmark.
         self.cursor = state.Cursor(hold=True)
         try:
-            if tracking:
-                yield from self._reread_documents(company, context, seen, open_now)
+            if open_documents:
+                yield from open_documents.reread(company, context)
         finally:
             self.cursor = state.Cursor()
             self.extracted_at = None
