@@ -15,13 +15,12 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context
 from singer_sdk.singerlib import MetadataMapping, RecordMessage
 
-from tap_epicor_kinetic import children, deletions, documents, paging, state
+from tap_epicor_kinetic import children, deletions, documents, output, paging, state
 from tap_epicor_kinetic.columns import mark_defaults
 from tap_epicor_kinetic.errors import (
     check_response,
 )
 from tap_epicor_kinetic.odata import Scalar
-from tap_epicor_kinetic.output import FastWriter
 from tap_epicor_kinetic.records import ConversionError, RecordPlan
 from tap_epicor_kinetic.run_log import RUN
 from tap_epicor_kinetic.schema import property_for_edm
@@ -292,79 +291,30 @@ class EpicorStream(StreamHooks):
         """Unique per row: SysRevID for BO entities."""
         return [self.tiebreak_column]
 
-    @cached_property
-    def _record_plan(self) -> RecordPlan:
-        # Built on first use, after prepare() has settled the replication key and UD columns.
-        # A stream that is not selected emits nothing but still moves its bookmark for its
-        # selected children: its records keep every field.
-        def keep(name: str) -> bool:
-            return (
-                not self.selected
-                or name == self.replication_key
-                or bool(self.mask.get(("properties", name), True))
-            )
+    # --- Records out (output.py) ------------------------------------------------------------------
 
-        return RecordPlan.build(
-            self.schema, odata_name=self.odata_name, selected=keep, zone=self.services.zone
-        )
+    @cached_property
+    def record_plan(self) -> RecordPlan:
+        """How rows become records: built on first use, after prepare() settled the columns."""
+        return output.record_plan(self)
 
     def to_record(self, row: dict[str, t.Any]) -> dict[str, t.Any]:
         """One OData row → one record of the selected fields: renamed, decimal text, offsets.
 
-        A value that cannot be converted exactly stops the run naming the row and field: the
-        tap has no quarantine, and a truncated amount or key would load a wrong row silently.
+        A value that cannot be converted exactly stops the run naming the row and field.
         """
         try:
-            return self._record_plan.apply(row)
+            return self.record_plan.apply(row)
         except ConversionError as exc:
-            keys = ", ".join(
-                f"{key}={row.get(self.odata_name(key))}" for key in self.primary_keys or []
-            )
-            field = exc.field or "a field"
-            msg = (
-                f"Stream '{self.name}': row {keys or '(no key)'}: {field} {exc.reason}, which "
-                f"the schema declares as {self._declared(exc.field)}; the tap does not round or "
-                "guess, so it stopped before this row. Fix the value in Epicor, or deselect "
-                f"the field ({self.name}.{field}) in the catalog."
-            )
-            raise FatalAPIError(msg) from None
-
-    def _declared(self, field: str) -> str:
-        prop = self.schema["properties"].get(field, {})
-        if prop.get("format") in {"x-singer.decimal", "singer.decimal"}:
-            return "an exact decimal"
-        types = [t_ for t_ in t.cast("list[str]", prop.get("type") or []) if t_ != "null"]
-        return prop.get("format") or " or ".join(types) or "its type"
+            raise output.conversion_error(self, row, exc) from None
 
     @override
     def write_records(self, record: dict[str, t.Any]) -> bool:
-        # Straight to the writer: no message object per record (see record_messages for what
-        # is skipped and why). Another writer gets the SDK's path.
-        writer = self.message_writer
-        if not isinstance(writer, FastWriter):
-            return False
-        extracted = self.extracted_at or utc_now()
-        for alias, mapped in self._mapped(record):
-            writer.write_record(alias, mapped, self.stream_version, extracted)
-        return True
+        return output.write_records(self, record)
 
     @override
     def record_messages(self, record: dict[str, t.Any]) -> t.Iterator[RecordMessage]:
-        # The SDK's version first walks every record against the selection mask (18% of the
-        # tap's CPU in a profile, benchmarks/RESULTS.md); to_record already emits selected
-        # fields only, and TYPE_CONFORMANCE_LEVEL is NONE. Stream maps still apply.
-        extracted = self.extracted_at or utc_now()
-        for alias, mapped in self._mapped(record):
-            yield RecordMessage(
-                stream=alias, record=mapped, version=self.stream_version, time_extracted=extracted
-            )
-
-    def _mapped(self, record: dict[str, t.Any]) -> t.Iterator[tuple[str, dict[str, t.Any]]]:
-        """(stream alias, record) for each stream map that keeps the record."""
-        for stream_map in self.stream_maps:
-            mapped = stream_map.transform(record)
-            if mapped is not None:
-                yield stream_map.stream_alias, mapped
+        return output.record_messages(self, record)
 
     # --- Preparing against the instance's $metadata ----------------------------------------------
 
