@@ -144,13 +144,13 @@ class BaqStream(EpicorStream):
         if self._prepared:
             return
         self._prepared = True
-        self._entity_type = self.resolve_entity_type()
-        if self._entity_type is None:
+        self.entity_type = self.resolve_entity_type()
+        if self.entity_type is None:
             return
         missing = [
             c
             for c in [*self._keys, *([self.replication_key] if self.replication_key else [])]
-            if c not in self._entity_type.properties
+            if c not in self.entity_type.properties
         ]
         if missing:
             msg = (

@@ -1,4 +1,11 @@
-"""EpicorStream: URL, $select/$filter/$orderby/$expand, keyset paging, children, values, errors."""
+"""EpicorStream: one Epicor entity set as a Singer stream, coordinating the modules doing the work.
+
+The stream holds what describes it (service, entity set, keys, replication key, selection) and
+the SDK's hooks; the work is done by paging.py (requests, keyset pages), children.py (child
+streams from the parent's page), state.py (where a sync starts, what moves the bookmark),
+documents.py (documents in entry, tombstones), columns.py ($select, the key against $metadata)
+and output.py (records and RECORD lines). Settings and connections come from services.py.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +15,18 @@ from functools import cached_property
 from urllib.parse import quote
 
 import requests
-from singer_sdk.exceptions import (
-    FatalAPIError,
-)
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context
 from singer_sdk.singerlib import MetadataMapping, RecordMessage
 
-from tap_epicor_kinetic import children, deletions, documents, output, paging, state
-from tap_epicor_kinetic.columns import mark_defaults
-from tap_epicor_kinetic.errors import (
-    check_response,
-)
+from tap_epicor_kinetic import children, columns, deletions, documents, output, paging, state
+from tap_epicor_kinetic.errors import check_response
 from tap_epicor_kinetic.odata import Scalar
 from tap_epicor_kinetic.records import ConversionError, RecordPlan
 from tap_epicor_kinetic.run_log import RUN
-from tap_epicor_kinetic.schema import property_for_edm
 from tap_epicor_kinetic.sdk_hooks import StreamHooks
 from tap_epicor_kinetic.state import Position
-from tap_epicor_kinetic.timeutil import (
-    looks_like_datetime,
-    utc_now,
-)
+from tap_epicor_kinetic.timeutil import looks_like_datetime, utc_now
 
 if t.TYPE_CHECKING:
     from tap_epicor_kinetic.odata import EntityType, ServiceMetadata
@@ -108,15 +105,15 @@ class EpicorStream(StreamHooks):
         #: Whether the record being emitted may move the bookmark, and its tie-break.
         self.cursor = state.Cursor()
         #: A configured replication key not in the bundled schema, added until $metadata says.
-        self._placeholder_key: str | None = None
+        self.placeholder_key: str | None = None
         if self.replication_key and self.replication_key not in self.schema["properties"]:
             self.schema["properties"][self.replication_key] = {
                 "type": ["string", "null"],
                 "format": "date-time",
                 "description": f"{self.replication_key} (replication key; type from $metadata).",
             }
-            self._placeholder_key = self.replication_key
-        self._entity_type: EntityType | None = None
+            self.placeholder_key = self.replication_key
+        self.entity_type: EntityType | None = None
         self._prepared = False
         self._schema_written = False
 
@@ -245,7 +242,9 @@ class EpicorStream(StreamHooks):
         if not self._defaults_marked:
             metadata = super().metadata
             self._defaults_marked = True
-            mark_defaults(metadata, self.schema["properties"], self.extra_fields, self.ud_fields)
+            columns.mark_defaults(
+                metadata, self.schema["properties"], self.extra_fields, self.ud_fields
+            )
         return super().metadata
 
     def odata_name(self, field: str) -> str:
@@ -257,28 +256,7 @@ class EpicorStream(StreamHooks):
 
     def select_columns(self) -> list[str]:
         """`$select`: the selected schema fields plus keys and paging columns, as OData names."""
-        needed = set(self.primary_keys or []) | set(self.ordering_fields())
-        if self.open_column:
-            needed.add(self.open_column)
-        fields = [
-            name
-            for name in self.schema["properties"]
-            if name != deletions.DELETED_FIELD
-            and (name in needed or self.mask.get(("properties", name), True))
-        ]
-        columns = [self.odata_name(name) for name in fields]
-        available = self._entity_type.properties if self._entity_type else None
-        if available is not None:
-            missing = [c for c in columns if c not in available]
-            if missing:
-                self.logger.warning(
-                    "Stream '%s': this Epicor instance has no column(s) %s; they are not "
-                    "requested and stay null.",
-                    self.name,
-                    ", ".join(missing),
-                )
-                columns = [c for c in columns if c in available]
-        return columns
+        return columns.select(self)
 
     def ordering_fields(self) -> list[str]:
         """Emitted names of the keyset ordering: replication key, then the tie-break column(s)."""
@@ -342,37 +320,9 @@ class EpicorStream(StreamHooks):
         if self._prepared:
             return
         self._prepared = True
-        self._entity_type = self.resolve_entity_type()
-        key = self.replication_key
-        if not key or self._entity_type is None:
-            return
-        column = self.odata_name(key)
-        if column in self._entity_type.properties:
-            if key not in self.schema["properties"] or key == self._placeholder_key:
-                prop = self._entity_type.properties[column]
-                self.schema["properties"][key] = property_for_edm(prop)
-                self._placeholder_key = None
-            return
-        if self.tiebreak_column in self._entity_type.properties:
-            self.logger.warning(
-                "Stream '%s': %s has no column %s (stock Kinetic has no UpdatedOn); "
-                "replicating incrementally on %s instead.",
-                self.name,
-                self.entity_set,
-                column,
-                self.tiebreak_column,
-            )
-            if self._placeholder_key == key:
-                # No always-empty column for a key this instance does not have.
-                self.schema["properties"].pop(key, None)
-                self._placeholder_key = None
-            self.replication_key = self.tiebreak_column
-            return
-        msg = (
-            f"replication_keys.{self.name}: {self.entity_set} has neither {column} nor "
-            f"{self.tiebreak_column}; set replication_keys.{self.name} to one of its columns."
-        )
-        raise FatalAPIError(msg)
+        self.entity_type = self.resolve_entity_type()
+        if self.replication_key and self.entity_type is not None:
+            columns.settle_replication_key(self, self.entity_type)
 
     @override
     def get_replication_key_signpost(self, context: Context | None) -> t.Any:
