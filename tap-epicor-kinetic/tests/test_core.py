@@ -30,6 +30,8 @@ _StandardTests = get_tap_test_class(
 class TestTapEpicorKinetic(_StandardTests):  # type: ignore[misc, valid-type]
     """Discovery, connection, sync, schemas, keys and attribute types of every stream."""
 
+    # A classmethod: pytest deprecates class-scoped fixtures defined as instance methods.
     @pytest.fixture(scope="class", autouse=True)
-    def _point_at_sandbox(self, epicor_sandbox: Any) -> None:
+    @classmethod
+    def _point_at_sandbox(cls, epicor_sandbox: Any) -> None:
         SANDBOX_CONFIG.update(epicor_sandbox.tap_config())
