@@ -29,27 +29,45 @@ def tracked(stream: EpicorStream) -> bool:
     return bool(stream.open_column) and stream.replication_method == "INCREMENTAL"
 
 
-def child_keys(stream: EpicorStream, row: dict[str, t.Any]) -> deletions.ChildKeys:
-    """Keys (after the document's own key) of the expanded child rows of one document."""
-    size = len(stream.primary_keys or [])
-    # Every expanded stream gets a set, also when a document has no rows of it (left): an
-    # invoice whose only line was deleted has no allocations either.
-    keys: deletions.ChildKeys = {child.name: set() for child in stream.active_descendants()}
+#: (child stream name, its entity set, key columns after the document's key, its own children)
+ChildLevel = tuple[str, str, list[str], list[t.Any]]
 
-    def walk(parent_stream: EpicorStream, parents: list[dict[str, t.Any]]) -> None:
-        # Level by level (all lines, then all their allocations): the columns are worked out
-        # once per level, not once per child row (a hot path on a first load).
-        for child in parent_stream.active_children():
-            rows = [r for parent in parents for r in parent.get(child.entity_set) or []]
+
+def child_levels(stream: EpicorStream) -> list[ChildLevel]:
+    """How child_keys walks the active children: worked out once per page, not per row."""
+    size = len(stream.primary_keys or [])
+
+    def levels(parent: EpicorStream) -> list[ChildLevel]:
+        return [
+            (
+                child.name,
+                child.entity_set,
+                [child.odata_name(f) for f in list(child.primary_keys or [])[size:]],
+                levels(child),
+            )
+            for child in parent.active_children()
+        ]
+
+    return levels(stream)
+
+
+def child_keys(row: dict[str, t.Any], levels: list[ChildLevel]) -> deletions.ChildKeys:
+    """Keys (after the document's own key) of the expanded child rows of one document."""
+    keys: deletions.ChildKeys = {}
+
+    def walk(levels: list[ChildLevel], parents: list[dict[str, t.Any]]) -> None:
+        # Level by level (all lines, then all their allocations). Every expanded stream gets a
+        # set, also when a document has no rows of it (left): an invoice whose only line was
+        # deleted has no allocations either.
+        for name, entity_set, columns, nested in levels:
+            rows = [r for parent in parents for r in parent.get(entity_set) or []]
             # complete_children already filled in the parent's key columns.
-            columns = [child.odata_name(f) for f in list(child.primary_keys or [])[size:]]
-            keys.setdefault(child.name, set()).update(
+            keys.setdefault(name, set()).update(
                 tuple(map(state.json_safe, map(r.get, columns))) for r in rows
             )
-            if rows:
-                walk(child, rows)
+            walk(nested, rows)
 
-    walk(stream, [row])
+    walk(levels, [row])
     return keys
 
 
@@ -71,9 +89,10 @@ class OpenDocuments:
 
     def note(self, rows: list[dict[str, t.Any]]) -> None:
         """Remember the documents of one page and their child keys."""
+        levels = child_levels(self.stream)
         for row in rows:
             key = self.stream.document_key(row)
-            self.seen[key] = child_keys(self.stream, row)
+            self.seen[key] = child_keys(row, levels)
             if self.is_open(row):
                 self.open_now.add(key)
             else:

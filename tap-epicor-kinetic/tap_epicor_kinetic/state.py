@@ -268,11 +268,20 @@ def rows_with_cursor(
     cursor = stream.cursor
     floor = cursor.floor
     trusted = trusted_rows(stream, rows)
-    tie_fields = [f for f in stream.ordering_fields() if f != stream.replication_key]
+    key = stream.replication_key
+    # Worked out once per page: the per-row work below runs for every header row of a first load.
+    tie_columns = [(f, stream.odata_name(f)) for f in stream.ordering_fields() if f != key]
+    ordering_columns = [stream.odata_name(f) for f in stream.ordering_fields()]
     for index, row in enumerate(rows):
         cursor.untrusted = index >= trusted
-        if stream.replication_key:
-            cursor.tiebreak = {f: json_safe(row.get(stream.odata_name(f))) for f in tie_fields}
-            at = position(stream, row)
-            cursor.hold = floor is not None and at[: len(floor)] < floor
+        if key:
+            cursor.tiebreak = {f: json_safe(row.get(c)) for f, c in tie_columns}
+            if floor is not None:
+                cursor.hold = position(stream, row)[: len(floor)] < floor
+            else:
+                # The position is only needed below a floor; without one, only check that the
+                # ordering columns are filled.
+                cursor.hold = False
+                if None in map(row.get, ordering_columns):
+                    position(stream, row)  # fails naming the column and the setting
         yield row
