@@ -105,3 +105,19 @@ def test_a_plain_row_and_an_unusual_row_give_the_same_fields_in_the_same_order()
     # A column the row lacks is left out, not nulled.
     partial = {k: v for k, v in plain.items() if k != "Qty"}
     assert list(plan.apply(partial).items()) == [kv for kv in expected if kv[0] != "Qty"]
+
+
+def test_column_and_field_names_are_data_never_code() -> None:
+    # The plan is compiled into a function; names that $metadata supplies (UD columns) must
+    # not be able to change its source, whatever characters they hold.
+    odd = 'Odd"Name\'\n) + __import__("os")'
+    schema = {
+        "properties": {
+            odd: {"type": ["string", "null"]},
+            "Amt": {"type": ["string", "null"], "format": "x-singer.decimal"},
+        }
+    }
+    plan = RecordPlan.build(
+        schema, odata_name=lambda name: name, selected=lambda _: True, zone=ZoneInfo("UTC")
+    )
+    assert plan.apply({odd: "x", "Amt": decimal.Decimal("1.5")}) == {odd: "x", "Amt": "1.5"}
