@@ -900,220 +900,316 @@ def _gen_header_charges(
     return extra, doc_extra
 
 
+class DocLine(NamedTuple):
+    """One invoice line before amounts: a PO receipt ("R") or a miscellaneous line ("M")."""
+
+    line_type: str
+    part: str
+    description: str
+    uom: str
+    qty: int
+    doc_cost: int
+    po_num: int
+    po_line: int
+    natural: str  # natural account a misc line is expensed to ("" for receipts)
+
+
+Allocation = tuple[str, int, int]  # (GLAccount, base amount, document amount)
+
+
+class Expense(NamedTuple):
+    """The expense accounts misc lines are allocated to, and their descriptions."""
+
+    accounts: list[str]
+    descriptions: dict[str, str]
+
+
+@dataclass
+class Settlement:
+    """What an invoice's totals and payment come to once all its rows are written."""
+
+    total: int
+    doc_total: int
+    paid: int = 0
+    doc_paid: int = 0
+
+
+def _doc_lines(
+    g: Gen, po_lines: list[tuple[int, str, str, str, int, int]], po_num: int, sign: int
+) -> list[DocLine]:
+    """The invoice's lines: the receipts of the PO it bills, else 1-3 miscellaneous lines."""
+    rng = g.rng
+    if po_lines:
+        return [
+            DocLine("R", part, pdesc, uom, qty * sign, doc_cost, po_num, line, "")
+            for line, part, pdesc, uom, qty, doc_cost in po_lines
+        ]
+    lines = []
+    for _ in range(rng.randrange(1, 4)):
+        desc, natural = MISC_DESCRIPTIONS[rng.randrange(len(MISC_DESCRIPTIONS))]
+        doc_cost = rng.randrange(5_000, 5_000_000)
+        lines.append(DocLine("M", "", desc, "EA", sign, doc_cost, 0, 0, natural))
+    return lines
+
+
+def _allocations(
+    g: Gen, line: DocLine, amounts: tuple[int, int], rate: int, expense: Expense
+) -> list[Allocation]:
+    """Receipts go to AP clearing; misc lines split over 1-3 expense accounts of their kind."""
+    ext, doc_ext = amounts
+    if line.line_type == "R":
+        return [(_gl("2050"), ext, doc_ext)]
+    rng = g.rng
+    choices = [a for a in expense.accounts if a.startswith(line.natural)] or expense.accounts
+    n_alloc = rng.randrange(1, 4)
+    base = split(ext, n_alloc, rng)
+    doc = split(doc_ext, n_alloc, rng) if rate != 10_000_000_000 else base
+    return [(choices[rng.randrange(len(choices))], a, d) for a, d in zip(base, doc, strict=True)]
+
+
+def _line_row(
+    g: Gen, head: InvoiceHead, line_no: int, line: DocLine, *, amounts: tuple[int, int], gl: str
+) -> dict[str, object]:
+    """The APInvDtl row of one invoice line."""
+    _vnum, vid, vname, _city, _state, cur, _terms, _group, rate = head.vendor
+    part = line.part
+    return {
+        **_invoice_key(g, head),
+        "InvoiceLine": line_no,
+        "LineType": line.line_type,
+        "UnitCost": round_div(int(line.doc_cost) * rate, 100_000_000),
+        "DocUnitCost": int(line.doc_cost) * 100,
+        "PartNum": part,
+        "PONum": line.po_num,
+        "POLine": line.po_line,
+        "PORelNum": 1 if line.po_num else 0,
+        "Description": line.description,
+        "VendorQty": int(line.qty) * 10**8,
+        "PUM": line.uom,
+        "OurQty": int(line.qty) * 10**8,
+        "IUM": line.uom,
+        "CostPerCode": "E",
+        "VenPartNum": f"V-{part}" if part else "",
+        "ExtCost": amounts[0],
+        "DocExtCost": amounts[1],
+        "TaxCatID": "TAXABLE" if part else "",
+        "CurrencyCode": cur,
+        "GLAccount": gl,
+        "Posted": int(head.posted),
+        "DebitMemo": int(head.debit_memo),
+        "GroupID": head.group,
+        "VendorNumVendorID": vid,
+        "VendorNumName": vname,
+        "PartNumPartDescription": line.description if part else "",
+        "ChangedBy": USERS[1],
+        "ChangeDate": day_text(head.apply),
+        "SysRevID": g.next_rev(),
+        "SysRowID": g.guid(),
+    }
+
+
+def _allocation_row(
+    g: Gen, head: InvoiceHead, line_no: int, *, seq: int, alloc: Allocation, desc: str
+) -> dict[str, object]:
+    """The APInvExp row of one GL allocation of an invoice line."""
+    acct, amt, doc_amt = alloc
+    return {
+        **_invoice_key(g, head),
+        "InvoiceLine": line_no,
+        "InvExpSeq": seq,
+        "ExpAmt": amt,
+        "DocExpAmt": doc_amt,
+        "GLAccount": acct,
+        "GLAccountDesc": desc,
+        "ExpDispGLAcct": acct.replace("|", "-"),
+        "COACode": COA_CODE,
+        "BookID": BOOK_ID,
+        "CurrencyCode": head.vendor[5],
+        "DebitMemo": int(head.debit_memo),
+        "Posted": int(head.posted),
+        "GroupID": head.group,
+        "Plant": "MfgSys",
+        "VendorNumVendorID": head.vendor[1],
+        "VendorNumName": head.vendor[2],
+        "SysRevID": g.next_rev(),
+        "SysRowID": g.guid(),
+    }
+
+
+def _gen_invoice_lines(
+    g: Gen, head: InvoiceHead, lines: list[DocLine], expense: Expense
+) -> tuple[int, int]:
+    """Each line's APInvDtl row and its allocations; returns the lines' total (base, document)."""
+    rate = head.vendor[8]
+    total = doc_total = 0
+    for line_no, line in enumerate(lines, start=1):
+        doc_ext = line.doc_cost * line.qty
+        ext = round_div(doc_ext * rate, 10_000_000_000)
+        total += ext
+        doc_total += doc_ext
+        allocs = _allocations(g, line, (ext, doc_ext), rate, expense)
+        g.w.add(
+            "APInvDtl", _line_row(g, head, line_no, line, amounts=(ext, doc_ext), gl=allocs[0][0])
+        )
+        for seq, alloc in enumerate(allocs, start=1):
+            desc = expense.descriptions.get(alloc[0], "AP Clearing (Received not Invoiced)")
+            g.w.add("APInvExp", _allocation_row(g, head, line_no, seq=seq, alloc=alloc, desc=desc))
+    return total, doc_total
+
+
+def _settle(g: Gen, head: InvoiceHead, due: date, money: Settlement, paid_until: date) -> date:
+    """Weekly check runs pay posted invoices after their due date (a few only half); returns
+    the run the invoice is paid in, or would be."""
+    run = _payment_run(due + timedelta(days=g.rng.randrange(0, 5)))
+    if head.posted and not head.debit_memo and run <= paid_until:
+        if g.rng.random() < 0.08:
+            money.paid, money.doc_paid = money.total // 2, money.doc_total // 2
+        else:
+            money.paid, money.doc_paid = money.total, money.doc_total
+    return run
+
+
+def _header_row(
+    g: Gen,
+    head: InvoiceHead,
+    dates: tuple[date, date, date],
+    money: Settlement,
+    *,
+    po_num: int,
+    journal: int,
+) -> dict[str, object]:
+    """The APInvHed row; `dates` are the invoice date, due date and the payment run."""
+    inv_date, due, run = dates
+    _vnum, vid, vname, city, state, cur, terms, _group, rate = head.vendor
+    apply, posted, total, doc_total = head.apply, head.posted, money.total, money.doc_total
+    bal = total - money.paid
+    if money.paid:
+        updated = g.stamp(run)
+    else:
+        updated = g.stamp(apply if not posted else min(apply + timedelta(days=2), END_DATE))
+    rng = g.rng
+    return {
+        **_invoice_key(g, head),
+        "OpenPayable": int(posted and bal != 0),
+        "DebitMemo": int(head.debit_memo),
+        "InvoiceDate": day_text(inv_date),
+        "ApplyDate": day_text(apply),
+        "DueDate": day_text(due),
+        "DiscountDate": day_text(inv_date + timedelta(days=10)) if terms == "2N10" else None,
+        "TermsCode": terms,
+        "GroupID": head.group,
+        "Posted": int(posted),
+        "GLPosted": int(posted),
+        "FiscalYear": apply.year,
+        "FiscalPeriod": apply.month,
+        "InvoiceRef": f"PO {po_num}" if po_num else "",
+        "EntryPerson": USERS[1],
+        "InvoiceAmt": total,
+        "DocInvoiceAmt": doc_total,
+        "DocInvoiceVendorAmt": doc_total,
+        "InvoiceVendorAmt": total,
+        "InvoiceBal": bal,
+        "DocInvoiceBal": doc_total - money.doc_paid,
+        "UnpostedBal": 0 if posted else total,
+        "DocUnpostedBal": 0 if posted else doc_total,
+        "InvoiceHeld": 0,
+        # The draws below run in this order (PayHold, then BudgetCode_c's two): keep it.
+        "PayHold": int(rng.random() < 0.01),
+        "Description": "Materials per PO" if po_num else "Services and expenses",
+        "CurrencyCode": cur,
+        "ExchangeRate": rate,
+        "REFPONum": po_num,
+        "JournalNum": journal if posted else 0,
+        "JournalCode": "PJ" if posted else "",
+        "InvoiceType": "DMO" if head.debit_memo else "STD",
+        "TermsCodeDescription": TERMS[terms][0],
+        "VendorNumVendorID": vid,
+        "VendorNumName": vname,
+        "VendorNumCity": city,
+        "VendorNumState": state,
+        "VendorNumCurrencyCode": cur,
+        "VendorNumTermsCode": terms,
+        "BudgetCode_c": ("CAPEX", "OPEX", "COGS")[rng.randrange(3)] if rng.random() < 0.6 else "",
+        "ApprovedAmt_c": total if posted else 0,
+        "ChangedBy": USERS[1],
+        "ChangeDate": day_text(run if money.paid else apply),
+        "SysRevID": g.next_rev(),
+        "SysRowID": g.guid(),
+        "UpdatedOn": updated,
+    }
+
+
+def _gen_invoice(
+    g: Gen,
+    i: int,
+    n_invoices: int,
+    *,
+    numbers: Numbers,
+    vendors: list[Vendor],
+    parts: list[Part],
+    expense: Expense,
+    pending: dict[tuple[int, date], list[Paid]],
+) -> date:
+    """Invoice `i`: its POs, lines, allocations, header charges and header; a paid one joins
+    `pending` for its check run. Returns the invoice date."""
+    rng = g.rng
+    inv_date = g.start + timedelta(days=i * HISTORY_DAYS // max(n_invoices, 1))
+    vendor = vendors[rng.randrange(len(vendors))]
+    po_lines, po_num = _gen_purchase_orders(g, numbers, inv_date, vendor, parts)
+    debit_memo = rng.random() < 0.02
+    lines = _doc_lines(g, po_lines, po_num, -1 if debit_memo else 1)
+    apply = inv_date + timedelta(days=rng.randrange(0, 4))
+    due = inv_date + timedelta(days=TERMS[vendor[6]][1])
+    posted = apply < END_DATE - timedelta(days=20)
+    inv_num = f"{('INV', 'SI-', 'A', '')[rng.randrange(4)]}{1000000 + i}"
+    head = InvoiceHead(vendor, inv_num, f"AP{apply:%m%d%y}", apply, debit_memo, posted)
+    money = Settlement(*_gen_invoice_lines(g, head, lines, expense))
+    extra, doc_extra = _gen_header_charges(g, head, money.total, money.doc_total)
+    money.total += extra
+    money.doc_total += doc_extra
+    run = _settle(g, head, due, money, END_DATE - timedelta(days=3))
+    if posted:
+        numbers.journal += 1
+    g.w.add(
+        "APInvHed",
+        _header_row(g, head, (inv_date, due, run), money, po_num=po_num, journal=numbers.journal),
+    )
+    bal = money.total - money.paid
+    if money.paid:
+        pending.setdefault((vendor[0], run), []).append(
+            Paid(inv_num, inv_date, due, money.paid, money.doc_paid, money.total, bal)
+        )
+    return inv_date
+
+
 def _gen_documents(
     g: Gen,
     n_invoices: int,
-    vendors: list[tuple[int, str, str, str, str, str, str, str, int]],
-    parts: list[tuple[str, str, str, int]],
+    vendors: list[Vendor],
+    parts: list[Part],
     expense_accounts: list[tuple[str, str]],
     *,
     progress: Callable[[str], None] | None,
 ) -> None:
     """POs, AP invoices (lines, allocations) and payments, in chronological order."""
-    rng, w, co = g.rng, g.w, g.company
     numbers = Numbers()
     pending: dict[tuple[int, date], list[Paid]] = {}
-    acct_desc = dict(expense_accounts)
-    expense_list = [a for a, _ in expense_accounts]
-    posted_until = END_DATE - timedelta(days=20)
-    paid_until = END_DATE - timedelta(days=3)
-
+    expense = Expense([a for a, _ in expense_accounts], dict(expense_accounts))
     for i in range(n_invoices):
-        inv_date = g.start + timedelta(days=i * HISTORY_DAYS // max(n_invoices, 1))
-        vendor = vendors[rng.randrange(len(vendors))]
-        vnum, vid, vname, _city, _state, cur, terms, _group, rate = vendor
-        po_lines, po_for_invoice = _gen_purchase_orders(g, numbers, inv_date, vendor, parts)
-        # The invoice: PO receipt lines ("R") or miscellaneous lines ("M").
-        debit_memo = rng.random() < 0.02
-        sign = -1 if debit_memo else 1
-        inv_lines: list[tuple[str, str, str, str, int, int, int, int, str]] = []
-        if po_lines:
-            for line, part, pdesc, uom, qty, doc_cost in po_lines:
-                inv_lines.append(
-                    ("R", part, pdesc, uom, qty * sign, doc_cost, po_for_invoice, line, "")
-                )
-        else:
-            for _ in range(rng.randrange(1, 4)):
-                desc, natural = MISC_DESCRIPTIONS[rng.randrange(len(MISC_DESCRIPTIONS))]
-                doc_cost = rng.randrange(5_000, 5_000_000)
-                inv_lines.append(("M", "", desc, "EA", sign, doc_cost, 0, 0, natural))
-        apply = inv_date + timedelta(days=rng.randrange(0, 4))
-        due = inv_date + timedelta(days=TERMS[terms][1])
-        posted = apply < posted_until
-        inv_num = f"{('INV', 'SI-', 'A', '')[rng.randrange(4)]}{1000000 + i}"
-        group = f"AP{apply:%m%d%y}"
-        inv_total = 0
-        doc_inv_total = 0
-        for line_no, (ltype, part, ldesc, uom, qty, doc_cost, ponum, poline, natural) in enumerate(
-            inv_lines, start=1
-        ):
-            doc_ext = doc_cost * qty
-            ext = round_div(doc_ext * rate, 10_000_000_000)
-            inv_total += ext
-            doc_inv_total += doc_ext
-            if ltype == "R":
-                allocs = [(_gl("2050"), ext, doc_ext)]
-            else:
-                choices = [a for a in expense_list if a.startswith(str(natural))] or expense_list
-                n_alloc = rng.randrange(1, 4)
-                amounts = split(ext, n_alloc, rng)
-                doc_amounts = split(doc_ext, n_alloc, rng) if rate != 10_000_000_000 else amounts
-                allocs = [
-                    (choices[rng.randrange(len(choices))], a, d)
-                    for a, d in zip(amounts, doc_amounts, strict=True)
-                ]
-            w.add(
-                "APInvDtl",
-                {
-                    "Company": co,
-                    "VendorNum": vnum,
-                    "InvoiceNum": inv_num,
-                    "InvoiceLine": line_no,
-                    "LineType": ltype,
-                    "UnitCost": round_div(int(doc_cost) * rate, 100_000_000),
-                    "DocUnitCost": int(doc_cost) * 100,
-                    "PartNum": part,
-                    "PONum": ponum,
-                    "POLine": poline,
-                    "PORelNum": 1 if ponum else 0,
-                    "Description": ldesc,
-                    "VendorQty": int(qty) * 10**8,
-                    "PUM": uom,
-                    "OurQty": int(qty) * 10**8,
-                    "IUM": uom,
-                    "CostPerCode": "E",
-                    "VenPartNum": f"V-{part}" if part else "",
-                    "ExtCost": ext,
-                    "DocExtCost": doc_ext,
-                    "TaxCatID": "TAXABLE" if part else "",
-                    "CurrencyCode": cur,
-                    "GLAccount": allocs[0][0],
-                    "Posted": int(posted),
-                    "DebitMemo": int(debit_memo),
-                    "GroupID": group,
-                    "VendorNumVendorID": vid,
-                    "VendorNumName": vname,
-                    "PartNumPartDescription": ldesc if part else "",
-                    "ChangedBy": USERS[1],
-                    "ChangeDate": day_text(apply),
-                    "SysRevID": g.next_rev(),
-                    "SysRowID": g.guid(),
-                },
-            )
-            for seq, (acct, amt, doc_amt) in enumerate(allocs, start=1):
-                desc = acct_desc.get(acct, "AP Clearing (Received not Invoiced)")
-                w.add(
-                    "APInvExp",
-                    {
-                        "Company": co,
-                        "VendorNum": vnum,
-                        "InvoiceNum": inv_num,
-                        "InvoiceLine": line_no,
-                        "InvExpSeq": seq,
-                        "ExpAmt": amt,
-                        "DocExpAmt": doc_amt,
-                        "GLAccount": acct,
-                        "GLAccountDesc": desc,
-                        "ExpDispGLAcct": acct.replace("|", "-"),
-                        "COACode": COA_CODE,
-                        "BookID": BOOK_ID,
-                        "CurrencyCode": cur,
-                        "DebitMemo": int(debit_memo),
-                        "Posted": int(posted),
-                        "GroupID": group,
-                        "Plant": "MfgSys",
-                        "VendorNumVendorID": vid,
-                        "VendorNumName": vname,
-                        "SysRevID": g.next_rev(),
-                        "SysRowID": g.guid(),
-                    },
-                )
-        head = InvoiceHead(vendor, inv_num, group, apply, debit_memo, posted)
-        extra, doc_extra = _gen_header_charges(g, head, inv_total, doc_inv_total)
-        inv_total += extra
-        doc_inv_total += doc_extra
-        # Payment: weekly check runs pay posted invoices after their due date.
-        paid = doc_paid = 0
-        run = _payment_run(due + timedelta(days=rng.randrange(0, 5)))
-        if posted and not debit_memo and run <= paid_until:
-            if rng.random() < 0.08:
-                paid = inv_total // 2
-                doc_paid = doc_inv_total // 2
-            else:
-                paid, doc_paid = inv_total, doc_inv_total
-        bal = inv_total - paid
-        doc_bal = doc_inv_total - doc_paid
-        if paid:
-            updated = g.stamp(run)
-        else:
-            updated = g.stamp(apply if not posted else min(apply + timedelta(days=2), END_DATE))
-        if posted:
-            numbers.journal += 1
-        w.add(
-            "APInvHed",
-            {
-                "Company": co,
-                "VendorNum": vnum,
-                "InvoiceNum": inv_num,
-                "OpenPayable": int(posted and bal != 0),
-                "DebitMemo": int(debit_memo),
-                "InvoiceDate": day_text(inv_date),
-                "ApplyDate": day_text(apply),
-                "DueDate": day_text(due),
-                "DiscountDate": day_text(inv_date + timedelta(days=10))
-                if terms == "2N10"
-                else None,
-                "TermsCode": terms,
-                "GroupID": group,
-                "Posted": int(posted),
-                "GLPosted": int(posted),
-                "FiscalYear": apply.year,
-                "FiscalPeriod": apply.month,
-                "InvoiceRef": f"PO {po_for_invoice}" if po_for_invoice else "",
-                "EntryPerson": USERS[1],
-                "InvoiceAmt": inv_total,
-                "DocInvoiceAmt": doc_inv_total,
-                "DocInvoiceVendorAmt": doc_inv_total,
-                "InvoiceVendorAmt": inv_total,
-                "InvoiceBal": bal,
-                "DocInvoiceBal": doc_bal,
-                "UnpostedBal": 0 if posted else inv_total,
-                "DocUnpostedBal": 0 if posted else doc_inv_total,
-                "InvoiceHeld": 0,
-                "PayHold": int(rng.random() < 0.01),
-                "Description": "Materials per PO" if po_for_invoice else "Services and expenses",
-                "CurrencyCode": cur,
-                "ExchangeRate": rate,
-                "REFPONum": po_for_invoice,
-                "JournalNum": numbers.journal if posted else 0,
-                "JournalCode": "PJ" if posted else "",
-                "InvoiceType": "DMO" if debit_memo else "STD",
-                "TermsCodeDescription": TERMS[terms][0],
-                "VendorNumVendorID": vid,
-                "VendorNumName": vname,
-                "VendorNumCity": vendor[3],
-                "VendorNumState": vendor[4],
-                "VendorNumCurrencyCode": cur,
-                "VendorNumTermsCode": terms,
-                "BudgetCode_c": ("CAPEX", "OPEX", "COGS")[rng.randrange(3)]
-                if rng.random() < 0.6
-                else "",
-                "ApprovedAmt_c": inv_total if posted else 0,
-                "ChangedBy": USERS[1],
-                "ChangeDate": day_text(run if paid else apply),
-                "SysRevID": g.next_rev(),
-                "SysRowID": g.guid(),
-                "UpdatedOn": updated,
-            },
+        inv_date = _gen_invoice(
+            g,
+            i,
+            n_invoices,
+            numbers=numbers,
+            vendors=vendors,
+            parts=parts,
+            expense=expense,
+            pending=pending,
         )
-        if paid:
-            pending.setdefault((vnum, run), []).append(
-                Paid(inv_num, inv_date, due, paid, doc_paid, inv_total, bal)
-            )
         if i % 2000 == 1999:
             _gen_check_runs(g, numbers, pending, vendors, inv_date)
             if progress and i % 100_000 == 99_999:
-                progress(f"{co}: {i + 1} invoices")
+                progress(f"{g.company}: {i + 1} invoices")
     _gen_check_runs(g, numbers, pending, vendors, None)
 
 
