@@ -107,3 +107,13 @@ def test_an_absent_required_field_is_refused_however_many_valid_records_came_fir
     expected = _verdict(JSONSchemaValidator(schema), missing)
     assert expected is not None
     assert _verdict(fast, missing) == expected
+
+
+@pytest.mark.parametrize("schema", [FLAT, STRICT])
+def test_absent_fields_and_other_key_orders_get_the_sdks_verdict(schema: dict[str, Any]) -> None:
+    fast = FastJSONSchemaValidator(schema)
+    assert _verdict(fast, GOOD) is None
+    without_posted = {k: v for k, v in GOOD.items() if k != "Posted"}
+    reordered_bad = {"VendorNum": "ten", **{k: v for k, v in GOOD.items() if k != "VendorNum"}}
+    for record in (without_posted, reordered_bad, {}):
+        assert _verdict(fast, record) == _verdict(JSONSchemaValidator(schema), record)
