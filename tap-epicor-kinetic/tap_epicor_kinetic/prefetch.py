@@ -69,6 +69,173 @@ class OutOfOrderError(Exception):
     """A page's last row does not sort after the previous page's last row."""
 
 
+class InFlight:
+    """The page requests not yet handed over, in keyset order, at most `limit.current` of them.
+
+    They form a chain. A *start* page is a plain keyset page after an anchor (`window(anchor)`,
+    `$top`). Each further page overlaps its predecessor by one row: it uses `window(L)`, where L
+    is the newest page end received, and the `$skip` that makes it begin on the predecessor's
+    last row, so `$skip` stays below `limit·$top` however long the stream (a large `$skip` is
+    slow on SQL Server).
+    """
+
+    def __init__(
+        self,
+        fetch: Fetch,
+        window: t.Callable[[Position | None], str | None],
+        *,
+        top: int,
+        limit: AdaptiveLimit,
+    ) -> None:
+        """Nothing requested yet; one worker per request that may be in flight, plus the bound."""
+        self.fetch = fetch
+        self.window = window
+        #: $top of every request; lowered once a server row cap below it is seen.
+        self.top = top
+        self.limit = limit
+        self.executor = ThreadPoolExecutor(
+            max_workers=limit.maximum + 1, thread_name_prefix="epicor-page"
+        )
+        #: (True for a start page, the request) in keyset order.
+        self.pending: deque[tuple[bool, Future[list[Row]]]] = deque()
+
+    def start(self, anchor: Position | None) -> None:
+        """Request a start page: the rows after `anchor`."""
+        request = self.executor.submit(self.fetch, self.window(anchor), 0, self.top)
+        self.pending.append((True, request))
+
+    def extend(self, anchor: Position | None) -> None:
+        """Fill the chain up to the limit; `anchor` is the last row of the page in hand."""
+        top = self.top
+        pending = self.pending
+        while len(pending) < self.limit.current:
+            if not pending:
+                self.start(anchor)
+                continue
+            if top < 2:
+                return  # pages of one row cannot overlap: one keyset page at a time
+            # Rows after `anchor` covered by the chain: a start page adds $top, others $top-1.
+            covered = len(pending) * (top - 1) + (1 if pending[0][0] else 0)
+            request = self.executor.submit(self.fetch, self.window(anchor), covered - 1, top)
+            pending.append((False, request))
+
+    def restart(self, anchor: Position | None) -> None:
+        """Drop the chain and begin a new one with a start page after `anchor`."""
+        self.drop()
+        self.start(anchor)
+
+    def drop(self) -> None:
+        """Cancel every request not yet handed over (one already running finishes unread)."""
+        for _, stale in self.pending:
+            stale.cancel()
+        self.pending.clear()
+
+    def close(self) -> None:
+        """Drop the chain and let the workers go without waiting for them."""
+        self.drop()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def harvest(self) -> tuple[bool, list[Row]]:
+        """The oldest request's rows (waits for them; its error is raised here), and whether
+        it was a start page."""
+        is_start, request = self.pending.popleft()
+        return is_start, request.result()
+
+
+class KeysetReader:
+    """Takes the pages of an `InFlight` chain in order, keeping only those that continue what
+    was yielded, and cuts the window at the sync's upper bound."""
+
+    def __init__(self, requests: InFlight, position: t.Callable[[Row], Position]) -> None:
+        """Nothing yielded yet, no upper bound known."""
+        self.requests = requests
+        self.position = position
+        #: Position of the last row of the window (None: no bound).
+        self.upper: Position | None = None
+        #: Position of the last row yielded (or skipped as a repeat).
+        self.last: Position | None = None
+
+    def open(self, bound: t.Callable[[], Position | None] | None) -> bool:
+        """Request the first page, and the upper bound alongside it when there is a worker
+        to spare; False when `bound()` says there is nothing to read."""
+        requests = self.requests
+        if bound is None:
+            requests.start(None)
+            return True
+        if requests.limit.current < 2:
+            self.upper = bound()
+            if self.upper is None:
+                return False
+            requests.start(None)
+            return True
+        upper = requests.executor.submit(bound)
+        requests.start(None)
+        self.upper = upper.result()
+        return self.upper is not None
+
+    def pages(self) -> t.Iterator[list[Row]]:
+        """New rows, page by page; next pages are requested before a page is handed over,
+        so they are in flight while the caller turns it into records."""
+        requests = self.requests
+        while requests.pending:
+            harvested = self.next_contiguous()
+            if harvested is None:
+                return
+            rows, skip = harvested
+            short = len(rows) < requests.top
+            rows, new_last, at_end = self.cut(rows)
+            if not at_end and not short:
+                requests.extend(new_last)
+            fresh = rows[skip:]
+            if fresh:
+                yield fresh
+            self.last = new_last
+            if at_end:
+                return
+            if short:
+                # The end of the window, or a server row cap below $top: learn the cap and go
+                # on after the last row (an empty start page ends the window).
+                if len(rows) >= 2:
+                    requests.top = len(rows)
+                requests.restart(self.last)
+
+    def next_contiguous(self) -> tuple[list[Row], int] | None:
+        """The next page that continues the rows yielded, with how many of its leading rows
+        were yielded already; None when the window is done.
+
+        A chained page is used only when its first row is exactly the last row yielded: then it
+        is a contiguous slice of the ordering and nothing between was missed. Otherwise (a row
+        moved by a write mid-sync, a server row cap below `$top`, a short page) the chain is
+        dropped and a start page after the last row yielded begins a new one, which is always
+        correct; the worst case costs wasted requests, never rows.
+        """
+        requests = self.requests
+        while requests.pending:
+            is_start, rows = requests.harvest()
+            if is_start:
+                if not rows:
+                    return None  # nothing after the last row yielded: the window is done
+                return rows, 0
+            if rows and self.position(rows[0]) == self.last:
+                return rows, 1
+            requests.restart(self.last)  # not contiguous with what was yielded
+        return None
+
+    def cut(self, rows: list[Row]) -> tuple[list[Row], Position, bool]:
+        """(the page's rows up to the upper bound, its last row's position, whether it reaches
+        the bound); raises OutOfOrderError when the page does not sort after the last one."""
+        new_last = self.position(rows[-1])
+        if self.last is not None and not new_last > self.last:
+            raise OutOfOrderError
+        upper = self.upper
+        if upper is None or new_last < upper:
+            return rows, new_last, False
+        if new_last != upper:  # rows written since the sync started: the next sync's
+            position = self.position
+            rows = [row for row in rows if not position(row) > upper]
+        return rows, new_last, True
+
+
 def prefetched_pages(
     fetch: Fetch,
     position: t.Callable[[Row], Position],
@@ -83,94 +250,13 @@ def prefetched_pages(
     `bound()` (when given) asks for the last row of the window, the sync's upper bound; it runs
     alongside the first page, which saves one round trip per stream, and rows past it are
     dropped (rows written after the sync started are the next sync's). None = nothing to read.
-
-    The pages in flight form a chain. A *start* page is a plain keyset page after the last row
-    yielded (`window(last)`, `$top`). Each further page overlaps its predecessor by one row: it
-    uses `window(L)`, where L is the newest page end received, and the `$skip` that makes it
-    begin on the predecessor's last row, so `$skip` stays below `limit·$top` however long the
-    stream (a large `$skip` is slow on SQL Server). A page is used only when its first row is
-    exactly the last row yielded: then it is a contiguous slice of the ordering and nothing
-    between was missed. Otherwise (a row moved by a write mid-sync, a server row cap below
-    `$top`, a short page) the chain is dropped and a start page after the last row yielded
-    begins a new one, which is always correct; the worst case costs wasted requests, never rows.
-    Next pages are requested before a page is handed over, so they are in flight while the
-    caller turns it into records.
+    Pages are requested as a chain (`InFlight`) and taken in order (`KeysetReader`); whatever
+    is still in flight when the caller stops or a request fails is cancelled.
     """
-    top = page_size
-    executor = ThreadPoolExecutor(max_workers=limit.maximum + 1, thread_name_prefix="epicor-page")
-    #: (True for a start page, the request) in keyset order.
-    pending: deque[tuple[bool, Future[list[Row]]]] = deque()
-
-    def start_page(anchor: Position | None) -> None:
-        pending.append((True, executor.submit(fetch, window(anchor), 0, top)))
-
-    def extend_chain(anchor: Position | None) -> None:
-        """Fill the chain up to the limit; `anchor` is the last row of the page in hand."""
-        while len(pending) < limit.current:
-            if not pending:
-                start_page(anchor)
-                continue
-            if top < 2:
-                return  # pages of one row cannot overlap: one keyset page at a time
-            # Rows after `anchor` covered by the chain: a start page adds $top, others $top-1.
-            covered = len(pending) * (top - 1) + (1 if pending[0][0] else 0)
-            pending.append((False, executor.submit(fetch, window(anchor), covered - 1, top)))
-
-    def drop_chain() -> None:
-        for _, stale in pending:
-            stale.cancel()
-        pending.clear()
-
-    upper: Position | None = None
-    last: Position | None = None
+    requests = InFlight(fetch, window, top=page_size, limit=limit)
     try:
-        upper_future = executor.submit(bound) if bound is not None and limit.current >= 2 else None
-        if bound is not None and upper_future is None:
-            upper = bound()
-            if upper is None:
-                return
-        start_page(None)
-        if upper_future is not None:
-            upper = upper_future.result()
-            if upper is None:
-                return
-        while pending:
-            is_start, future = pending.popleft()
-            rows = future.result()
-            if is_start:
-                if not rows:
-                    return  # nothing after the last row yielded: the window is done
-                skip = 0
-            elif rows and position(rows[0]) == last:
-                skip = 1
-            else:
-                drop_chain()  # not contiguous with what was yielded: start again from there
-                start_page(last)
-                continue
-            new_last = position(rows[-1])
-            if last is not None and not new_last > last:
-                raise OutOfOrderError
-            short = len(rows) < top
-            at_end = False
-            if upper is not None and not new_last < upper:
-                at_end, end = True, upper
-                if new_last != end:  # rows written since the sync started: the next sync's
-                    rows = [row for row in rows if not position(row) > end]
-            if not at_end and not short:
-                extend_chain(new_last)
-            fresh = rows[skip:]
-            if fresh:
-                yield fresh
-            last = new_last
-            if at_end:
-                return
-            if short:
-                # The end of the window, or a server row cap below $top: learn the cap and go
-                # on after the last row (an empty start page ends the window).
-                if len(rows) >= 2:
-                    top = len(rows)
-                drop_chain()
-                start_page(last)
+        reader = KeysetReader(requests, position)
+        if reader.open(bound):
+            yield from reader.pages()
     finally:
-        drop_chain()
-        executor.shutdown(wait=False, cancel_futures=True)
+        requests.close()
