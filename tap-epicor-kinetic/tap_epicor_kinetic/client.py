@@ -2,9 +2,10 @@
 
 The stream holds what describes it (service, entity set, keys, replication key, selection) and
 the SDK's hooks; the work is done by paging.py (requests, keyset pages), children.py (child
-streams from the parent's page), state.py (where a sync starts, what moves the bookmark),
-documents.py (documents in entry, tombstones), columns.py ($select, the key against $metadata)
-and output.py (records and RECORD lines). Settings and connections come from services.py.
+streams from the parent's page), state.py (where a sync starts), positions.py (keyset positions,
+what moves the bookmark), documents.py (documents in entry, tombstones), columns.py ($select,
+the key against $metadata) and output.py (records and RECORD lines). Settings and connections
+come from services.py.
 """
 
 from __future__ import annotations
@@ -19,13 +20,22 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context
 from singer_sdk.singerlib import MetadataMapping, RecordMessage
 
-from tap_epicor_kinetic import children, columns, deletions, documents, output, paging, state
+from tap_epicor_kinetic import (
+    children,
+    columns,
+    deletions,
+    documents,
+    output,
+    paging,
+    positions,
+    state,
+)
 from tap_epicor_kinetic.errors import check_response
 from tap_epicor_kinetic.odata import Scalar
+from tap_epicor_kinetic.positions import Position
 from tap_epicor_kinetic.records import ConversionError, RecordPlan
 from tap_epicor_kinetic.run_log import RUN
 from tap_epicor_kinetic.sdk_hooks import StreamHooks
-from tap_epicor_kinetic.state import Position
 from tap_epicor_kinetic.timeutil import looks_like_datetime, utc_now
 
 if t.TYPE_CHECKING:
@@ -103,7 +113,7 @@ class EpicorStream(StreamHooks):
         #: When the page being emitted arrived: the records' time_extracted.
         self.extracted_at: dt.datetime | None = None
         #: Whether the record being emitted may move the bookmark, and its tie-break.
-        self.cursor = state.Cursor()
+        self.cursor = positions.Cursor()
         #: A configured replication key not in the bundled schema, added until $metadata says.
         self.placeholder_key: str | None = None
         if self.replication_key and self.replication_key not in self.schema["properties"]:
@@ -332,15 +342,15 @@ class EpicorStream(StreamHooks):
         self.prepare()
         return None
 
-    # --- State: positions and the bookmark (state.py) --------------------------------------------
+    # --- State: positions and the bookmark (positions.py, state.py) ----------------------------
 
     def position(self, row: dict[str, t.Any]) -> Position:
         """Where a raw row sits in the keyset ordering."""
-        return state.position(self, row)
+        return positions.position(self, row)
 
     def position_value(self, value: t.Any) -> Scalar:
         """An ordering column's raw value, comparable."""
-        return state.position_value(self, value)
+        return positions.position_value(self, value)
 
     @override
     def bookmark_may_move(self) -> bool:
@@ -406,7 +416,7 @@ class EpicorStream(StreamHooks):
 
     def document_key(self, row: dict[str, t.Any]) -> tuple[t.Any, ...]:
         """The primary key of a raw row, JSON-safe."""
-        return tuple(state.json_safe(row.get(c)) for c in self.primary_columns())
+        return tuple(positions.json_safe(row.get(c)) for c in self.primary_columns())
 
     def write_tombstones(self, keys: list[tuple[t.Any, ...]], deleted_at: str) -> None:
         """Write one tombstone record per primary key (child streams; headers yield theirs)."""
@@ -431,19 +441,19 @@ class EpicorStream(StreamHooks):
             self.emit_children(rows, context)
             if open_documents:
                 open_documents.note(rows)
-            for row in state.rows_with_cursor(self, rows):
+            for row in positions.rows_with_cursor(self, rows):
                 record = self.to_record(row)
                 if not self.selected and self.replication_key:
                     # Only children are selected: keep the bookmark moving all the same.
                     self.move_bookmark(record, context)
                 yield record
         # Documents read again (open or looked up) never move the bookmark.
-        self.cursor = state.Cursor(hold=True)
+        self.cursor = positions.Cursor(hold=True)
         try:
             if open_documents:
                 yield from open_documents.reread(company, context)
         finally:
-            self.cursor = state.Cursor()
+            self.cursor = positions.Cursor()
             self.extracted_at = None
         state.record_run(self, context, started)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typing as t
 
-from tap_epicor_kinetic import deletions, odata, state
+from tap_epicor_kinetic import deletions, odata, positions, state
 from tap_epicor_kinetic.timeutil import format_rfc3339, utc_now
 
 if t.TYPE_CHECKING:
@@ -63,7 +63,7 @@ def child_keys(row: dict[str, t.Any], levels: list[ChildLevel]) -> deletions.Chi
             rows = [r for parent in parents for r in parent.get(entity_set) or []]
             # complete_children already filled in the parent's key columns.
             keys.setdefault(name, set()).update(
-                tuple(map(state.json_safe, map(r.get, columns))) for r in rows
+                tuple(map(positions.json_safe, map(r.get, columns))) for r in rows
             )
             walk(nested, rows)
 

@@ -22,7 +22,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from tap_epicor_kinetic.client import EpicorStream
-    from tap_epicor_kinetic.state import Position
+    from tap_epicor_kinetic.positions import Position
 
 
 def _exact_in_utc(value: dt.datetime) -> bool:
