@@ -331,8 +331,8 @@ def test_sigkill_target_while_a_batch_is_staged(
     case = "kill-staged"
     tap, target, state, _ = _pipe_case(sandbox, tmp_path, case)
     sandbox.auto_activity(every_requests=5)
-    # After PUT, before COPY: hold the first statement of the batch's transaction.
-    sandbox.hold_statement(r"^DELETE FROM .*_TSF_STG_AP_INVOICES_")
+    # After PUT, before COPY: hold the emptying of the staging table the batch is copied into.
+    sandbox.hold_statement(r"^TRUNCATE TABLE .*_TSF_STG_AP_INVOICES_")
     pipe = Pipe(tap, target, state, tmp_path, "run-1")
     try:
         wait_for(lambda: sandbox.held() >= 1, "an ap_invoices batch to be staged")

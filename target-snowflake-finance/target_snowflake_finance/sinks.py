@@ -886,7 +886,7 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
             session.execute(
                 f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ({self._staging_cols()})"
             )
-        session.execute(f"DELETE FROM {staging}")
+        session.execute(f"TRUNCATE TABLE {staging}")  # not DELETE: no per-row DML cost
         copied = session.execute(
             f"COPY INTO {staging} FROM @{stage}/{prefix}/data/ "
             "FILE_FORMAT = (TYPE = PARQUET USE_VECTORIZED_SCANNER = TRUE) "

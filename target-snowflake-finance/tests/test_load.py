@@ -143,7 +143,7 @@ def test_one_batch_is_put_copied_to_staging_then_merged_and_audited_in_one_trans
     verbs = [s.split()[0] for s in sent[put:]]
     # The staging table is the sink's own: filled before the transaction (by the stager, while
     # an earlier batch merges), so the transaction holds only what must be atomic.
-    assert verbs[:7] == ["PUT", "DELETE", "COPY", "BEGIN", "MERGE", "INSERT", "COMMIT"]
+    assert verbs[:7] == ["PUT", "TRUNCATE", "COPY", "BEGIN", "MERGE", "INSERT", "COMMIT"]
     assert "@~" not in sent[put]
     assert "AUTO_COMPRESS=FALSE" in sent[put]
     assert "TYPE = PARQUET" in sent[put + 2]
