@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gzip
 import itertools
 import json
 import logging
@@ -688,23 +687,11 @@ def restore_stages(fs: Any, stage_dir: Path) -> int:
     return restored
 
 
-def build_app(
-    data_dir: Path | None, idle_transaction_timeout: float = 30.0
-) -> tuple[Any, SessionTracker]:
-    """The fakesnow Starlette app with a shared on-disk database and the warehouse layer."""
+def _open_fakesnow(data_dir: Path | None) -> Path | None:
+    """Patch fakesnow and open its one shared database; returns where warehouses are kept."""
     import fakesnow.server as fs_server
     import fakesnow.transforms.stage as fs_stage
     from fakesnow.instance import FakeSnow
-    from starlette.applications import Starlette
-    from starlette.concurrency import run_in_threadpool
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response
-    from starlette.routing import Route
-
-    from finance_sandbox.snowflake_ddl import DdlGate
-    from finance_sandbox.snowflake_grants import RoleGrants
-    from finance_sandbox.snowflake_streams import StreamCatalog
-    from finance_sandbox.snowflake_users import UserRegistry
 
     _patch_fakesnow()
     _patch_fakesnow_temp_copy()
@@ -727,269 +714,43 @@ def build_app(
     )
     if data_dir is not None:
         restore_stages(fs_server.shared_fs, data_dir / "stages")
-    layer = WarehouseLayer(WarehouseRegistry(registry_path))
-    faults = FaultInjector()
-    held = HeldStatements()
+    return registry_path
+
+
+def build_app(
+    data_dir: Path | None, idle_transaction_timeout: float = 30.0
+) -> tuple[Any, SessionTracker]:
+    """The fakesnow Starlette app with a shared on-disk database and the warehouse layer."""
+    import fakesnow.server as fs_server
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from finance_sandbox.snowflake_control import ControlRoutes
+    from finance_sandbox.snowflake_ddl import DdlGate
+    from finance_sandbox.snowflake_grants import RoleGrants
+    from finance_sandbox.snowflake_sessions import SessionRoutes
+    from finance_sandbox.snowflake_state import Catalog, ServerState
+    from finance_sandbox.snowflake_statements import StatementRoutes
+    from finance_sandbox.snowflake_streams import StreamCatalog
+    from finance_sandbox.snowflake_users import UserRegistry
+
+    layer = WarehouseLayer(WarehouseRegistry(_open_fakesnow(data_dir)))
+    catalog = Catalog(layer)
     tracker = SessionTracker(idle_transaction_timeout)
-    users = UserRegistry()
-    ddl = DdlGate(lambda token: any(t != token for t in tracker.open_tokens()))
-
-    def stage_exists(database: str, schema: str, stage: str) -> bool:
-        cur = fs_server.shared_fs.duck_conn.cursor()
-        try:
-            cur.execute(
-                "SELECT 1 FROM _fs_global._fs_information_schema._fs_stages "
-                "WHERE database_name = ? AND schema_name = ? AND name = ?",
-                [database, schema, stage],
-            )
-            return cur.fetchone() is not None
-        finally:
-            cur.close()
-
-    def table_exists(database: str, schema: str, table: str) -> bool:
-        cur = fs_server.shared_fs.duck_conn.cursor()
-        try:
-            cur.execute(
-                "SELECT 1 FROM information_schema.tables "
-                "WHERE table_catalog = ? AND table_schema = ? AND table_name = ?",
-                [database, schema, table],
-            )
-            return cur.fetchone() is not None
-        finally:
-            cur.close()
-
-    def owned_objects(
-        database: str | None, schema: str | None
-    ) -> list[tuple[str, tuple[str, ...]]]:
-        """Warehouses, `database`, and its schema `schema` with the schema's tables and stages.
-
-        Only the session's schema: tests share one server with hundreds of schemas, and a
-        loader asks only about its own.
-        """
-        objects: list[tuple[str, tuple[str, ...]]] = [
-            ("WAREHOUSE", (name,)) for name in layer.registry.warehouses
-        ]
-        if not database:
-            return objects
-        objects.append(("DATABASE", (database,)))
-        if not schema or schema.upper() == "INFORMATION_SCHEMA":
-            return objects
-        objects.append(("SCHEMA", (database, schema)))
-        cur = fs_server.shared_fs.duck_conn.cursor()
-        try:
-            cur.execute(
-                "SELECT table_name FROM information_schema.tables "
-                "WHERE table_catalog = ? AND table_schema = ?",
-                [database, schema],
-            )
-            objects += [("TABLE", (database, schema, r[0])) for r in cur.fetchall()]
-            cur.execute(
-                "SELECT name FROM _fs_global._fs_information_schema._fs_stages "
-                "WHERE database_name = ? AND schema_name = ?",
-                [database, schema],
-            )
-            objects += [("STAGE", (database, schema, r[0])) for r in cur.fetchall()]
-        finally:
-            cur.close()
-        return objects
-
-    grants = RoleGrants(owned_objects)
-    streams = StreamCatalog(data_dir / "streams.json" if data_dir else None, table_exists)
-
-    async def json_body(request: Request, *, empty_ok: bool = False) -> Any:
-        """The connector's JSON request body, gzipped when it says `Content-Encoding: gzip`;
-        `empty_ok`: an empty body reads as `{}`."""
-        body = await request.body()
-        if request.headers.get("Content-Encoding") == "gzip":
-            body = gzip.decompress(body)
-        return json.loads(body or b"{}") if empty_ok else json.loads(body)
-
-    async def login(request: Request) -> Response:
-        if refused := users.refusal((await json_body(request)).get("data") or {}):
-            return _error_response(WarehouseError(*refused))
-        response = await fs_server.login_request(request)
-        warehouse = request.query_params.get("warehouse")
-        payload = json.loads(bytes(response.body))
-        token = payload.get("data", {}).get("token")
-        if token:
-            name = normalise_name(warehouse) if warehouse else None
-            if name:
-                layer.registry.get_or_create(name)
-            layer.session_warehouse[token] = name
-            role = request.query_params.get("roleName")
-            grants.session_role[token] = normalise_name(role) if role else None
-            payload["data"]["sessionId"] = held.new_session(token)
-            payload["data"].update(login_extras(token))
-            return JSONResponse(payload)
-        return response
-
-    async def query(request: Request) -> Response:
-        payload = await json_body(request)
-        gzipped = request.headers.get("Content-Encoding") == "gzip"
-        token = fs_server.to_token(request) if request.headers.get("Authorization") else ""
-        sql = payload.get("sqlText", "")
-        error, fault = faults.take(sql, layer.session_warehouse.get(token))
-        after = fault is not None and fault.after
-        if fault is not None and fault.delay_s:
-            request_id = request.query_params.get("requestId")
-            if await held.hold(token, request_id, fault.delay_s):
-                fault.cancelled += 1  # answered as Snowflake answers a cancelled statement
-                sqlstate, message = FAULT_MESSAGES["000604"]
-                error, after = WarehouseError("000604", message, sqlstate), False
-        try:
-            if error is not None and not after:
-                raise error
-            conn = fs_server.sessions.get(token)
-            if cancel_all := _CANCEL_ALL_RE.match(sql):
-                session_id = int(cancel_all.group(1))
-                count = held.cancel(session_id=session_id)
-                replacement: str | None = (
-                    f"SELECT '{count} cancelled.' AS \"SYSTEM$CANCEL_ALL_QUERIES({session_id})\""
-                )
-            else:
-                replacement = grants.check(
-                    token, sql, getattr(conn, "database", None), getattr(conn, "schema", None)
-                ) or layer.rewrite(token, sql, lambda name: grants.visible_warehouse(token, name))
-            if replacement is None:
-                replacement = streams.rewrite(
-                    sql, getattr(conn, "database", None), getattr(conn, "schema", None)
-                )
-            if replacement is None:
-                replacement = remove_stage_files(
-                    sql,
-                    Path(fs_stage.LOCAL_BUCKET_PATH),
-                    getattr(conn, "database", None),
-                    getattr(conn, "schema", None),
-                    stage_exists,
-                )
-        except WarehouseError as e:
-            return _error_response(e)
-        if replacement is not None:
-            payload["sqlText"] = replacement
-            raw = json.dumps(payload).encode()
-            request._body = gzip.compress(raw) if gzipped else raw
-        altering = await ddl.enter(token, sql)
-        tracker.note_sql(token, sql, done=False)
-        tracker.start(token)
-        try:
-            response = await fs_server.query_request(request)
-        finally:
-            tracker.note_sql(token, sql, done=True)
-            tracker.end(token)
-            if altering:
-                ddl.leave()
-        if re.match(r"^\s*PUT\s", sql, re.I):
-            response = complete_stage_info(response, sql)
-        # An `after` fault: the statement ran, but the client is told it failed.
-        return _error_response(error) if error is not None else response
-
-    async def abort_request(request: Request) -> Response:
-        """The connector's cancel of one running statement (by its request id)."""
-        request_id = (await json_body(request, empty_ok=True)).get("requestId")
-        held.cancel(request_id=str(request_id) if request_id else None)
-        return JSONResponse({"data": None, "success": True})
-
-    async def abort_idle(request: Request) -> Response:
-        body = await request.json() if await request.body() else {}
-        idle = float(body.get("idle_seconds", 0))
-        aborted = await run_in_threadpool(tracker.abort_idle, fs_server.sessions, idle)
-        return JSONResponse({"aborted": aborted})
-
-    async def add_fault(request: Request) -> Response:
-        body = await request.json()
-        try:
-            faults.add(
-                str(body["match"]),
-                int(body.get("times", 1)),
-                str(body["code"]),
-                float(body.get("delay_s", 0)),
-                bool(body.get("after", False)),
-            )
-        except (KeyError, ValueError, TypeError, re.error) as e:
-            return JSONResponse({"error": str(e)}, status_code=400)
-        return JSONResponse({"faults": len(faults.faults)})
-
-    async def list_faults(_request: Request) -> Response:
-        return JSONResponse({"faults": faults.describe()})
-
-    async def clear_faults(_request: Request) -> Response:
-        faults.clear()
-        return JSONResponse({"faults": 0})
-
-    async def session(request: Request) -> Response:
-        """Closing a session rolls back its open transaction, as Snowflake does."""
-        if request.query_params.get("delete") and request.headers.get("Authorization"):
-            token = fs_server.to_token(request)
-            conn = fs_server.sessions.get(token)
-            if conn is not None and tracker.in_transaction(token, conn):
-                try:
-                    await run_in_threadpool(conn.rollback)
-                finally:
-                    tracker.note_sql(token, "ROLLBACK", done=True)
-        return await fs_server.session(request)
-
-    async def define_role(request: Request) -> Response:
-        """`{"role": R, "grants": ["GRANT … TO ROLE R", …]}`: R becomes restricted to these."""
-        body = await request.json()
-        try:
-            count = grants.define(str(body["role"]), [str(g) for g in body.get("grants", [])])
-        except (KeyError, ValueError, TypeError) as e:
-            return JSONResponse({"error": str(e)}, status_code=400)
-        return JSONResponse({"role": normalise_name(str(body["role"])), "grants": count})
-
-    async def list_roles(_request: Request) -> Response:
-        return JSONResponse({"roles": grants.describe()})
-
-    async def role_statements(request: Request) -> Response:
-        """Every statement sessions of a restricted role sent (refused ones included)."""
-        return JSONResponse({"statements": grants.log(request.path_params["role"])})
-
-    async def drop_role(request: Request) -> Response:
-        grants.drop(request.path_params["role"])
-        return JSONResponse({"dropped": True})
-
-    async def token_request(request: Request) -> Response:
-        """Renew an expired session with the master token (what Snowflake answers a RENEW).
-
-        The connector renews on its own when a statement is answered 390112 and then repeats
-        the statement; without this the renewal got a 404 and the statement failed (250001).
-        """
-        master = fs_server.to_token(request) if request.headers.get("Authorization") else ""
-        token = master.removesuffix("-master")
-        if not master.endswith("-master") or token not in fs_server.sessions:
-            sqlstate, message = FAULT_MESSAGES["390114"]
-            return _error_response(WarehouseError("390114", message, sqlstate))
-        extras = login_extras(token)
-        return JSONResponse(
-            {
-                "data": {
-                    "sessionToken": token,
-                    "validityInSecondsST": extras["validityInSeconds"],
-                    "masterToken": extras["masterToken"],
-                    "validityInSecondsMT": extras["masterValidityInSeconds"],
-                    "sessionId": held.session_id(token),
-                },
-                "code": None,
-                "message": None,
-                "success": True,
-            }
-        )
-
-    async def add_user(request: Request) -> Response:
-        body = await request.json()
-        try:
-            users.add(str(body["name"]), str(body["rsa_public_key"]))
-        except (KeyError, ValueError, TypeError) as e:
-            return JSONResponse({"error": str(e)}, status_code=400)
-        return JSONResponse({"user": str(body["name"]).upper()})
-
-    async def clear_users(_request: Request) -> Response:
-        users.clear()
-        return JSONResponse({"users": 0})
-
-    async def health(_request: Request) -> Response:
-        return JSONResponse({"status": "ok", "sessions": len(fs_server.sessions)})
-
+    state = ServerState(
+        layer=layer,
+        faults=FaultInjector(),
+        held=HeldStatements(),
+        tracker=tracker,
+        users=UserRegistry(),
+        ddl=DdlGate(lambda token: any(t != token for t in tracker.open_tokens())),
+        grants=RoleGrants(catalog.owned_objects),
+        streams=StreamCatalog(
+            data_dir / "streams.json" if data_dir else None, catalog.table_exists
+        ),
+    )
+    sessions = SessionRoutes(state)
+    statements = StatementRoutes(state, catalog)
     own = {
         "/session/v1/login-request",
         "/queries/v1/query-request",
@@ -997,22 +758,12 @@ def build_app(
         "/session",
     }
     routes = [
-        Route("/_sandbox/health", health, methods=["GET"]),
-        Route("/_sandbox/faults", add_fault, methods=["POST"]),
-        Route("/_sandbox/faults", list_faults, methods=["GET"]),
-        Route("/_sandbox/faults", clear_faults, methods=["DELETE"]),
-        Route("/_sandbox/sessions/abort-idle", abort_idle, methods=["POST"]),
-        Route("/_sandbox/roles", define_role, methods=["POST"]),
-        Route("/_sandbox/roles", list_roles, methods=["GET"]),
-        Route("/_sandbox/roles/{role}/statements", role_statements, methods=["GET"]),
-        Route("/_sandbox/roles/{role}", drop_role, methods=["DELETE"]),
-        Route("/_sandbox/users", add_user, methods=["POST"]),
-        Route("/_sandbox/users", clear_users, methods=["DELETE"]),
-        Route("/session/v1/login-request", login, methods=["POST"]),
-        Route("/queries/v1/query-request", query, methods=["POST"]),
-        Route("/queries/v1/abort-request", abort_request, methods=["POST"]),
-        Route("/session", session, methods=["POST"]),
-        Route("/session/token-request", token_request, methods=["POST"]),
+        *ControlRoutes(state).routes(),
+        Route("/session/v1/login-request", sessions.login, methods=["POST"]),
+        Route("/queries/v1/query-request", statements.query, methods=["POST"]),
+        Route("/queries/v1/abort-request", sessions.abort_request, methods=["POST"]),
+        Route("/session", sessions.session, methods=["POST"]),
+        Route("/session/token-request", sessions.token_request, methods=["POST"]),
         *(r for r in fs_server.routes if getattr(r, "path", None) not in own),
     ]
     return Starlette(routes=routes), tracker
