@@ -299,8 +299,15 @@ def gl_accounts() -> list[tuple[str, str, str, str, str]]:
 
 
 def _gen_chart(g: Gen) -> None:
-    w, co, rng = g.w, g.company, g.rng
+    """The chart of accounts: categories, segment values, then GL accounts."""
     cat_desc = {c[0]: c[1] for c in CATEGORIES}
+    _gen_categories(g, cat_desc)
+    _gen_segment_values(g, cat_desc)
+    _gen_gl_accounts(g)
+
+
+def _gen_categories(g: Gen, cat_desc: dict[str, str]) -> None:
+    w, co = g.w, g.company
     for seq, (cat, desc, typ, normal, parent, net) in enumerate(CATEGORIES, start=1):
         w.add(
             "COAActCat",
@@ -325,6 +332,11 @@ def _gen_chart(g: Gen) -> None:
                 "UpdatedOn": g.stamp(g.start - timedelta(days=400)),
             },
         )
+
+
+def _gen_segment_values(g: Gen, cat_desc: dict[str, str]) -> None:
+    """Values of the three segments: natural account, department, site."""
+    w, co = g.w, g.company
     seg_names = {1: "Account", 2: "Department", 3: "Site"}
     segments: list[tuple[int, str, str, str, str]] = [
         (1, code, desc, cat, "D" if code < "2000" or code >= "5000" else "C")
@@ -360,6 +372,10 @@ def _gen_chart(g: Gen) -> None:
                 "UpdatedOn": g.stamp(g.start - timedelta(days=399)),
             },
         )
+
+
+def _gen_gl_accounts(g: Gen) -> None:
+    w, co, rng = g.w, g.company, g.rng
     for account, natural, dept, site, desc in gl_accounts():
         disp = account.replace("|", "-")
         w.add(
@@ -641,93 +657,109 @@ def _gen_check_runs(
 ) -> None:
     """The weekly check runs due before `before` (all when None): a CheckHed per vendor and
     run, an APTran per invoice paid."""
-    w = g.w
     for key in sorted(k for k in pending if before is None or k[1] < before):
         items = pending.pop(key)
         vendor = vendors[key[0] - 1]
         run = key[1]
         numbers.head += 1
         numbers.check += 1
-        total = sum(it.paid for it in items)
-        doc_total = sum(it.doc_paid for it in items)
-        stamp = g.stamp(run)
         bank = "MAINOP" if vendor[5] == "USD" else "FXOP"
-        w.add(
-            "CheckHed",
-            {
-                "Company": g.company,
-                "HeadNum": numbers.head,
-                "Posted": 1,
-                "GroupID": f"CR{run:%m%d%y}",
-                "BankAcctID": bank,
-                "CheckNum": numbers.check,
-                "CheckDate": day_text(run),
-                "FiscalYear": run.year,
-                "FiscalPeriod": run.month,
-                "Voided": 0,
-                "CheckSrc": "1",
-                "ClearedCheck": int(run < END_DATE - timedelta(days=30)),
-                "CheckAmt": total,
-                "DocCheckAmt": doc_total,
-                "PaymentTotal": total,
-                "DocPaymentTotal": doc_total,
-                "CheckInvAmt": total,
-                "DocCheckInvAmt": doc_total,
-                "EntryPerson": USERS[0],
-                "VendorNum": vendor[0],
-                "Name": vendor[2],
-                "Address1": "",
-                "City": vendor[3],
-                "State": vendor[4],
-                "ZIP": "",
-                "Country": "USA",
-                "CurrencyCode": vendor[5],
-                "ExchangeRate": vendor[8],
-                "PMUID": 1,
-                "Description": f"Check run {run.isoformat()}",
-                "VendorID": vendor[1],
-                "BankAcctIDDescription": "Main Operating Account"
-                if bank == "MAINOP"
-                else "Foreign Currency Account",
-                **_check_run_stamps(g, vendor, run),
-                "UpdatedOn": stamp,
-            },
-        )
+        check = Check(numbers.head, numbers.check, vendor, run, bank)
+        g.w.add("CheckHed", _check_row(g, check, items))
         for tran_no, it in enumerate(items, start=1):
-            inv_num, inv_date, due, paid, doc_paid, amt, bal = it
-            w.add(
-                "APTran",
-                {
-                    "Company": g.company,
-                    "HeadNum": numbers.head,
-                    "APTranNo": tran_no,
-                    "InvoiceNum": inv_num,
-                    "Voided": 0,
-                    "TranType": "PAY",
-                    "Posted": 1,
-                    "TranAmt": paid,
-                    "DocTranAmt": doc_paid,
-                    "DiscAmt": 0,
-                    "DocDiscAmt": 0,
-                    "Description": f"Payment of {inv_num}",
-                    "BankAcctID": bank,
-                    "CheckNum": numbers.check,
-                    "TranDate": day_text(run),
-                    "FiscalYear": run.year,
-                    "FiscalPeriod": run.month,
-                    "GLPosted": 1,
-                    "EntryPerson": USERS[0],
-                    "VendorNum": vendor[0],
-                    "InvoiceDate": day_text(inv_date),
-                    "DueDate": day_text(due),
-                    "InvoiceAmt": amt,
-                    "InvoiceBal": bal,
-                    "CurrencyCode": vendor[5],
-                    "ExchangeRate": vendor[8],
-                    "ApplyDate": day_text(run),
-                    **_check_run_stamps(g, vendor, run),
-                },
-            )
+            g.w.add("APTran", _payment_row(g, check, tran_no, it))
+
+
+class Check(NamedTuple):
+    """One vendor's check in a weekly run: what its CheckHed and APTran rows share."""
+
+    head_num: int
+    check_num: int
+    vendor: Vendor
+    run: date
+    bank: str
+
+
+def _check_row(g: Gen, check: Check, items: list[Paid]) -> dict[str, object]:
+    """The CheckHed row of one vendor's check in a run, paying `items`."""
+    vendor, run, bank = check.vendor, check.run, check.bank
+    total = sum(it.paid for it in items)
+    doc_total = sum(it.doc_paid for it in items)
+    stamp = g.stamp(run)
+    return {
+        "Company": g.company,
+        "HeadNum": check.head_num,
+        "Posted": 1,
+        "GroupID": f"CR{run:%m%d%y}",
+        "BankAcctID": bank,
+        "CheckNum": check.check_num,
+        "CheckDate": day_text(run),
+        "FiscalYear": run.year,
+        "FiscalPeriod": run.month,
+        "Voided": 0,
+        "CheckSrc": "1",
+        "ClearedCheck": int(run < END_DATE - timedelta(days=30)),
+        "CheckAmt": total,
+        "DocCheckAmt": doc_total,
+        "PaymentTotal": total,
+        "DocPaymentTotal": doc_total,
+        "CheckInvAmt": total,
+        "DocCheckInvAmt": doc_total,
+        "EntryPerson": USERS[0],
+        "VendorNum": vendor[0],
+        "Name": vendor[2],
+        "Address1": "",
+        "City": vendor[3],
+        "State": vendor[4],
+        "ZIP": "",
+        "Country": "USA",
+        "CurrencyCode": vendor[5],
+        "ExchangeRate": vendor[8],
+        "PMUID": 1,
+        "Description": f"Check run {run.isoformat()}",
+        "VendorID": vendor[1],
+        "BankAcctIDDescription": "Main Operating Account"
+        if bank == "MAINOP"
+        else "Foreign Currency Account",
+        **_check_run_stamps(g, vendor, run),
+        "UpdatedOn": stamp,
+    }
+
+
+def _payment_row(g: Gen, check: Check, tran_no: int, it: Paid) -> dict[str, object]:
+    """The APTran row paying one invoice on a check."""
+    vendor, run, bank = check.vendor, check.run, check.bank
+    inv_num, inv_date, due, paid, doc_paid, amt, bal = it
+    return {
+        "Company": g.company,
+        "HeadNum": check.head_num,
+        "APTranNo": tran_no,
+        "InvoiceNum": inv_num,
+        "Voided": 0,
+        "TranType": "PAY",
+        "Posted": 1,
+        "TranAmt": paid,
+        "DocTranAmt": doc_paid,
+        "DiscAmt": 0,
+        "DocDiscAmt": 0,
+        "Description": f"Payment of {inv_num}",
+        "BankAcctID": bank,
+        "CheckNum": check.check_num,
+        "TranDate": day_text(run),
+        "FiscalYear": run.year,
+        "FiscalPeriod": run.month,
+        "GLPosted": 1,
+        "EntryPerson": USERS[0],
+        "VendorNum": vendor[0],
+        "InvoiceDate": day_text(inv_date),
+        "DueDate": day_text(due),
+        "InvoiceAmt": amt,
+        "InvoiceBal": bal,
+        "CurrencyCode": vendor[5],
+        "ExchangeRate": vendor[8],
+        "ApplyDate": day_text(run),
+        **_check_run_stamps(g, vendor, run),
+    }
 
 
 def _gen_purchase_orders(
