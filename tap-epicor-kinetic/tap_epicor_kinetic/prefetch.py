@@ -183,7 +183,7 @@ class KeysetReader:
                 return
             rows, skip = harvested
             short = len(rows) < requests.top
-            rows, new_last, at_end = self.cut(rows)
+            rows, new_last, at_end = self.cut(rows, skip)
             if not at_end and not short:
                 requests.extend(new_last)
             fresh = rows[skip:]
@@ -221,11 +221,14 @@ class KeysetReader:
             requests.restart(self.last)  # not contiguous with what was yielded
         return None
 
-    def cut(self, rows: list[Row]) -> tuple[list[Row], Position, bool]:
+    def cut(self, rows: list[Row], skip: int) -> tuple[list[Row], Position, bool]:
         """(the page's rows up to the upper bound, its last row's position, whether it reaches
-        the bound); raises OutOfOrderError when the page does not sort after the last one."""
+        the bound); raises OutOfOrderError when the page's new rows do not sort after the last
+        one."""
         new_last = self.position(rows[-1])
-        if self.last is not None and not new_last > self.last:
+        # A chained page of only the row it overlaps is where the rows end, not out of order:
+        # it is short, so a start page after it confirms the end.
+        if self.last is not None and not new_last > self.last and len(rows) > skip:
             raise OutOfOrderError
         upper = self.upper
         if upper is None or new_last < upper:

@@ -241,3 +241,26 @@ def test_skip_stays_small_however_long_the_stream(small_sandbox: Any, tap_runner
     assert invoices > 10 * 3, "too few pages to tell"
     assert skips, "no page was fetched ahead"
     assert max(skips) < 4 * 3, f"$skip grew to {max(skips)}"
+
+
+def test_a_stream_without_replication_key_ends_cleanly_with_concurrent_pages(
+    small_sandbox: Any, tap_runner: Any
+) -> None:
+    # Without a replication key there is no upper bound to stop at: the window ends on a short
+    # page. When the rows end exactly where a chained page overlaps its predecessor, that page
+    # holds only the row already yielded; it is the end, not rows out of order.
+    base = small_sandbox.tap_config(max_concurrent_requests=2)
+    catalog = tap_runner.select_only(base, {"vendors"})
+    for entry in catalog["streams"]:
+        if entry["tap_stream_id"] == "vendors":
+            entry["replication_method"] = "FULL_TABLE"
+            entry["replication_key"] = None
+            for meta in entry["metadata"]:
+                if meta["breadcrumb"] == []:
+                    meta["metadata"].pop("replication-key", None)
+                    meta["metadata"]["forced-replication-method"] = "FULL_TABLE"
+    truth = sorted(tap_runner.row_keys("vendors", small_sandbox.truth("vendors"), odata=True))
+    for page_size in range(2, 9):
+        result = tap_runner.sync({**base, "page_size": page_size}, catalog=catalog)
+        got = tap_runner.row_keys("vendors", result.records["vendors"])
+        assert sorted(got) == truth, page_size
