@@ -10,21 +10,12 @@ from typing import Any
 
 import pyarrow as pa
 
+from target_snowflake_finance.sdk_hooks import SDK_METADATA_FIELDS
 from target_snowflake_finance.types import ColumnType, to_arrow
 
 LOAD_ID_FIELD = "_sdc_load_id"
 SEQUENCE_FIELD = "_sdc_sequence"
 DELETED_FIELD = "_sdc_deleted_at"
-# The SDK's record metadata (singer_sdk Sink._add_sdc_metadata_to_record), in its key order.
-SDK_METADATA_FIELDS = (
-    "_sdc_extracted_at",
-    "_sdc_received_at",
-    "_sdc_batched_at",
-    DELETED_FIELD,
-    SEQUENCE_FIELD,
-    "_sdc_table_version",
-    "_sdc_sync_started_at",
-)
 METADATA_FIELDS = (*SDK_METADATA_FIELDS, LOAD_ID_FIELD)
 UTC_MICROS = pa.timestamp("us", tz="UTC")
 

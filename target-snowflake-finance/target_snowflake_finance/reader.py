@@ -9,6 +9,8 @@ from collections import Counter, defaultdict
 from singer_sdk.contrib.msgspec import MsgSpecReader, decoder
 from typing_extensions import override
 
+from target_snowflake_finance.sdk_hooks import process_unknown_message
+
 
 class SingerInputError(Exception):
     """A line of input that is not a Singer message; the message names the line and the fix."""
@@ -46,7 +48,7 @@ class BulkMessageReader(MsgSpecReader):
             if callback := callbacks.get(kind):
                 callback(message)
             else:
-                self._process_unknown_message(message)
+                process_unknown_message(self, message)
             stats[kind] += 1
         return Counter(**stats)
 

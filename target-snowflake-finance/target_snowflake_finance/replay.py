@@ -50,7 +50,7 @@ def replay(config: dict[str, Any], directory: Path | None = None) -> list[dict[s
     for path in dead_letter_files(folder.expanduser()):
         data = read_dead_letter(path)
         stream = data["stream"]
-        target._process_schema_message(  # registers bookmark + sink like a SCHEMA line
+        target.on_schema(  # registers bookmark + sink like a SCHEMA line
             {
                 "type": "SCHEMA",
                 "stream": stream,
@@ -86,7 +86,7 @@ def replay(config: dict[str, Any], directory: Path | None = None) -> list[dict[s
         done.mkdir(parents=True, exist_ok=True, mode=0o700)
         shutil.move(str(path), done / path.name)
         results.append(result)
-    for sink in list(target._sinks_active.values()):
+    for sink in list(target.active_sinks.values()):
         sink.clean_up()
     return results
 

@@ -17,7 +17,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord, MissingKeyPropertiesError
-from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 from typing_extensions import override
 
@@ -58,6 +57,7 @@ from target_snowflake_finance.naming import (
 from target_snowflake_finance.pipeline import MAX_IN_FLIGHT, LoadPipeline
 from target_snowflake_finance.privileges import table_privileges
 from target_snowflake_finance.reader import SingerInputError
+from target_snowflake_finance.sdk_hooks import SinkHooks
 from target_snowflake_finance.streams import ensure_stream
 from target_snowflake_finance.table_keys import keys_comment, recorded_keys, same_keys
 from target_snowflake_finance.types import (
@@ -103,7 +103,7 @@ class PreparedBatch:
     filled: bool = False  # copied into its staging table ahead of its load
 
 
-class SnowflakeSink(BatchSink, leftovers.Cleanable):
+class SnowflakeSink(SinkHooks, leftovers.Cleanable):
     """Loads one stream into one Snowflake table."""
 
     def __init__(
@@ -238,7 +238,7 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
 
     def _is_tombstone(self, record: dict[str, Any]) -> bool:
         """A deletion marker: `_sdc_deleted_at` set, and what it carries valid (nulls allowed)."""
-        if record.get(DELETED_FIELD) is None or self._validator is None:
+        if record.get(DELETED_FIELD) is None or self.record_validator is None:
             return False
         if self._tombstone_validator is None:
             self._tombstone_validator = FastJSONSchemaValidator(nullable_schema(self.schema))
@@ -249,7 +249,7 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
         return True
 
     @override
-    def _singer_validate_message(self, record: dict) -> None:
+    def check_record_keys(self, record: dict) -> None:
         missing = [k for k in self.key_fields if k not in record]
         if missing:
             raise MissingKeyPropertiesError(
@@ -258,15 +258,15 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
             )
 
     @override
-    def _validate_and_parse(self, record: dict) -> dict:
+    def validate_record(self, record: dict) -> dict:
         """The SDK's validation verdicts, without its traceback per invalid record.
 
-        Timestamps are not parsed here (see `_parse_timestamps_in_record`).
+        Timestamps are not parsed here (see `parse_timestamps`).
         """
-        if self._validator is None:
+        if self.record_validator is None:
             return record
         try:
-            self._validator.validate(record)
+            self.record_validator.validate(record)
             return record
         except InvalidRecord as e:
             if self._is_tombstone(record):
@@ -280,7 +280,7 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
             return record
 
     @override
-    def _parse_timestamps_in_record(self, record: dict, schema: dict, treatment: Any) -> None:
+    def parse_timestamps(self, record: dict, schema: dict, treatment: Any) -> None:
         """Leave date-time text as it came: types.to_arrow converts whole columns at once.
 
         (The SDK parses every field of every record in Python, the hot spot of a bulk load.)
@@ -304,21 +304,21 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
         SDK would have built it (`_as_sdk_record`). Returns whether the batch is full.
         """
         record = message["record"]
-        context = self._get_context(record)  # starts a batch (start_batch) when none is pending
+        context = self.batch_context(record)  # starts a batch (start_batch) when none is pending
         reject: str | None = None
         full: dict[str, Any] | None = None
-        if self._validator is not None:
+        if self.record_validator is not None:
             try:
-                self._validator.validate(record)
+                self.record_validator.validate(record)
             except Exception:
                 if not self._is_tombstone(record):
                     # Same verdict as the SDK: validate the record with its metadata keys.
                     full = self._as_sdk_record(record, message, context)
-                    self._validate_and_parse(full)
+                    self.validate_record(full)
                     reject, self._pending_reject = self._pending_reject, None
         if not self._key_set <= record.keys():
             full = full or self._as_sdk_record(record, message, context)
-            self._singer_validate_message(full)
+            self.check_record_keys(full)
         self.tally_record_read()
         if reject is not None:
             self._rejects.append(Reject(full or record, reject))
@@ -328,7 +328,7 @@ class SnowflakeSink(BatchSink, leftovers.Cleanable):
         self._uncounted += 1
         if self._uncounted >= COUNT_EVERY:
             self.count_records()
-        return self._batch_records_read >= self._max_size
+        return self.current_size >= self._max_size
 
     def count_records(self) -> None:
         """Add the records accepted since the last call to the SDK's record counter metric."""

@@ -34,6 +34,7 @@ from target_snowflake_finance.naming import COLUMN_CASES, NamingError, config_id
 from target_snowflake_finance.privileges import Need, RoleGrants
 from target_snowflake_finance.reader import BulkMessageReader, SingerInputError
 from target_snowflake_finance.run_summary import LoadTally
+from target_snowflake_finance.sdk_hooks import TargetHooks
 from target_snowflake_finance.sinks import InvalidRecordError, SnowflakeSink
 from target_snowflake_finance.types import TIMESTAMP_TYPES
 from target_snowflake_finance.unset_settings import drop_unset_defaulted, drop_unset_sdk_settings
@@ -269,7 +270,7 @@ CONFIG_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
-class TargetSnowflakeFinance(Target):
+class TargetSnowflakeFinance(TargetHooks):
     """Exact, idempotent bulk loads into Snowflake with an audit trail."""
 
     name = "target-snowflake-finance"
@@ -310,7 +311,7 @@ class TargetSnowflakeFinance(Target):
             raise SystemExit(shutdown.finish(exc)) from None
 
     @override
-    def _setup_signal_handlers(self) -> None:
+    def install_signal_handlers(self) -> None:
         # Not the SDK's handler: it drains every sink again from inside the signal handler.
         shutdown.install(self.config)
 
@@ -525,7 +526,7 @@ class TargetSnowflakeFinance(Target):
         key_properties: Sequence[str] | None = None,
     ) -> Any:
         self.start()
-        existing = self._sinks_active.get(stream_name)
+        existing = self.active_sinks.get(stream_name)
         if (
             schema is not None
             and isinstance(existing, SnowflakeSink)
@@ -540,7 +541,7 @@ class TargetSnowflakeFinance(Target):
         )
 
     @override
-    def _assert_sink_exists(self, stream_name: str) -> None:
+    def require_sink(self, stream_name: str) -> None:
         if not self.sink_exists(stream_name):
             raise RecordsWithoutSchemaException(
                 f"RECORD for stream {stream_name!r} arrived before its SCHEMA message: the tap "
@@ -548,7 +549,7 @@ class TargetSnowflakeFinance(Target):
             )
 
     @override
-    def _process_schema_message(self, message_dict: dict) -> None:
+    def on_schema(self, message_dict: dict) -> None:
         stream = message_dict.get("stream", "")
         schema = message_dict.get("schema")
         if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
@@ -558,9 +559,9 @@ class TargetSnowflakeFinance(Target):
             )
         bookmarks = message_dict.get("bookmark_properties") or []
         self._bookmarks[stream] = bookmarks[0] if bookmarks else None
-        super()._process_schema_message(message_dict)
+        super().on_schema(message_dict)
         self._direct_sinks.pop(stream, None)
-        sink = self._sinks_active.get(stream)
+        sink = self.active_sinks.get(stream)
         if stream == MELTANO_TEST_STREAM and isinstance(sink, SnowflakeSink):
             self._meltano_test_table = sink.table_ref
         maps = self.mapper.stream_maps.get(stream) or []
@@ -576,7 +577,7 @@ class TargetSnowflakeFinance(Target):
     # Records
 
     @override
-    def _process_record_message(self, message_dict: dict) -> None:
+    def on_record(self, message_dict: dict) -> None:
         """Records of a stream that no stream map transforms go straight to its sink's batch.
 
         The SDK's loop (copy, identity map, metadata, hooks, per record) was the largest cost of
@@ -587,7 +588,7 @@ class TargetSnowflakeFinance(Target):
         sink = self._direct_sinks.get(message_dict.get("stream"))  # type: ignore[arg-type]
         if sink is None or "record" not in message_dict:
             self._excluded.count(self.mapper, str(message_dict.get("stream")))
-            super()._process_record_message(message_dict)
+            super().on_record(message_dict)
             return
         self._excluded.passed += 1
         if sink.accept(message_dict):  # the batch is full
@@ -601,10 +602,10 @@ class TargetSnowflakeFinance(Target):
         self._unchecked_age += 1
         if self._unchecked_age >= AGE_CHECK_EVERY:  # a clock read per record is measurable
             self._unchecked_age = 0
-            self._handle_max_record_age()
+            self.check_record_age()
 
     @override
-    def _process_batch_message(self, message_dict: dict) -> None:
+    def on_batch(self, message_dict: dict) -> None:
         """A BATCH file's records take the RECORD path: same validation, dedupe, audit, state.
 
         (The SDK hands a whole file to `Sink.process_batch`, which skips all of that.)
@@ -616,10 +617,10 @@ class TargetSnowflakeFinance(Target):
                 "tap must send SCHEMA first"
             )
         for record in read_records(message_dict):
-            self._process_record_message({"type": "RECORD", "stream": stream, "record": record})
+            self.on_record({"type": "RECORD", "stream": stream, "record": record})
 
     @override
-    def _drain_all(self, sink_list: Iterable[Sink], parallelism: int) -> None:
+    def drain_sinks(self, sink_list: Iterable[Sink], parallelism: int) -> None:
         """Hand every sink's partial batch to its background load, then wait for all of them.
 
         Streams load in parallel in their sinks' own threads (pipeline.py), so the SDK's thread
@@ -627,14 +628,14 @@ class TargetSnowflakeFinance(Target):
         """
         # The SDK cleans up a sink replaced by a new SCHEMA only at the end of the input; drained
         # earlier (at a STATE), it is forgotten with its staging table and temp folder.
-        replaced = list(sink_list) if sink_list is self._sinks_to_clear else []
+        replaced = list(sink_list) if sink_list is self.replaced_sinks else []
         sinks = replaced or list(sink_list)
         for sink in sinks:
             self.drain_one(sink)
         for sink in sinks:
             if isinstance(sink, SnowflakeSink):
                 sink.wait_loaded()
-        if sink_list is not self._sinks_to_clear:  # the SDK's second call: every sink waited
+        if sink_list is not self.replaced_sinks:  # the SDK's second call: every sink waited
             self._batches_since_flush = 0
             with self._state_lock:
                 self._pending_states.clear()  # all committed: drain_all writes the latest state
@@ -672,7 +673,7 @@ class TargetSnowflakeFinance(Target):
             self._tally.add(table, rows, rejected)
 
     def _snowflake_sinks(self) -> list[SnowflakeSink]:
-        sinks = [*self._sinks_to_clear, *self._sinks_active.values()]
+        sinks = [*self.replaced_sinks, *self.active_sinks.values()]
         return [s for s in sinks if isinstance(s, SnowflakeSink)]
 
     def check_loads(self) -> None:
@@ -682,7 +683,7 @@ class TargetSnowflakeFinance(Target):
                 raise sink.load_failure
 
     @override
-    def _process_state_message(self, message_dict: dict) -> None:
+    def on_state(self, message_dict: dict) -> None:
         """Emit state as soon as the records before it are committed, not only at the end.
 
         The SDK emits the latest STATE only from drain_all, after waiting for every sink. Here,
@@ -691,16 +692,16 @@ class TargetSnowflakeFinance(Target):
         background) while reading goes on; it is written at the first message after that.
         """
         self.start()  # no state passes through before the checks
-        super()._process_state_message(message_dict)
+        super().on_state(message_dict)
         self.check_loads()
-        if self._batches_since_flush > 0 and self._latest_state:
+        if self._batches_since_flush > 0 and self.latest_state:
             sinks = self._snowflake_sinks()
             for sink in sinks:
                 self.drain_one(sink)
             self._batches_since_flush = 0
             needs = [(sink, sink.batches_submitted) for sink in sinks]
             with self._state_lock:
-                self._pending_states.append((copy.deepcopy(self._latest_state), needs))
+                self._pending_states.append((copy.deepcopy(self.latest_state), needs))
         self._emit_covered_states()
 
     def batch_loaded(self) -> None:
@@ -718,15 +719,15 @@ class TargetSnowflakeFinance(Target):
             ):
                 covered = self._pending_states.pop(0)[0]
             if covered is not None:
-                self._write_state_message(covered)
+                self.write_state(covered)
 
     @override
-    def _write_state_message(self, state: dict) -> None:
+    def write_state(self, state: dict) -> None:
         with self._state_lock:
             if shutdown.STOPPING.is_set():  # nothing is committed after a stop signal
                 return
             self._excluded.check()
-            super()._write_state_message(state)
+            super().write_state(state)
 
 
 def _subcommand(args: list[str], word: str) -> int | None:
