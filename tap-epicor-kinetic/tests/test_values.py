@@ -155,6 +155,21 @@ UNCONVERTIBLE = {
 }
 
 
+def _failing_vendors_sync(
+    respond: Any, epicor_sandbox: Any, tap_runner: Any, tmp_path: Path
+) -> tuple[Any, str]:
+    """A `vendors` sync through a server answering with `respond`: it must fail in one line
+    (no traceback); returns the run and that last line."""
+    with HostileServer(respond, upstream=epicor_sandbox.root) as proxy:
+        config = epicor_sandbox.tap_config(base_url=f"{proxy.url}/EpicorSandbox")
+        catalog = tap_runner.select_only(epicor_sandbox.tap_config(), {"vendors"})
+        (tmp_path / "catalog.json").write_text(json.dumps(catalog))
+        run = tap_runner.run_cli(tmp_path, config, "--catalog", str(tmp_path / "catalog.json"))
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    return run, run.stderr.strip().splitlines()[-1]
+
+
 @pytest.mark.parametrize("case", list(UNCONVERTIBLE))
 def test_a_value_that_cannot_be_converted_exactly_fails_naming_stream_key_and_field(
     epicor_sandbox: Any, tap_runner: Any, tmp_path: Path, case: str
@@ -177,14 +192,7 @@ def test_a_value_that_cannot_be_converted_exactly_fails_naming_stream_key_and_fi
             reply.body = json.dumps(body).replace('"__SERVED__"', value).encode()
         return reply
 
-    with HostileServer(respond, upstream=epicor_sandbox.root) as proxy:
-        config = epicor_sandbox.tap_config(base_url=f"{proxy.url}/EpicorSandbox")
-        catalog = tap_runner.select_only(epicor_sandbox.tap_config(), {"vendors"})
-        (tmp_path / "catalog.json").write_text(json.dumps(catalog))
-        run = tap_runner.run_cli(tmp_path, config, "--catalog", str(tmp_path / "catalog.json"))
-    assert run.returncode != 0
-    assert "Traceback" not in run.stderr, run.stderr[-3000:]
-    last = run.stderr.strip().splitlines()[-1]
+    run, last = _failing_vendors_sync(respond, epicor_sandbox, tap_runner, tmp_path)
     assert "Stream 'vendors'" in last
     assert field in last
     key = f"{victim}.5" if case == "fractional-key" else str(victim)
@@ -213,13 +221,6 @@ def test_a_row_without_a_replication_key_value_fails_naming_the_setting(
                 reply.body = json.dumps(body).encode()
         return reply
 
-    with HostileServer(respond, upstream=epicor_sandbox.root) as proxy:
-        config = epicor_sandbox.tap_config(base_url=f"{proxy.url}/EpicorSandbox")
-        catalog = tap_runner.select_only(epicor_sandbox.tap_config(), {"vendors"})
-        (tmp_path / "catalog.json").write_text(json.dumps(catalog))
-        run = tap_runner.run_cli(tmp_path, config, "--catalog", str(tmp_path / "catalog.json"))
-    assert run.returncode != 0
-    assert "Traceback" not in run.stderr, run.stderr[-3000:]
-    last = run.stderr.strip().splitlines()[-1]
+    _, last = _failing_vendors_sync(respond, epicor_sandbox, tap_runner, tmp_path)
     assert "Stream 'vendors'" in last
     assert "replication_keys.vendors" in last
