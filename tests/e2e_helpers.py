@@ -145,11 +145,26 @@ class Sandbox:
     def snowflake_url(self) -> str:
         return f"http://127.0.0.1:{self.env['TARGET_SNOWFLAKE_FINANCE_PORT']}"
 
-    def hold_statement(self, match: str, delay_s: float = 120.0, code: str = "000630") -> None:
-        """Hold the next statement matching `match` (then fail it): a loader to kill mid-flight."""
+    def hold_statement(
+        self,
+        match: str,
+        delay_s: float = 120.0,
+        code: str = "000630",
+        *,
+        times: int = 1,
+        after: bool = False,
+    ) -> None:
+        """Hold the next `times` statements matching `match` (then fail them): a loader to kill
+        mid-flight. With `after`, each runs first and only its answer is held."""
         resp = requests.post(
             f"{self.snowflake_url}/_sandbox/faults",
-            json={"match": match, "times": 1, "code": code, "delay_s": delay_s},
+            json={
+                "match": match,
+                "times": times,
+                "code": code,
+                "delay_s": delay_s,
+                "after": after,
+            },
             timeout=10,
         )
         resp.raise_for_status()

@@ -27,6 +27,7 @@ from e2e_helpers import (
     compare,
     curated_select,
     discovered_schemas,
+    table_exists,
     wait_for,
     write_json,
 )
@@ -355,12 +356,20 @@ def test_sigkill_target_between_commit_and_state(
     case = "kill-commit-state"
     tap, target, state, _ = _pipe_case(sandbox, tmp_path, case)
     sandbox.auto_activity(every_requests=5)
-    # The first thing after COMMIT is the stage clean-up; the STATE line comes after it.
-    sandbox.hold_statement(r"^REMOVE @")
+    # The first batch's COMMIT takes effect but its answer is held: the target sits between
+    # the commit and the STATE that covers it. Streams load in parallel, so every later COMMIT
+    # is held before it runs: exactly one batch is committed when the target is killed.
+    sandbox.hold_statement(r"^COMMIT", after=True)
+    sandbox.hold_statement(r"^COMMIT", times=1000)
     pipe = Pipe(tap, target, state, tmp_path, "run-1")
     try:
-        wait_for(lambda: sandbox.held() >= 1, "a batch to be committed")
-        committed = audit_rows(sandbox, schema_of(case))
+        committed = wait_for(
+            lambda: (
+                table_exists(sandbox, schema_of(case), "_SDC_LOAD_AUDIT")
+                and audit_rows(sandbox, schema_of(case))
+            ),
+            "a batch to be committed",
+        )
         assert [a["STATUS"] for a in committed] == ["committed"]
         states_at_kill = len(pipe.states)
     finally:
@@ -369,6 +378,7 @@ def test_sigkill_target_between_commit_and_state(
     pipe.save_state(state)
     sandbox.stop_auto_activity()
     sandbox.clear_snowflake_faults()
+    sandbox.abort_idle_transactions()  # the other streams' batches, held before their COMMIT
     _rerun_pipe(tap, target, state, tmp_path)
     verify(sandbox, case, "SIGKILL target after COMMIT", schemas)
 

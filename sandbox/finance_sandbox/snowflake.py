@@ -483,7 +483,9 @@ class Fault:
     With `delay_s`, the statement is held that long first: a test can then kill a loader while
     a given statement is in flight (the held statement is never executed). With `after`, the
     statement runs first and only its answer is replaced by the error: a COMMIT whose response
-    was lost, so the client cannot know that it took effect.
+    was lost, so the client cannot know that it took effect. With both, the statement runs at
+    once and its answer is held `delay_s`: a COMMIT that took effect while its reply is still on
+    the way, a point at which a test can kill the loader.
     """
 
     match: re.Pattern[str]

@@ -35,20 +35,30 @@ class StatementRoutes:
 
     async def _fault(
         self, request: Request, token: str, sql: str
-    ) -> tuple[WarehouseError | None, bool]:
-        """The injected error for this statement, if any, and whether it comes after running
-        it; a held statement that gets cancelled is answered as Snowflake answers that."""
+    ) -> tuple[WarehouseError | None, bool, Fault | None]:
+        """The injected error for this statement, if any, whether it comes after running it, and
+        the fault; a statement held before it runs that gets cancelled is answered as Snowflake
+        answers that."""
         state = self.state
         fault: Fault | None
         error, fault = state.faults.take(sql, state.layer.session_warehouse.get(token))
         after = fault is not None and fault.after
-        if fault is not None and fault.delay_s:
-            request_id = request.query_params.get("requestId")
-            if await state.held.hold(token, request_id, fault.delay_s):
-                fault.cancelled += 1
-                sqlstate, message = FAULT_MESSAGES["000604"]
-                error, after = WarehouseError("000604", message, sqlstate), False
-        return error, after
+        if (
+            fault is not None
+            and fault.delay_s
+            and not after
+            and await self._hold(request, token, fault)
+        ):
+            sqlstate, message = FAULT_MESSAGES["000604"]
+            error, after = WarehouseError("000604", message, sqlstate), False
+        return error, after, fault
+
+    async def _hold(self, request: Request, token: str, fault: Fault) -> bool:
+        """Hold the statement `fault.delay_s`; True if the client cancelled it meanwhile."""
+        request_id = request.query_params.get("requestId")
+        cancelled = await self.state.held.hold(token, request_id, fault.delay_s)
+        fault.cancelled += cancelled
+        return cancelled
 
     def _rewrite(self, token: str, sql: str) -> str | None:
         """The SQL fakesnow runs instead of `sql`, or None to run it as sent; raises
@@ -90,7 +100,7 @@ class StatementRoutes:
         gzipped = request.headers.get("Content-Encoding") == "gzip"
         token = fs_server.to_token(request) if request.headers.get("Authorization") else ""
         sql = payload.get("sqlText", "")
-        error, after = await self._fault(request, token, sql)
+        error, after, fault = await self._fault(request, token, sql)
         try:
             if error is not None and not after:
                 raise error
@@ -102,6 +112,9 @@ class StatementRoutes:
             raw = json.dumps(payload).encode()
             request._body = gzip.compress(raw) if gzipped else raw
         response = await self._run(request, token, sql)
+        if after and fault is not None and fault.delay_s:
+            # The statement took effect; its answer is late (a COMMIT whose reply is in flight).
+            await self._hold(request, token, fault)
         if re.match(r"^\s*PUT\s", sql, re.I):
             response = complete_stage_info(response, sql)
         # An `after` fault: the statement ran, but the client is told it failed.

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -210,3 +213,30 @@ def test_an_after_fault_runs_the_statement_and_loses_its_answer(
         assert excinfo.value.errno == 390114
     with snowflake_sandbox.connect(schema=schema) as other:
         assert other.cursor().execute("SELECT ID FROM T").fetchall() == [(1,)]
+
+
+def test_a_held_after_fault_answers_late_once_the_statement_took_effect(
+    snowflake_sandbox: SnowflakeSandbox,
+) -> None:
+    """`after` with `delay_s`: the COMMIT takes effect at once and its answer comes late, so a
+    test can kill a loader between its commit and whatever it does once it hears back."""
+    schema = snowflake_sandbox.unique_schema()
+    with snowflake_sandbox.connect(schema=schema) as conn:
+        cur = conn.cursor()
+        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        cur.execute("CREATE TABLE T (ID NUMBER(38,0))")
+        snowflake_sandbox.fail_next(r"^COMMIT", code="hold", delay_s=8, after=True)
+        cur.execute("BEGIN")
+        cur.execute("INSERT INTO T VALUES (1)")
+        answered = threading.Event()
+        committing = threading.Thread(target=lambda: (cur.execute("COMMIT"), answered.set()))
+        committing.start()
+        with snowflake_sandbox.connect(schema=schema) as other:
+            deadline = time.monotonic() + 6
+            seen: list[Any] = []
+            while not seen and time.monotonic() < deadline:
+                seen = other.cursor().execute("SELECT ID FROM T").fetchall()
+            assert seen == [(1,)], "the COMMIT took effect before its answer"
+            assert not answered.is_set(), "the answer is still held"
+        committing.join(10)
+        assert answered.is_set()

@@ -175,7 +175,8 @@ class SnowflakeSandbox:
         Codes: see `finance_sandbox.snowflake.FAULT_MESSAGES`; `hold` only holds the statement
         for `delay_s`, then runs it. `delay_s` holds each matching
         statement that long first. `after=True` runs the statement and then answers with the
-        error (e.g. a COMMIT that took effect but whose response was lost).
+        error (e.g. a COMMIT that took effect but whose response was lost); with `delay_s` too,
+        that answer comes `delay_s` late.
         """
         import requests
 
