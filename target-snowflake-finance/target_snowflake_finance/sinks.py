@@ -20,7 +20,7 @@ from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord, MissingKeyPr
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 from typing_extensions import override
 
-from target_snowflake_finance import leftovers, shutdown
+from target_snowflake_finance import leftovers, shutdown, sql
 from target_snowflake_finance.audit import (
     STATUS_COMMITTED,
     STATUS_FAILED,
@@ -210,15 +210,13 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
             ensure_stream(self.session, self.table)
         if not self.temporary_staging:
             for staging in self.staging_refs:
-                self.session.execute(
-                    f"CREATE TRANSIENT TABLE IF NOT EXISTS {staging} ({self._staging_cols()})"
-                )
+                self.session.execute(sql.create_staging(staging, self._types(), temporary=False))
 
-    def _staging_cols(self) -> str:
-        return ", ".join(
-            f"{quote(self._staged(i))} {self.types[f].staging_sql}"
-            for i, f in enumerate(self.fields)
-        )
+    def _types(self) -> list[ColumnType]:
+        return [self.types[f] for f in self.fields]
+
+    def _column_list(self) -> list[str]:
+        return [self.columns[f] for f in self.fields]
 
     @override
     def get_validator(self) -> BaseJSONSchemaValidator | None:
@@ -404,7 +402,7 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
             for batch_id in list(self._unremoved):
                 self._remove_staged(batch_id)
         for staging in self.staging_refs:
-            drop = functools.partial(self.session.execute, f"DROP TABLE IF EXISTS {staging}")
+            drop = functools.partial(self.session.execute, sql.drop_table(staging))
             leftovers.quietly("drop staging table", drop)
         self.session.close()
         shutil.rmtree(self._workdir, ignore_errors=True)
@@ -435,11 +433,9 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
                     "manage_tables is false: create it, map the stream to an existing table "
                     "with table_mapping, or set manage_tables to true"
                 )
-            cols = ", ".join(f"{quote(self.columns[f])} {self.types[f].sql}" for f in self.fields)
-            self.session.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.table_ref} ({cols}) "
-                f"COMMENT = {keys_comment(self.key_fields)}"
-            )
+            columns = list(zip(self._column_list(), self._types(), strict=True))
+            comment = keys_comment(self.key_fields)
+            self.session.execute(sql.create_table(self.table_ref, columns, comment))
             self._target.table_created(self.table)
             return False  # a run that created it first may have other columns
         self._target.require_table_grants(
@@ -484,9 +480,7 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
             )
         if missing and not self._target.owns_table(self.table):
             adds = "; ".join(
-                f"ALTER TABLE {self.table_ref} ADD COLUMN {quote(self.columns[f])} "
-                f"{self.types[f].sql}"
-                for f in missing
+                sql.add_column(self.table_ref, self.columns[f], self.types[f]) for f in missing
             )
             raise TargetConfigError(
                 f"table {self.table_ref} lacks columns for stream {self.stream_name!r} and role "
@@ -500,9 +494,7 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
             )
             column = quote(self.columns[f])
             try:
-                self.session.execute(
-                    f"ALTER TABLE {self.table_ref} ADD COLUMN {column} {self.types[f].sql}"
-                )
+                self.session.execute(sql.add_column(self.table_ref, self.columns[f], self.types[f]))
             except Exception as e:
                 if "already exists" not in str(e).lower():
                     raise
@@ -519,8 +511,7 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
         recorded = self._keys_seen
         if recorded is None:
             rows = self.session.execute(
-                f"SELECT comment FROM {quote(self.session.database)}.information_schema.tables "
-                "WHERE table_schema = %(schema)s AND table_name = %(table)s",
+                sql.table_comment(self.session.database),
                 {"schema": self.session.schema, "table": self.table},
             )
             recorded = recorded_keys(rows[0][0] if rows else None)
@@ -539,7 +530,7 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
             # not give; the keys are then checked within each run only.
             try:
                 self.session.execute(
-                    f"COMMENT ON TABLE {self.table_ref} IS {keys_comment(self.key_fields)}"
+                    sql.comment_on_table(self.table_ref, keys_comment(self.key_fields))
                 )
             except Exception as e:
                 self.logger.warning(
@@ -550,11 +541,6 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
                 )
 
     # Loading
-
-    @staticmethod
-    def _staged(index: int) -> str:
-        """Staging columns are positional, so no user name ever reaches COPY or Parquet."""
-        return f"C{index}"
 
     def _key_text(self, record: dict[str, Any]) -> str:
         return ", ".join(f"{k}={record.get(k)!r}" for k in self.key_fields) or "(no key)"
@@ -695,7 +681,7 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
             dead_letter_file=dead_letter_file,
         )
         data_file = self._workdir / f"{batch_id}.parquet"
-        names = [self._staged(i) for i in range(len(self.fields))]
+        names = [sql.staged(i) for i in range(len(self.fields))]
         pq.write_table(pa.Table.from_arrays(arrays, names=names), data_file)
         rejects_file = self._write_rejects(rejects, batch_id) if rejects else None
         audit.staged_at = dt.datetime.now(dt.UTC)
@@ -784,7 +770,7 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
             session = self._stager or self.session
             leftovers.quietly(
                 "remove staged files",
-                lambda: session.execute(f"REMOVE @{stage}/{self.load_id}/{batch_id}/"),
+                lambda: session.execute(sql.remove(stage, f"{self.load_id}/{batch_id}")),
             )
             self._unremoved.discard(batch_id)
 
@@ -864,15 +850,9 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
         stage = self._target.stage_ref
         prefix = f"{self.load_id}/{batch.audit.batch_id}/{attempt}"
         self._unremoved.add(batch.audit.batch_id)
-        session.execute(
-            f"PUT 'file://{batch.data_file}' @{stage}/{prefix}/data/ "
-            "AUTO_COMPRESS=FALSE OVERWRITE=TRUE"
-        )
+        session.execute(sql.put(batch.data_file, stage, prefix, "data"))
         if batch.rejects_file is not None:
-            session.execute(
-                f"PUT 'file://{batch.rejects_file}' @{stage}/{prefix}/rejects/ "
-                "AUTO_COMPRESS=FALSE OVERWRITE=TRUE"
-            )
+            session.execute(sql.put(batch.rejects_file, stage, prefix, "rejects"))
 
     def _fill_staging(self, session: Session, batch: PreparedBatch, attempt: int) -> None:
         """Empty the batch's staging table and COPY its staged file in (outside a transaction:
@@ -883,15 +863,9 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
         if self.temporary_staging:
             # Recreated per attempt: a reconnect before a retry drops a temporary table (and the
             # local Snowflake cannot write a temporary and a permanent table in one transaction).
-            session.execute(
-                f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ({self._staging_cols()})"
-            )
-        session.execute(f"TRUNCATE TABLE {staging}")  # not DELETE: no per-row DML cost
-        copied = session.execute(
-            f"COPY INTO {staging} FROM @{stage}/{prefix}/data/ "
-            "FILE_FORMAT = (TYPE = PARQUET USE_VECTORIZED_SCANNER = TRUE) "
-            "MATCH_BY_COLUMN_NAME = CASE_SENSITIVE FORCE = TRUE"
-        )
+            session.execute(sql.create_staging(staging, self._types(), temporary=True))
+        session.execute(sql.truncate(staging))
+        copied = session.execute(sql.copy_into_staging(staging, stage, prefix))
         rows_copied = sum(int(r[3] or 0) for r in copied if len(r) > 3)
         if rows_copied != batch.loadable:
             raise BatchLoadError(f"COPY loaded {rows_copied} of {batch.loadable} rows into staging")
@@ -908,48 +882,28 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
         try:
             if not filled:
                 self._fill_staging(s, batch, attempt)
-            s.execute("BEGIN")
+            s.execute(sql.BEGIN)
             overwrite = self._target.claim_overwrite(self.table_ref, self.load_method)
             if overwrite:
-                s.execute(f"DELETE FROM {self.table_ref}")
+                s.execute(sql.delete_all(self.table_ref))
             if self.key_fields and self.load_method != "append-only":
                 s.execute(self._merge_sql(staging))
             else:
                 s.execute(self._append_sql(staging))
             if rejects_file is not None:
-                s.execute(
-                    f"COPY INTO {self._target.rejects_ref} FROM @{stage}/{prefix}/rejects/ "
-                    "FILE_FORMAT = (TYPE = PARQUET) MATCH_BY_COLUMN_NAME = CASE_SENSITIVE "
-                    "FORCE = TRUE"
-                )
+                s.execute(sql.copy_rejects(self._target.rejects_ref, stage, prefix))
             audit.attempts = attempt
             audit.rows_loaded = expected_rows
             audit.status = STATUS_COMMITTED
             audit.finished_at = dt.datetime.now(dt.UTC)
             s.execute(insert_audit_sql(self._target.audit_ref), audit.params())
-            s.execute("COMMIT")
+            s.execute(sql.COMMIT)
         except BaseException:
             s.rollback_quietly()
             if overwrite:
                 self._target.release_overwrite(self.table_ref)
             raise
         return expected_rows
-
-    def _source_select(self, staging: str, dedupe: bool) -> str:
-        exprs = ", ".join(
-            f"{self.types[f].select_expr(quote(self._staged(i)))} AS {quote(self.columns[f])}"
-            for i, f in enumerate(self.fields)
-        )
-        sql = f"SELECT {exprs} FROM {staging}"
-        if dedupe:
-            # Last record wins within the batch, by the target's own sequence (not SEQ8()).
-            keys = ", ".join(quote(self.columns[k]) for k in self.key_fields)
-            seq = quote(self.columns[SEQUENCE_FIELD])
-            sql = (
-                f"SELECT * FROM ({sql}) QUALIFY ROW_NUMBER() OVER "
-                f"(PARTITION BY {keys} ORDER BY {seq} DESC) = 1"
-            )
-        return sql
 
     def version_field(self) -> str | None:
         """The field whose value orders versions of a row: `SysRevID`, else the replication key.
@@ -965,49 +919,23 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
         return None
 
     def _merge_sql(self, staging: str) -> str:
-        cols = [quote(self.columns[f]) for f in self.fields]
-        keys = {quote(self.columns[k]) for k in self.key_fields}
-        on = " AND ".join(f"t.{k} = s.{k}" for k in sorted(keys))
-        updates = ", ".join(f"{c} = s.{c}" for c in cols if c not in keys)
-        inserts = ", ".join(f"s.{c}" for c in cols)
-        # A row already holding a later version stays: replaying an old dead-letter batch
-        # after newer runs must not bring back older versions. The version is the source's
-        # (SysRevID or replication key); extraction time only breaks ties or stands in.
-        guard = ""
-        if "_sdc_extracted_at" in self.columns:
-            at = quote(self.columns["_sdc_extracted_at"])
-            guard = f"(s.{at} IS NULL OR t.{at} IS NULL OR s.{at} >= t.{at})"
+        """Upsert on the keys; the version, extraction time and tombstone columns present."""
         version = self.version_field()
-        if version is not None and quote(self.columns[version]) not in keys:
-            v = quote(self.columns[version])
-            newer = f"s.{v} > t.{v}" + (f" OR (s.{v} = t.{v} AND {guard})" if guard else "")
-            guard = (
-                f"(CASE WHEN s.{v} IS NOT NULL AND t.{v} IS NOT NULL THEN ({newer}) "
-                f"ELSE {guard or 'TRUE'} END)"
-            )
-        # A tombstone (`_sdc_deleted_at` set, other fields null) marks the row deleted and
-        # keeps its values; a later live record clears the mark (it sets every column).
-        tombstone = ""
-        if DELETED_FIELD in self.columns:
-            deleted = quote(self.columns[DELETED_FIELD])
-            marks = ", ".join(
-                f"{quote(self.columns[f])} = s.{quote(self.columns[f])}"
-                for f in METADATA_FIELDS
-                if f in self.columns
-            )
-            tombstone = f"WHEN MATCHED AND s.{deleted} IS NOT NULL THEN UPDATE SET {marks} "
-        source = self._source_select(staging, dedupe=True)
-        return (
-            f"MERGE INTO {self.table_ref} t USING ({source}) s ON {on} "
-            + tombstone
-            + (f"WHEN MATCHED {'AND ' + guard + ' ' if guard else ''}THEN UPDATE SET {updates} "
-               if updates else "")
-            + f"WHEN NOT MATCHED THEN INSERT ({', '.join(cols)}) VALUES ({inserts})"
-        )  # fmt: skip
+        return sql.merge(
+            self.table_ref,
+            staging,
+            self._column_list(),
+            self._types(),
+            [self.columns[k] for k in self.key_fields],
+            sequence=self.columns[SEQUENCE_FIELD],
+            version=self.columns[version] if version is not None else None,
+            extracted_at=self.columns.get("_sdc_extracted_at"),
+            deleted=self.columns.get(DELETED_FIELD),
+            marks=[self.columns[f] for f in METADATA_FIELDS if f in self.columns],
+        )
 
     def _append_sql(self, staging: str) -> str:
-        cols = ", ".join(quote(self.columns[f]) for f in self.fields)
-        return f"INSERT INTO {self.table_ref} ({cols}) {self._source_select(staging, dedupe=False)}"
+        return sql.append(self.table_ref, staging, self._column_list(), self._types())
 
     def _dead_letter(
         self,
