@@ -26,6 +26,7 @@ import requests
 import yaml
 from finance_sandbox.demo import STREAM_KEYS, truth_rows, warehouse_rows
 from finance_sandbox.services import read_env_file
+from finance_sandbox.testing.snowflake import add_fault
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -156,18 +157,7 @@ class Sandbox:
     ) -> None:
         """Hold the next `times` statements matching `match` (then fail them): a loader to kill
         mid-flight. With `after`, each runs first and only its answer is held."""
-        resp = requests.post(
-            f"{self.snowflake_url}/_sandbox/faults",
-            json={
-                "match": match,
-                "times": times,
-                "code": code,
-                "delay_s": delay_s,
-                "after": after,
-            },
-            timeout=10,
-        )
-        resp.raise_for_status()
+        add_fault(self.snowflake_url, match, times, code, delay_s=delay_s, after=after)
 
     def held(self) -> int:
         resp = requests.get(f"{self.snowflake_url}/_sandbox/faults", timeout=10)

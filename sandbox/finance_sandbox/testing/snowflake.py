@@ -43,6 +43,20 @@ def generate_encrypted_key(passphrase: str = KEY_PASSPHRASE) -> str:
     ).decode()
 
 
+def add_fault(
+    url: str, match: str, times: int, code: str, *, delay_s: float = 0.0, after: bool = False
+) -> None:
+    """Inject a statement fault into the local Snowflake at `url` (see `fail_next`)."""
+    import requests
+
+    response = requests.post(
+        f"{url}/_sandbox/faults",
+        json={"match": match, "times": times, "code": code, "delay_s": delay_s, "after": after},
+        timeout=10,
+    )
+    response.raise_for_status()
+
+
 class SnowflakeSandbox:
     """A `finance-sandbox snowflake` subprocess on a free port, with its data in a temp dir."""
 
@@ -178,20 +192,9 @@ class SnowflakeSandbox:
         error (e.g. a COMMIT that took effect but whose response was lost); with `delay_s` too,
         that answer comes `delay_s` late.
         """
-        import requests
-
-        response = requests.post(
-            f"http://{self.host}:{self.port}/_sandbox/faults",
-            json={
-                "match": match,
-                "times": times,
-                "code": code,
-                "delay_s": delay_s,
-                "after": after,
-            },
-            timeout=10,
+        add_fault(
+            f"http://{self.host}:{self.port}", match, times, code, delay_s=delay_s, after=after
         )
-        response.raise_for_status()
 
     def faults(self) -> list[dict[str, Any]]:
         """The injected faults: match, times left, code, delay_s and how often each was taken."""
