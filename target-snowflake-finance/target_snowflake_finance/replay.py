@@ -32,7 +32,7 @@ def load_config(paths: list[str]) -> dict[str, Any]:
 
 def _already_committed(sink: SnowflakeSink, batch_id: str) -> bool:
     rows = sink.session.execute(
-        f"SELECT COUNT(*) FROM {sink._target.audit_ref} "
+        f"SELECT COUNT(*) FROM {sink.services.audit_ref} "
         "WHERE BATCH_ID = %(batch)s AND STATUS = %(status)s",
         {"batch": batch_id, "status": STATUS_COMMITTED},
     )
@@ -72,7 +72,7 @@ def replay(config: dict[str, Any], directory: Path | None = None) -> list[dict[s
                 result.update(status="already loaded", rows=0)
             else:
                 rejects = [Reject(r["record"], r["reason"]) for r in data.get("rejects") or []]
-                audit = sink.load_batch(
+                audit = sink.loader.load_now(
                     data["records"],
                     batch_id=data["batch_id"],
                     rejects=rejects,

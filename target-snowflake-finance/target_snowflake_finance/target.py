@@ -27,6 +27,7 @@ from typing_extensions import override
 from target_snowflake_finance import leftovers, preflight, shutdown
 from target_snowflake_finance.audit import create_table_sql
 from target_snowflake_finance.batch_files import BatchInputError, read_records
+from target_snowflake_finance.batch_load import BatchLoader
 from target_snowflake_finance.connector import Session
 from target_snowflake_finance.errors import BatchLoadError, TargetConfigError
 from target_snowflake_finance.exclusion import ExcludedRecords
@@ -35,6 +36,7 @@ from target_snowflake_finance.privileges import Need, RoleGrants
 from target_snowflake_finance.reader import BulkMessageReader, SingerInputError
 from target_snowflake_finance.run_summary import LoadTally
 from target_snowflake_finance.sdk_hooks import TargetHooks
+from target_snowflake_finance.services import LoadServices
 from target_snowflake_finance.sinks import InvalidRecordError, SnowflakeSink
 from target_snowflake_finance.types import TIMESTAMP_TYPES
 from target_snowflake_finance.unset_settings import drop_unset_defaulted, drop_unset_sdk_settings
@@ -324,7 +326,7 @@ class TargetSnowflakeFinance(TargetHooks):
         # Batches handed to the sinks' background loads since STATE last flushed them, and the
         # states waiting for their batches to commit (each with the batch counts it needs).
         self._batches_since_flush = 0
-        self._pending_states: list[tuple[dict, list[tuple[SnowflakeSink, int]]]] = []
+        self._pending_states: list[tuple[dict, list[tuple[BatchLoader, int]]]] = []
         self._tally_lock = threading.Lock()
         # States are written by the reading thread or by the loader thread whose commit covers
         # them, whichever comes first: one at a time, in order.
@@ -340,6 +342,7 @@ class TargetSnowflakeFinance(TargetHooks):
         self._tally = LoadTally()
         self._meltano_test_table: str | None = None
         self.role_grants: RoleGrants | None = None
+        self._services: LoadServices | None = None
         super().__init__(*args, config=config, **kwargs)
         # The connector logs "Connecting to GLOBAL Snowflake domain" and its version at INFO for
         # every connection (one per loader thread and reconnect), and its native core warns
@@ -417,6 +420,7 @@ class TargetSnowflakeFinance(TargetHooks):
             self.table_created(name)
         hours = float(self.config["orphan_cleanup_hours"])
         leftovers.remove_orphans(session, self.stage_ref, hours)
+        self._services = self._load_services()
         self._started = True
         self.logger.info(
             "Connected to Snowflake account %s as %s; load %s started into %s.%s",
@@ -426,6 +430,33 @@ class TargetSnowflakeFinance(TargetHooks):
             self.database,
             self.schema_name,
         )
+
+    def _load_services(self) -> LoadServices:
+        return LoadServices(
+            load_id=self.load_id,
+            stage_ref=self.stage_ref,
+            audit_ref=self.audit_ref,
+            rejects_ref=self.rejects_ref,
+            dead_letter_dir=self.dead_letter_dir,
+            role_name=self.role_name,
+            replication_key=self._bookmarks.get,
+            claim_table=self.claim_table,
+            claim_overwrite=self.claim_overwrite,
+            release_overwrite=self.release_overwrite,
+            table_created=self.table_created,
+            require_table_grants=self.require_table_grants,
+            owns_table=self.owns_table,
+            batch_submitted=self.batch_submitted,
+            batch_committed=self.batch_committed,
+            batch_loaded=self.batch_loaded,
+        )
+
+    @property
+    def services(self) -> LoadServices:
+        """What every sink shares, given to each at construction (built by `start`)."""
+        if self._services is None:
+            raise RuntimeError("the target has not started (TargetSnowflakeFinance.start)")
+        return self._services
 
     def _owns(self, kind: str, *parts: str) -> None:
         if self.role_grants is not None:
@@ -513,9 +544,6 @@ class TargetSnowflakeFinance(TargetHooks):
         with self._overwrite_lock:
             self._overwritten.discard(table_ref)
 
-    def bookmark_property(self, stream_name: str) -> str | None:
-        return self._bookmarks.get(stream_name)
-
     @override
     def get_sink(
         self,
@@ -535,7 +563,7 @@ class TargetSnowflakeFinance(TargetHooks):
             # A new SCHEMA replaces the sink (the SDK's rule above): its batches read so far
             # commit before the new sink alters the table or loads, keeping the stream in order.
             self.drain_one(existing)
-            existing.wait_loaded()
+            existing.loader.wait_loaded()
         return super().get_sink(
             stream_name, record=record, schema=schema, key_properties=key_properties
         )
@@ -634,7 +662,7 @@ class TargetSnowflakeFinance(TargetHooks):
             self.drain_one(sink)
         for sink in sinks:
             if isinstance(sink, SnowflakeSink):
-                sink.wait_loaded()
+                sink.loader.wait_loaded()
         if sink_list is not self.replaced_sinks:  # the SDK's second call: every sink waited
             self._batches_since_flush = 0
             with self._state_lock:
@@ -679,8 +707,8 @@ class TargetSnowflakeFinance(TargetHooks):
     def check_loads(self) -> None:
         """Raise the first failure of any stream's background load in the reading thread."""
         for sink in self._snowflake_sinks():
-            if sink.load_failure is not None:
-                raise sink.load_failure
+            if sink.loader.load_failure is not None:
+                raise sink.loader.load_failure
 
     @override
     def on_state(self, message_dict: dict) -> None:
@@ -699,7 +727,7 @@ class TargetSnowflakeFinance(TargetHooks):
             for sink in sinks:
                 self.drain_one(sink)
             self._batches_since_flush = 0
-            needs = [(sink, sink.batches_submitted) for sink in sinks]
+            needs = [(sink.loader, sink.loader.batches_submitted) for sink in sinks]
             with self._state_lock:
                 self._pending_states.append((copy.deepcopy(self.latest_state), needs))
         self._emit_covered_states()
@@ -707,7 +735,7 @@ class TargetSnowflakeFinance(TargetHooks):
     def batch_loaded(self) -> None:
         """A loader thread counted its commit: write the states it completes, unless a load
         failed (the reading thread raises that failure)."""
-        if not any(sink.load_failure is not None for sink in self._snowflake_sinks()):
+        if not any(sink.loader.load_failure is not None for sink in self._snowflake_sinks()):
             self._emit_covered_states()
 
     def _emit_covered_states(self) -> None:
@@ -715,7 +743,7 @@ class TargetSnowflakeFinance(TargetHooks):
         with self._state_lock:
             covered = None
             while self._pending_states and all(
-                sink.batches_committed >= count for sink, count in self._pending_states[0][1]
+                loader.batches_committed >= count for loader, count in self._pending_states[0][1]
             ):
                 covered = self._pending_states.pop(0)[0]
             if covered is not None:

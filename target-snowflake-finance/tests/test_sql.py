@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from target_snowflake_finance import sql
+from target_snowflake_finance.table_plan import TablePlan
 from target_snowflake_finance.types import ColumnType, column_type
 
 TABLE = '"DB"."SCH"."AP_INVOICE"'
@@ -107,6 +108,32 @@ def test_merge_without_version_or_metadata_updates_every_matched_row() -> None:
 
 def test_append_inserts_every_staged_row() -> None:
     assert sql.append(TABLE, STAGING, COLUMNS, TYPES) == APPEND
+
+
+def plan_of(load_method: str) -> TablePlan:
+    """The plan of a stream whose fields map to COLUMNS (`SysRevID` orders versions)."""
+    fields = ["Company", "InvoiceNum", "InvoiceAmt", "Notes", "SysRevID"]
+    fields += ["_sdc_extracted_at", "_sdc_deleted_at", "_sdc_sequence"]
+    return TablePlan.build(
+        table_ref=TABLE,
+        fields=fields,
+        columns=dict(zip(fields, COLUMNS, strict=True)),
+        types=dict(zip(fields, TYPES, strict=True)),
+        key_fields=["Company", "InvoiceNum"],
+        load_method=load_method,
+        replication_key="InvoiceNum",
+        staging_refs=[STAGING],
+        temporary_staging=False,
+    )
+
+
+def test_a_table_plan_holds_the_load_statement_of_each_staging_table() -> None:
+    assert plan_of("upsert").load_sql == {STAGING: MERGE_VERSIONED}
+    assert plan_of("overwrite").load_sql == {STAGING: MERGE_VERSIONED}
+    assert plan_of("append-only").load_sql == {STAGING: APPEND}
+    assert plan_of("upsert").create_staging_sql == {
+        STAGING: sql.create_staging(STAGING, TYPES, temporary=False)
+    }
 
 
 def test_staging_tables_have_positional_columns() -> None:
