@@ -10,7 +10,6 @@ of the package uses the public names defined below.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from singer_sdk import Target
 from singer_sdk.singerlib.encoding.base import GenericSingerReader
@@ -18,8 +17,9 @@ from singer_sdk.sinks import BatchSink, Sink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 from typing_extensions import override
 
-# The record metadata the SDK adds (Sink._add_sdc_metadata_to_record), in its key order: a batch
-# loaded on the direct path builds the same columns (batch.py), so both paths land alike.
+# The record metadata the SDK adds (Sink._add_sdc_metadata_to_record), in its key order: the
+# target builds the same columns per batch, and the same keys in rejects and dead letters
+# (batch.py), so its rows and files look as the SDK's record path would have made them.
 SDK_METADATA_FIELDS = (
     "_sdc_extracted_at",
     "_sdc_received_at",
@@ -32,46 +32,18 @@ SDK_METADATA_FIELDS = (
 
 
 class SinkHooks(BatchSink):
-    """The sink's side: the SDK's per-record steps, renamed so the sink overrides public names."""
+    """The sink's side: the SDK's batch context and validator, behind public names."""
 
     @property
     def record_validator(self) -> BaseJSONSchemaValidator | None:
         """Relies on `Sink._validator`: set once from `get_validator()` in `Sink.__init__`, None
-        when validation is off. The direct record path validates with it, as the SDK's does."""
+        when validation is off. The target's record path validates with it, as the SDK's does."""
         return self._validator
 
     def batch_context(self, record: dict) -> dict:
         """Relies on `BatchSink._get_context`: the pending batch's context, created through
         `start_batch` when none is pending (what the SDK's record path calls per record)."""
         return self._get_context(record)
-
-    @override
-    def _validate_and_parse(self, record: dict) -> dict:
-        # The SDK's record path calls this per record (after adding the metadata), then
-        # `preprocess_record` and `_singer_validate_message`.
-        return self.validate_record(record)
-
-    def validate_record(self, record: dict) -> dict:
-        """Validate a record the SDK's way (overridden by the sink)."""
-        return super()._validate_and_parse(record)
-
-    @override
-    def _parse_timestamps_in_record(self, record: dict, schema: dict, treatment: Any) -> None:
-        # Called by `_validate_and_parse` for every record: the sink converts whole columns.
-        self.parse_timestamps(record, schema, treatment)
-
-    def parse_timestamps(self, record: dict, schema: dict, treatment: Any) -> None:
-        """Parse date-time text to datetimes, the SDK's way (overridden by the sink)."""
-        super()._parse_timestamps_in_record(record, schema, treatment)
-
-    @override
-    def _singer_validate_message(self, record: dict) -> None:
-        # The SDK's key check per record: the sink names the stream and the fix.
-        self.check_record_keys(record)
-
-    def check_record_keys(self, record: dict) -> None:
-        """Refuse a record without its key properties (overridden by the sink)."""
-        super()._singer_validate_message(record)
 
 
 class TargetHooks(Target):

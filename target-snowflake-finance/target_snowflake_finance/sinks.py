@@ -16,7 +16,6 @@ from target_snowflake_finance.batch import (
     DELETED_FIELD,
     LOAD_ID_FIELD,
     METADATA_FIELDS,
-    SEQUENCE_FIELD,
     BatchMetadata,
     next_sequences,
     with_metadata,
@@ -48,7 +47,7 @@ if TYPE_CHECKING:
 __all__ = ["InvalidRecordError", "Reject", "SnowflakeSink"]
 
 
-# The direct path adds to the SDK's record counter in steps (it logs at most once a minute).
+# The record path adds to the SDK's record counter in steps (it logs at most once a minute).
 COUNT_EVERY = 1000
 
 
@@ -62,7 +61,6 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
         schema: dict,
         key_properties: list[str] | None,
     ) -> None:
-        self._pending_reject: str | None = None
         self._tombstone_validator: FastJSONSchemaValidator | None = None
         super().__init__(target, stream_name, schema, key_properties)
         config = self.config
@@ -182,8 +180,8 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
             return False
         return True
 
-    @override
     def check_record_keys(self, record: dict) -> None:
+        """Refuse a record without its key properties, naming the stream and the fix."""
         missing = [k for k in self.key_fields if k not in record]
         if missing:
             raise MissingKeyPropertiesError(
@@ -191,20 +189,17 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
                 f"tap must send every key property ({self.key_fields}) in every record"
             )
 
-    @override
-    def validate_record(self, record: dict) -> dict:
-        """The SDK's validation verdicts, without its traceback per invalid record.
-
-        Timestamps are not parsed here (see `parse_timestamps`).
-        """
-        if self.record_validator is None:
-            return record
+    def _invalid_reason(self, record: dict[str, Any]) -> str | None:
+        """Why a record (its metadata inline) is invalid, naming the field; None when it is valid
+        or a tombstone. The SDK's verdicts, without its traceback per invalid record; raises
+        unless on_invalid_record is `quarantine`."""
+        assert self.record_validator is not None
         try:
             self.record_validator.validate(record)
-            return record
+            return None
         except InvalidRecord as e:
             if self._is_tombstone(record):
-                return record
+                return None
             # Name the field: the SDK's message alone ("'xx…' is too long") does not.
             path = [str(p) for p in getattr(e.__cause__, "absolute_path", None) or []]
             reason = f"field {'.'.join(path)!r}: {e.error_message}" if path else e.error_message
@@ -212,15 +207,7 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
                 raise InvalidRecordError(
                     invalid_message(self.stream_name, self.key_fields, record, reason)
                 ) from None
-            self._pending_reject = reason
-            return record
-
-    @override
-    def parse_timestamps(self, record: dict, schema: dict, treatment: Any) -> None:
-        """Leave date-time text as it came: types.to_arrow converts whole columns at once.
-
-        (The SDK parses every field of every record in Python, the hot spot of a bulk load.)
-        """
+            return reason
 
     @override
     def start_batch(self, context: dict) -> None:
@@ -230,14 +217,15 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
         self._rejects = context["rejects"] = []
 
     def accept(self, message: dict[str, Any]) -> bool:
-        """The SDK's per-record path for a stream that no stream map transforms, minus its cost.
+        """Every record's way into the batch (after the target's stream maps, if any).
 
-        The SDK copies each record, adds seven `_sdc_*` keys (two isoformat calls), validates,
-        tallies and counts it: more CPU than the rest of the load (benchmarks/RESULTS.md). Here
-        the record is kept as it came, with the same validation verdicts and messages, key check,
-        tallies and record counter; its metadata becomes columns when the batch loads
-        (batch.BatchMetadata). Anything unusual takes the SDK's own steps on the record as the
-        SDK would have built it (`_as_sdk_record`). Returns whether the batch is full.
+        The SDK's own record path copies each record, adds seven `_sdc_*` keys (two isoformat
+        calls), validates, tallies and counts it: more CPU than the rest of the load
+        (benchmarks/RESULTS.md). Here the record is kept as it came, with the same validation
+        verdicts and messages, key check, tallies and record counter; its metadata becomes
+        columns when the batch loads (batch.BatchMetadata). Anything unusual is judged on the
+        record as the SDK would have built it (`_as_sdk_record`). Returns whether the batch is
+        full.
         """
         record = message["record"]
         context = self.batch_context(record)  # starts a batch (start_batch) when none is pending
@@ -250,8 +238,7 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
                 if not self._is_tombstone(record):
                     # Same verdict as the SDK: validate the record with its metadata keys.
                     full = self._as_sdk_record(record, message, context)
-                    self.validate_record(full)
-                    reject, self._pending_reject = self._pending_reject, None
+                    reject = self._invalid_reason(full)
         if not self._key_set <= record.keys():
             full = full or self._as_sdk_record(record, message, context)
             self.check_record_keys(full)
@@ -284,23 +271,6 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
             table_version=message.get("version"),
             sync_started_at=self.sync_started_at,
         )
-
-    @override
-    def process_record(self, record: dict, context: dict) -> None:
-        """The SDK's path (stream maps configured): the record carries its metadata inline."""
-        if self._pending_reject is not None:
-            record[SEQUENCE_FIELD] = next_sequences(1)
-            context["rejects"].append(Reject(record, self._pending_reject))
-            self._pending_reject = None
-            return
-        context["messages"].append(
-            {
-                "record": record,
-                "time_extracted": record.get("_sdc_extracted_at"),
-                "version": record.get("_sdc_table_version"),
-            }
-        )
-        context["received_us"].append(time.time_ns() // 1000)
 
     @override
     def process_batch(self, context: dict) -> None:

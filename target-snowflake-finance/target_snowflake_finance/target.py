@@ -45,7 +45,7 @@ STAGE_NAME = "TARGET_SNOWFLAKE_FINANCE_STAGE"
 # The stream `meltano config test target-snowflake-finance` sends (one record): its table is
 # dropped at the end of the run so the test leaves nothing behind.
 MELTANO_TEST_STREAM = "meltano_test_stream"
-# Records between checks of the SDK's max record age (minutes) on the direct record path.
+# Records between checks of the SDK's max record age (minutes) on the record path.
 AGE_CHECK_EVERY = 1000
 
 CONFIG_SCHEMA = th.PropertiesList(
@@ -606,20 +606,43 @@ class TargetSnowflakeFinance(TargetHooks):
 
     @override
     def on_record(self, message_dict: dict) -> None:
-        """Records of a stream that no stream map transforms go straight to its sink's batch.
+        """Every record goes to its sink's batch through `SnowflakeSink.accept`.
 
         The SDK's loop (copy, identity map, metadata, hooks, per record) was the largest cost of
-        a bulk load in a profile (benchmarks/RESULTS.md); `SnowflakeSink.accept` keeps its
-        verdicts, tallies and counters and builds the metadata per batch. Stream maps, flattening
-        and malformed messages take the SDK's path.
+        a bulk load in a profile (benchmarks/RESULTS.md); `accept` keeps its verdicts, tallies
+        and counters and builds the metadata per batch. A stream whose only map is the identity
+        skips the maps; stream maps and flattening transform the record first (`_mapped`).
         """
         sink = self._direct_sinks.get(message_dict.get("stream"))  # type: ignore[arg-type]
-        if sink is None or "record" not in message_dict:
-            self._excluded.count(self.mapper, str(message_dict.get("stream")))
-            super().on_record(message_dict)
-            return
-        self._excluded.passed += 1
-        if sink.accept(message_dict):  # the batch is full
+        if sink is not None and "record" in message_dict:
+            self._excluded.passed += 1
+            self._accept(sink, message_dict)
+        else:
+            self._mapped(message_dict)
+        self._unchecked_age += 1
+        if self._unchecked_age >= AGE_CHECK_EVERY:  # a clock read per record is measurable
+            self._unchecked_age = 0
+            self.check_record_age()
+
+    def _mapped(self, message: dict) -> None:
+        """Each of the stream's maps transforms a copy of the record (or drops it), as the
+        SDK's record path does, and its result is accepted by the sink of the map's stream."""
+        self._excluded.count(self.mapper, str(message.get("stream")))
+        self.message_reader.assert_line_requires(message, requires={"stream", "record"})
+        stream = message["stream"]
+        if stream not in self.mapper.stream_maps:
+            self.require_sink(stream)
+        for stream_map in self.mapper.stream_maps[stream]:
+            record = stream_map.transform(copy.copy(message["record"]))
+            if record is None:  # the map filtered it out
+                continue
+            self.require_sink(stream_map.stream_alias)
+            sink = self.get_sink(stream_map.stream_alias, record=record)
+            assert isinstance(sink, SnowflakeSink)
+            self._accept(sink, {**message, "record": record})
+
+    def _accept(self, sink: SnowflakeSink, message: dict) -> None:
+        if sink.accept(message):  # the batch is full
             self.logger.info(
                 "Target sink for '%s' is full. Current size is '%s'. Draining...",
                 sink.stream_name,
@@ -627,10 +650,6 @@ class TargetSnowflakeFinance(TargetHooks):
             )
             self.drain_one(sink)
             self._emit_covered_states()
-        self._unchecked_age += 1
-        if self._unchecked_age >= AGE_CHECK_EVERY:  # a clock read per record is measurable
-            self._unchecked_age = 0
-            self.check_record_age()
 
     @override
     def on_batch(self, message_dict: dict) -> None:

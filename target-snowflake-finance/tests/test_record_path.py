@@ -1,4 +1,5 @@
-"""Issue 7 item 4: the direct record path lands what the SDK's path lands, metadata included."""
+"""Issue 7 item 4: records land with the SDK's metadata, whether or not a stream map transforms
+them first (issue 16: both take `SnowflakeSink.accept`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from singer_sdk.exceptions import MissingKeyPropertiesError
 
-# The SDK's path: a stream map that adds a field (records are copied and transformed per record).
+# A stream map that adds a field: records are copied and transformed per record before `accept`.
 STREAM_MAP = {"ap_invoices": {"Source": "'mapped'"}}
 PATHS = pytest.mark.parametrize("stream_maps", [None, STREAM_MAP], ids=["direct", "stream-map"])
 

@@ -16,6 +16,7 @@ import pytest
 from singer_sdk import typing as th
 from singer_sdk.exceptions import InvalidRecord, RecordsWithoutSchemaException
 from singer_sdk.sinks import Sink
+from target_snowflake_finance.batch import with_metadata
 from target_snowflake_finance.reader import BulkMessageReader
 from target_snowflake_finance.sdk_hooks import (
     SDK_METADATA_FIELDS,
@@ -47,18 +48,6 @@ class RecordingSink(SinkHooks):
     @property
     def include_sdc_metadata_properties(self) -> bool:
         return True  # as SnowflakeSink
-
-    def validate_record(self, record: dict) -> dict:
-        self.calls.append(("validate_record", list(record)))
-        return super().validate_record(record)
-
-    def parse_timestamps(self, record: dict, schema: dict, treatment: Any) -> None:
-        self.calls.append(("parse_timestamps", record["Id"]))
-        super().parse_timestamps(record, schema, treatment)
-
-    def check_record_keys(self, record: dict) -> None:
-        self.calls.append(("check_record_keys", record["Id"]))
-        super().check_record_keys(record)
 
     def process_batch(self, context: dict) -> None:
         self.calls.append(("process_batch", [r["Id"] for r in context.get("records", [])]))
@@ -132,19 +121,31 @@ def test_each_message_type_and_the_state_write_go_through_the_hooks() -> None:
     assert written == [state]
 
 
-def test_each_record_is_validated_parsed_and_key_checked_with_the_sdk_metadata() -> None:
-    listen(RecordingTarget(config={}), [SCHEMA, record(1)])
-    steps = [
-        (name, value)
-        for name, value in RecordingSink.calls
-        if name in {"validate_record", "parse_timestamps", "check_record_keys"}
-    ]
-    # The metadata the direct path builds as columns (batch.py) is the SDK's, in its order.
-    assert steps == [
-        ("validate_record", ["Id", "Name", *SDK_METADATA_FIELDS]),
-        ("parse_timestamps", 1),
-        ("check_record_keys", 1),
-    ]
+def test_the_metadata_the_target_adds_is_the_sdks_in_its_order() -> None:
+    """Rejects and dead letters carry the `_sdc_*` keys as the SDK's record path adds them
+    (`Sink._add_sdc_metadata_to_record`), and the batch columns are the same fields."""
+    target = RecordingTarget(config={})
+    listen(target, [SCHEMA])
+    sink = target.active_sinks["s"]
+    assert isinstance(sink, RecordingSink)
+    context = sink.batch_context({"Id": 1})
+    message = {"time_extracted": "2024-01-01T00:00:00+00:00", "version": 3}
+    sdk = {"Id": 1, "Name": "a"}
+    ours = with_metadata(
+        dict(sdk),
+        extracted_at=message["time_extracted"],
+        received_us=0,
+        batched_at=context["batch_start_time"],
+        sequence=1,
+        table_version=message["version"],
+        sync_started_at=sink.sync_started_at,
+    )
+    sink._add_sdc_metadata_to_record(sdk, message, context)
+    assert list(ours) == list(sdk) == ["Id", "Name", *SDK_METADATA_FIELDS]
+    varying = {"_sdc_received_at", "_sdc_sequence"}  # clock readings
+    assert {k: v for k, v in ours.items() if k not in varying} == {
+        k: v for k, v in sdk.items() if k not in varying
+    }
 
 
 def test_a_batch_context_is_started_once_and_current_size_counts_it() -> None:
