@@ -50,7 +50,7 @@ def test_batch_messages_through_meltano_run_match_epicor(
         "TARGET_SNOWFLAKE_FINANCE_DEAD_LETTER_DIR": str(dead_letter),
         "TAP_EPICOR_KINETIC_START_DATE": "2000-01-01T00:00:00Z",
         "TAP_EPICOR_KINETIC_BATCH_CONFIG": json.dumps(batch_config),
-        "TAP_EPICOR_KINETIC__SELECT": SELECT,
+        "TAP_EPICOR_KINETIC__CATALOG": str(meltano.catalog(SELECT)),
     }
     done = meltano.run(case, f"{case}.log", settings)
     log = done.stdout + done.stderr

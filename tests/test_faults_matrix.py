@@ -47,6 +47,12 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
             print("\nFault matrix:\n" + "\n".join(lines))  # shown with -s / -rA
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _catalog(meltano: Meltano) -> None:
+    """The module's catalog, dumped before any fault is set (see `Meltano.catalog`)."""
+    meltano.catalog(SELECT)
+
+
 @pytest.fixture(scope="module")
 def schemas() -> dict[str, dict[str, Any]]:
     return discovered_schemas()
@@ -76,7 +82,7 @@ def settings(
         "TAP_EPICOR_KINETIC_MAX_RETRIES": "8",
         # (retry_backoff_seconds stays at its default: Meltano 4.4 cannot pass a `kind: decimal`
         # setting from the environment, it fails to serialise the Decimal)
-        "TAP_EPICOR_KINETIC__SELECT": SELECT,
+        "TAP_EPICOR_KINETIC__CATALOG": str(meltano.catalog(SELECT)),
     }
     if small_batches:
         values["TARGET_SNOWFLAKE_FINANCE_BATCH_SIZE_ROWS"] = "40"

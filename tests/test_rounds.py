@@ -13,7 +13,7 @@ import os
 import random
 from typing import Any
 
-from e2e_helpers import FAULT_STREAMS, Meltano, Sandbox, compare, discovered_schemas
+from e2e_helpers import FAULT_STREAMS, Meltano, Sandbox, compare, curated_select, discovered_schemas
 
 INVOICES = 60
 #: Five rounds in the suite (round 3 with a check run held open across the run); set
@@ -50,6 +50,8 @@ def test_rounds_of_activity_leave_snowflake_equal_to_epicor(
         "TAP_EPICOR_KINETIC_START_DATE": "2000-01-01T00:00:00Z",
         # Rounds are seconds apart: a 1-minute lookback makes each run re-read several rounds.
         "TAP_EPICOR_KINETIC_LATE_COMMIT_LOOKBACK_MINUTES": "1",
+        # The streams the activity changes and the comparison reads, in their curated columns.
+        "TAP_EPICOR_KINETIC__CATALOG": str(meltano.catalog(curated_select(FAULT_STREAMS))),
     }
     rng = random.Random(11)
     done = meltano.run("rounds", "round-0.log", settings)

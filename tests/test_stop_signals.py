@@ -39,7 +39,7 @@ def _settings(meltano: Meltano, case: str) -> dict[str, str]:
         "TARGET_SNOWFLAKE_FINANCE_BATCH_SIZE_ROWS": "40",
         "TAP_EPICOR_KINETIC_PAGE_SIZE": "10",
         "TAP_EPICOR_KINETIC_START_DATE": "2000-01-01T00:00:00Z",
-        "TAP_EPICOR_KINETIC__SELECT": SELECT,
+        "TAP_EPICOR_KINETIC__CATALOG": str(meltano.catalog(SELECT)),
     }
 
 
