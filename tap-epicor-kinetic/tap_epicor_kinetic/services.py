@@ -82,18 +82,17 @@ class Services:
     @cached_property
     def page_size(self) -> int:
         """`$top`."""
-        size = int(self.config["page_size"])
-        if size < 1:
-            msg = "page_size: must be at least 1."
-            raise ConfigValidationError(msg, errors=[msg])
-        return size
+        return self._at_least_one("page_size")
 
     @cached_property
     def max_concurrent_requests(self) -> int:
         """Pages of a stream in flight at once."""
-        value = int(self.config["max_concurrent_requests"])
+        return self._at_least_one("max_concurrent_requests", " (1 = one page at a time)")
+
+    def _at_least_one(self, setting: str, hint: str = "") -> int:
+        value = int(self.config[setting])
         if value < 1:
-            msg = "max_concurrent_requests: must be at least 1 (1 = one page at a time)."
+            msg = f"{setting}: must be at least 1{hint}."
             raise ConfigValidationError(msg, errors=[msg])
         return value
 
