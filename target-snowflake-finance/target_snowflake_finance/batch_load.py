@@ -350,7 +350,7 @@ class BatchLoader:
             self.stream_name,
         )
         # That attempt's overwrite happened: later batches of the run must not replace it.
-        self.services.claim_overwrite(self.plan.table_ref, self.plan.load_method)
+        self.services.claims.claim_overwrite(self.plan.table_ref, self.plan.load_method)
         return True
 
     def _prepare_retry(self, exc: BaseException, verdict: Classification, attempt: int) -> None:
@@ -400,7 +400,7 @@ class BatchLoader:
             if not filled:
                 self._fill_staging(s, batch, attempt)
             s.execute(sql.BEGIN)
-            overwrite = services.claim_overwrite(plan.table_ref, plan.load_method)
+            overwrite = services.claims.claim_overwrite(plan.table_ref, plan.load_method)
             if overwrite:
                 s.execute(sql.delete_all(plan.table_ref))
             s.execute(plan.load_sql[self.staging_refs[batch.slot]])
@@ -416,7 +416,7 @@ class BatchLoader:
         except BaseException:
             s.rollback_quietly()
             if overwrite:
-                services.release_overwrite(plan.table_ref)
+                services.claims.release_overwrite(plan.table_ref)
             raise
         return expected_rows
 

@@ -11,11 +11,9 @@ from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord, MissingKeyPr
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 from typing_extensions import override
 
-from target_snowflake_finance import leftovers, sql
+from target_snowflake_finance import leftovers
 from target_snowflake_finance.batch import (
     DELETED_FIELD,
-    LOAD_ID_FIELD,
-    METADATA_FIELDS,
     BatchMetadata,
     next_sequences,
     with_metadata,
@@ -23,22 +21,13 @@ from target_snowflake_finance.batch import (
 from target_snowflake_finance.batch_columns import InvalidRecordError, Reject, invalid_message
 from target_snowflake_finance.batch_load import BatchLoader
 from target_snowflake_finance.connector import Session
-from target_snowflake_finance.errors import TargetConfigError, classify
-from target_snowflake_finance.naming import (
-    NamingError,
-    column_names,
-    config_identifier,
-    quote,
-    table_name,
-)
-from target_snowflake_finance.privileges import table_privileges
+from target_snowflake_finance.errors import TargetConfigError
+from target_snowflake_finance.naming import table_name
 from target_snowflake_finance.reader import SingerInputError
 from target_snowflake_finance.sdk_hooks import SinkHooks
 from target_snowflake_finance.services import LoadServices
 from target_snowflake_finance.streams import ensure_stream
-from target_snowflake_finance.table_keys import keys_comment, recorded_keys, same_keys
-from target_snowflake_finance.table_plan import TablePlan
-from target_snowflake_finance.types import ColumnType, column_type, incompatibility
+from target_snowflake_finance.table_setup import TableSetup, stream_columns
 from target_snowflake_finance.validation import FastJSONSchemaValidator, nullable_schema
 
 if TYPE_CHECKING:
@@ -68,26 +57,13 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
         self.services: LoadServices = target.services
         self.load_method: str = config["load_method"]
         self.on_invalid_record: str = config["on_invalid_record"]
-        self.manage_tables: bool = config["manage_tables"]
-        self.column_case: str = config["column_case"]
-        self.timestamp_type: str = config["timestamp_type"].upper()
         self.replication_key: str | None = self.services.replication_key(stream_name)
         mapping = (config.get("table_mapping") or {}).get(stream_name) or {}
-        self.table = table_name(stream_name, mapping, self.column_case)
-        self.fields = [*self.schema["properties"].keys()]
-        if LOAD_ID_FIELD not in self.fields:
-            self.fields.append(LOAD_ID_FIELD)
-        overrides = {f: config_identifier(c) for f, c in (mapping.get("columns") or {}).items()}
-        overrides.update({f: f.upper() for f in METADATA_FIELDS})
-        try:
-            self.columns = column_names(self.fields, self.column_case, overrides)
-        except NamingError as e:
-            raise TargetConfigError(f"stream {stream_name!r}: {e}") from None
-        self.types: dict[str, ColumnType] = {
-            f: column_type(self.schema["properties"].get(f, {}), self.timestamp_type)
-            for f in self.fields
-        }
-        self.types[LOAD_ID_FIELD] = ColumnType("string", "VARCHAR")
+        case = config["column_case"]
+        self.table = table_name(stream_name, mapping, case)
+        fields, columns, types = stream_columns(
+            stream_name, self.schema["properties"], mapping, case, config["timestamp_type"].upper()
+        )
         self.key_fields = list(self.key_properties)
         missing_keys = [k for k in self.key_fields if k not in self.schema["properties"]]
         if missing_keys:
@@ -102,7 +78,23 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
             )
         self.session = Session(config)
         self.table_ref = self.session.table_ref(self.table)
-        self._keys_seen = self.services.claim_table(self.table_ref, stream_name, self.key_fields)
+        keys_seen = self.services.claims.claim_table(self.table_ref, stream_name, self.key_fields)
+        # Made ready (created, extended or checked) in `setup`.
+        self.table_setup = TableSetup(
+            session=self.session,
+            services=self.services,
+            logger=self.logger,
+            stream_name=stream_name,
+            table=self.table,
+            table_ref=self.table_ref,
+            fields=fields,
+            columns=columns,
+            types=types,
+            key_fields=self.key_fields,
+            load_method=self.load_method,
+            manage_tables=config["manage_tables"],
+            keys_seen=keys_seen,
+        )
         self.loader = BatchLoader(
             services=self.services,
             config=config,
@@ -135,21 +127,13 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
     @override
     def setup(self) -> None:
         """Check or prepare the table before any of this stream's data moves."""
-        self._prepare_table()
+        table = self.table_setup
+        table.prepare()
         if self.config.get("create_streams"):
             ensure_stream(self.session, self.table)
-        self.loader.start(
-            TablePlan.build(
-                table_ref=self.table_ref,
-                fields=self.fields,
-                columns=self.columns,
-                types=self.types,
-                key_fields=self.key_fields,
-                load_method=self.load_method,
-                replication_key=self.replication_key,
-                staging_refs=self.loader.staging_refs,
-                temporary_staging=self.loader.temporary_staging,
-            )
+        loader = self.loader
+        loader.start(
+            table.plan(self.replication_key, loader.staging_refs, loader.temporary_staging)
         )
 
     @override
@@ -299,136 +283,3 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
     def clean_up_now(self) -> None:
         """Drop the staging tables and the temp dir (also when the run failed); once."""
         self.loader.clean_up_now()
-
-    # Table preparation
-
-    def _prepare_table(self) -> None:
-        """Create, extend or check the table; safe when other runs do the same at once.
-
-        Another run may create the table (with its own columns) or add a column between our
-        look and our DDL: then the table is read again, up to a few times.
-        """
-        for _ in range(4):
-            if self._prepare_table_once():
-                return
-        raise TargetConfigError(
-            f"table {self.table_ref} kept changing while stream {self.stream_name!r} prepared "
-            "it (other runs altering it?); rerun"
-        )
-
-    def _prepare_table_once(self) -> bool:
-        """One look at the table and the DDL it needs; False when it must be read again."""
-        existing = self.session.existing_columns(self.table)
-        if existing is None:
-            if not self.manage_tables:
-                raise TargetConfigError(
-                    f"table {self.table_ref} for stream {self.stream_name!r} does not exist and "
-                    "manage_tables is false: create it, map the stream to an existing table "
-                    "with table_mapping, or set manage_tables to true"
-                )
-            columns = [(self.columns[f], self.types[f]) for f in self.fields]
-            comment = keys_comment(self.key_fields)
-            self.session.execute(sql.create_table(self.table_ref, columns, comment))
-            self.services.table_created(self.table)
-            return False  # a run that created it first may have other columns
-        self.services.require_table_grants(
-            self.table, table_privileges(self.load_method, bool(self.key_fields)), self.stream_name
-        )
-        self._check_keys()
-        by_upper = {name.upper(): (name, ctype) for name, ctype in existing.items()}
-        missing, conflicts = [], []
-        for f in self.fields:
-            column = self.columns[f]
-            name, found = (
-                (column, existing[column])
-                if column in existing
-                else by_upper.get(column.upper(), (None, None))
-            )
-            if found is None or name is None:
-                missing.append(f)
-                continue
-            # A user's table may have quoted lower- or mixed-case names: Snowflake matches
-            # quoted names exactly (000904 otherwise), so the SQL names the column as it is.
-            self.columns[f] = name
-            reason = incompatibility(found, self.types[f])
-            if reason:
-                conflicts.append(f"column {column} (field {f!r}): {reason}")
-            elif found.kind == self.types[f].kind == "number":
-                # Stage and check values against the column as it is (e.g. a user's
-                # NUMBER(18,3)): a value that does not fit becomes an invalid record.
-                self.types[f] = found
-        if conflicts:
-            raise TargetConfigError(
-                f"table {self.table_ref} cannot take stream {self.stream_name!r} without losing "
-                "data; nothing was loaded. " + "; ".join(conflicts) + ". Change the column "
-                "type yourself (e.g. add a new column and backfill) or map the field to another "
-                "column with table_mapping"
-            )
-        if missing and not self.manage_tables:
-            names = ", ".join(f"{self.columns[f]} (field {f!r})" for f in missing)
-            raise TargetConfigError(
-                f"table {self.table_ref} lacks columns {names} for stream {self.stream_name!r} "
-                "and manage_tables is false: add them, map the fields with "
-                "table_mapping.columns, or set manage_tables to true"
-            )
-        if missing and not self.services.owns_table(self.table):
-            adds = "; ".join(
-                sql.add_column(self.table_ref, self.columns[f], self.types[f]) for f in missing
-            )
-            raise TargetConfigError(
-                f"table {self.table_ref} lacks columns for stream {self.stream_name!r} and role "
-                f"{self.services.role_name} cannot add them (ADD COLUMN needs OWNERSHIP of the "
-                f"table); nothing was loaded. As its owner run: {adds}; or map the fields with "
-                "table_mapping.columns"
-            )
-        for f in missing:
-            self.logger.info(
-                "Adding column %s %s to %s", self.columns[f], self.types[f].sql, self.table_ref
-            )
-            column = quote(self.columns[f])
-            try:
-                self.session.execute(sql.add_column(self.table_ref, self.columns[f], self.types[f]))
-            except Exception as e:
-                if "already exists" not in str(e).lower():
-                    raise
-                self.logger.info("Column %s was added by another run meanwhile", column)
-                return False
-        return True
-
-    def _check_keys(self) -> None:
-        """Refuse an upsert on other keys than the table was loaded with (earlier or this run).
-
-        A MERGE on new keys would overwrite rows that only share the new key and duplicate the
-        rest. `overwrite` replaces the rows, so it may change keys (the comment follows).
-        """
-        recorded = self._keys_seen
-        if recorded is None:
-            rows = self.session.execute(
-                sql.table_comment(self.session.database),
-                {"schema": self.session.schema, "table": self.table},
-            )
-            recorded = recorded_keys(rows[0][0] if rows else None)
-        if recorded is not None and same_keys(recorded, self.key_fields):
-            return
-        if recorded is not None and self.load_method == "upsert":
-            raise TargetConfigError(
-                f"stream {self.stream_name!r} now has key_properties {self.key_fields}, but "
-                f"table {self.table_ref} was loaded with {recorded}: an upsert on other keys "
-                "would overwrite and duplicate rows; nothing was loaded. Run once with "
-                "load_method 'overwrite' (replaces the table's rows), or map the stream to a "
-                "new table with table_mapping"
-            )
-        if self.manage_tables:
-            # Best effort: COMMENT needs OWNERSHIP, which a table someone else created may
-            # not give; the keys are then checked within each run only.
-            try:
-                self.session.execute(
-                    sql.comment_on_table(self.table_ref, keys_comment(self.key_fields))
-                )
-            except Exception as e:
-                self.logger.warning(
-                    "Could not record the keys of %s in its comment (%s): a change of "
-                    "key_properties between runs cannot be caught for this table",
-                    self.table_ref,
-                    classify(e).reason,
-                )

@@ -8,7 +8,7 @@ import sys
 import threading
 import uuid
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +32,13 @@ from target_snowflake_finance.connector import Session
 from target_snowflake_finance.errors import BatchLoadError, TargetConfigError
 from target_snowflake_finance.exclusion import ExcludedRecords
 from target_snowflake_finance.naming import COLUMN_CASES, NamingError, config_identifier, quote
-from target_snowflake_finance.privileges import Need, RoleGrants
 from target_snowflake_finance.reader import BulkMessageReader, SingerInputError
+from target_snowflake_finance.run_grants import RunGrants
 from target_snowflake_finance.run_summary import LoadTally
 from target_snowflake_finance.sdk_hooks import TargetHooks
 from target_snowflake_finance.services import LoadServices
 from target_snowflake_finance.sinks import InvalidRecordError, SnowflakeSink
+from target_snowflake_finance.table_claims import TableClaims
 from target_snowflake_finance.types import TIMESTAMP_TYPES
 from target_snowflake_finance.unset_settings import drop_unset_defaulted, drop_unset_sdk_settings
 
@@ -333,15 +334,12 @@ class TargetSnowflakeFinance(TargetHooks):
         self._state_lock = threading.RLock()
         self._started = False
         self._control: Session | None = None
-        self._overwritten: set[str] = set()
-        self._tables: dict[str, tuple[str, list[str]]] = {}
-        self._overwrite_lock = threading.Lock()
+        self._claims = TableClaims()
         self._direct_sinks: dict[str, SnowflakeSink] = {}
         self._unchecked_age = 0
         self._excluded = ExcludedRecords()
         self._tally = LoadTally()
         self._meltano_test_table: str | None = None
-        self.role_grants: RoleGrants | None = None
         self._services: LoadServices | None = None
         super().__init__(*args, config=config, **kwargs)
         # The connector logs "Connecting to GLOBAL Snowflake domain" and its version at INFO for
@@ -408,19 +406,19 @@ class TargetSnowflakeFinance(TargetHooks):
         found = preflight.inspect(self, session)
         if not found.ok:
             raise TargetConfigError(found.message())
-        self.role_grants = found.role_grants
+        grants = RunGrants(found.role_grants, session, self.database, self.schema_name)
         if not found.schema_exists:
             session.ensure_schema()
-            self._owns("SCHEMA", self.database, self.schema_name)
+            grants.own("SCHEMA", self.database, self.schema_name)
         if not found.stage_exists:
             session.execute(f"CREATE STAGE IF NOT EXISTS {self.stage_ref}")
-            self._owns("STAGE", self.database, self.schema_name, self.stage_name)
+            grants.own("STAGE", self.database, self.schema_name, self.stage_name)
         for name, columns in found.create_tables:
             session.execute(create_table_sql(self._ref(name), columns))
-            self.table_created(name)
+            grants.table_created(name)
         hours = float(self.config["orphan_cleanup_hours"])
         leftovers.remove_orphans(session, self.stage_ref, hours)
-        self._services = self._load_services()
+        self._services = self._load_services(grants)
         self._started = True
         self.logger.info(
             "Connected to Snowflake account %s as %s; load %s started into %s.%s",
@@ -431,21 +429,16 @@ class TargetSnowflakeFinance(TargetHooks):
             self.schema_name,
         )
 
-    def _load_services(self) -> LoadServices:
+    def _load_services(self, grants: RunGrants) -> LoadServices:
         return LoadServices(
             load_id=self.load_id,
             stage_ref=self.stage_ref,
             audit_ref=self.audit_ref,
             rejects_ref=self.rejects_ref,
             dead_letter_dir=self.dead_letter_dir,
-            role_name=self.role_name,
             replication_key=self._bookmarks.get,
-            claim_table=self.claim_table,
-            claim_overwrite=self.claim_overwrite,
-            release_overwrite=self.release_overwrite,
-            table_created=self.table_created,
-            require_table_grants=self.require_table_grants,
-            owns_table=self.owns_table,
+            claims=self._claims,
+            grants=grants,
             batch_submitted=self.batch_submitted,
             batch_committed=self.batch_committed,
             batch_loaded=self.batch_loaded,
@@ -457,92 +450,6 @@ class TargetSnowflakeFinance(TargetHooks):
         if self._services is None:
             raise RuntimeError("the target has not started (TargetSnowflakeFinance.start)")
         return self._services
-
-    def _owns(self, kind: str, *parts: str) -> None:
-        if self.role_grants is not None:
-            self.role_grants.own(kind, parts)
-
-    def require_table_grants(self, table: str, privileges: tuple[str, ...], stream: str) -> None:
-        """Fail before any data moves when the role lacks a privilege on a stream's table."""
-        need = Need(privileges, "TABLE", (self.database, self.schema_name, table))
-        if not self._holds(lambda grants: not grants.missing([need]), unknown=False):
-            # `_holds` is False only with grants read: the last reading names what is missing.
-            assert self.role_grants is not None
-            missing = self.role_grants.missing([need])
-            raise TargetConfigError(
-                f"role {self.role_name} cannot load stream {stream!r} into "
-                f"{self._ref(table)}: {' '.join(missing)} (run it as the table's owner or "
-                "SECURITYADMIN)"
-            )
-
-    @property
-    def role_name(self) -> str:
-        return self.role_grants.role if self.role_grants else "(the connecting role)"
-
-    def owns_table(self, table: str) -> bool:
-        """Whether the role owns a table (True when its grants could not be read: try it)."""
-        parts = (self.database, self.schema_name, table)
-        return self._holds(lambda grants: grants.has("OWNERSHIP", "TABLE", parts), unknown=True)
-
-    def _holds(self, test: Callable[[RoleGrants], bool], *, unknown: bool) -> bool:
-        """Whether `test` passes on the role's grants, read again once if it fails.
-
-        Another run of this role may have created a table since they were read. True when the
-        grants could not be read at start-up (the load itself will tell); `unknown` when they
-        cannot be read again.
-        """
-        if self.role_grants is None or test(self.role_grants):
-            return True
-        if not self._refresh_grants():
-            return unknown
-        return test(self.role_grants)
-
-    def _refresh_grants(self) -> bool:
-        """Read the grants again: another run of this role may have created a table since."""
-        if self.role_grants is None or self._control is None:
-            return False
-        fresh = RoleGrants.load(self._control, self.role_grants.role)
-        if fresh is None:
-            return False
-        fresh.owned |= self.role_grants.owned
-        self.role_grants = fresh
-        return True
-
-    def table_created(self, table: str) -> None:
-        """The role created this table in this run: it owns it."""
-        self._owns("TABLE", self.database, self.schema_name, table)
-
-    def claim_table(self, table_ref: str, stream: str, keys: list[str]) -> list[str] | None:
-        """One stream per table; returns the keys the stream had earlier in this run, if any.
-
-        Two streams in one table (`pay` and `PAY`, or via table_mapping) would mix their rows
-        and keys. Compared case-insensitively, as a session may resolve quoted names so.
-        """
-        folded = table_ref.upper()
-        owner = self._tables.get(folded)
-        if owner is not None and owner[0] != stream:
-            raise TargetConfigError(
-                f"streams {owner[0]!r} and {stream!r} both load into table {table_ref}: map "
-                "one of them to another table with table_mapping (or drop one with a stream map)"
-            )
-        self._tables[folded] = (stream, list(keys))
-        return owner[1] if owner is not None else None
-
-    def claim_overwrite(self, table_ref: str, load_method: str) -> bool:
-        """True once per run and table for `overwrite`: that batch replaces the table's rows.
-
-        Kept here, not per sink, because a SCHEMA change starts a new sink for the same table.
-        """
-        with self._overwrite_lock:
-            if load_method != "overwrite" or table_ref in self._overwritten:
-                return False
-            self._overwritten.add(table_ref)
-            return True
-
-    def release_overwrite(self, table_ref: str) -> None:
-        """The replacing batch rolled back: the next attempt replaces the table again."""
-        with self._overwrite_lock:
-            self._overwritten.discard(table_ref)
 
     @override
     def get_sink(
