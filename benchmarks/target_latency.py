@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -40,23 +39,23 @@ from finance_sandbox.testing.snowflake import SnowflakeSandbox
 from target_throughput import _check, minimal_command, target_command, write_messages
 
 
-def _cpu_of_children() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _measured(sandbox: SnowflakeSandbox, args: list[str], messages: Path) -> dict[str, Any]:
     """Run one loader process on the messages: wall, CPU and the server's charges."""
     ledger = f"http://127.0.0.1:{sandbox.port}/_sandbox/latency"
     requests.delete(ledger, timeout=10).raise_for_status()
-    cpu_before = _cpu_of_children()
-    with messages.open("rb") as stdin:
+    load_before = os.getloadavg()[0]
+    with messages.open("rb") as stdin, tempfile.TemporaryFile() as stderr:
         start = time.perf_counter()
-        proc = subprocess.run(args, stdin=stdin, capture_output=True, text=True, check=False)
+        proc = subprocess.Popen(args, stdin=stdin, stdout=subprocess.DEVNULL, stderr=stderr)
+        # wait4: this process's own CPU time and peak RSS (ru_maxrss, KiB on Linux).
+        _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"{args[1:3]} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    cpu = _cpu_of_children() - cpu_before
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            stderr.seek(0)
+            tail = stderr.read().decode(errors="replace")[-2000:]
+            raise SystemExit(f"{args[1:3]} failed ({proc.returncode}): {tail}")
+    cpu = usage.ru_utime + usage.ru_stime
     charged = requests.get(ledger, timeout=10).json()
     waits, work = charged["seconds"], charged["work_seconds"]
     critical = _critical_path(charged)
@@ -79,7 +78,8 @@ def _measured(sandbox: SnowflakeSandbox, args: list[str], messages: Path) -> dic
             }
             for kind, e in sorted(charged["by_kind"].items())
         },
-        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
 
 
@@ -118,16 +118,25 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--batch-sizes", default="10000,50000,100000")
     parser.add_argument("--latency", default="default")
+    parser.add_argument("--skip-minimal", action="store_true", help="no minimal loader run")
     args = parser.parse_args()
     batches = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
-    out: dict[str, Any] = {"machine": machine(), "rows": args.rows, "latency": args.latency}
+    command = " ".join(["benchmarks/target_latency.py", *sys.argv[1:]])
+    print(command, file=sys.stderr, flush=True)
+    out: dict[str, Any] = {
+        "command": command,
+        "machine": machine(),
+        "rows": args.rows,
+        "latency": args.latency,
+    }
     sandbox = SnowflakeSandbox(latency=args.latency)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             messages = Path(tmp) / "messages.jsonl"
             write_messages(messages, args.rows)
-            out["minimal_loader"] = run_minimal(sandbox, messages, args.rows)
-            print(json.dumps(out["minimal_loader"]), file=sys.stderr, flush=True)
+            if not args.skip_minimal:
+                out["minimal_loader"] = run_minimal(sandbox, messages, args.rows)
+                print(json.dumps(out["minimal_loader"]), file=sys.stderr, flush=True)
             out["target"] = []
             for batch in batches:
                 out["target"].append(run_target(sandbox, messages, args.rows, batch))

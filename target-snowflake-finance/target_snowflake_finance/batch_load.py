@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from target_snowflake_finance import leftovers, shutdown, sql
+from target_snowflake_finance import leftovers, shutdown, spill, sql
 from target_snowflake_finance.audit import (
     STATUS_COMMITTED,
     STATUS_FAILED,
@@ -47,7 +47,7 @@ class PreparedBatch:
     """A batch converted by the reading thread, ready to stage and load in the background."""
 
     number: int
-    records: list[dict[str, Any]]  # kept for the dead-letter file, should the load fail
+    records_file: Path  # the records, for the dead-letter file should the load fail (spill.py)
     metadata: BatchMetadata | None
     rejects: list[Reject]
     loadable: int
@@ -160,14 +160,17 @@ class BatchLoader:
         data_file = self._workdir / f"{batch_id}.parquet"
         names = [sql.staged(i) for i in range(len(plan.fields))]
         pq.write_table(pa.Table.from_arrays(arrays, names=names), data_file)
+        del arrays  # before the records are written out: one copy of the batch at a time
         rejects_file = self._write_rejects(rejects, batch_id) if rejects else None
+        records_file = self._workdir / f"{batch_id}-records.jsonl"
+        spill.write_records(records_file, records)
         audit.staged_at = dt.datetime.now(dt.UTC)
         audit.rows_rejected = len(rejects)
         number = next(self._batch_counter)
         return PreparedBatch(
             number=number,
             slot=(number - 1) % len(self.staging_refs),
-            records=records,
+            records_file=records_file,
             metadata=metadata,
             rejects=rejects,
             loadable=len(records) - len(value_rejects),
@@ -290,12 +293,13 @@ class BatchLoader:
                 attempt, max_retries=self.max_retries, on_transient=self._prepare_retry
             )
         except Exception as exc:
-            records = batch.records
+            records = spill.read_records(batch.records_file)
             if batch.metadata is not None:
                 records = batch.metadata.attach(records)
             self._dead_letter(records, batch.rejects, audit, exc)
         finally:
             batch.data_file.unlink(missing_ok=True)
+            batch.records_file.unlink(missing_ok=True)
             if batch.rejects_file is not None:
                 batch.rejects_file.unlink(missing_ok=True)
             # Every attempt's files (finance data) go, whether the batch landed or not.

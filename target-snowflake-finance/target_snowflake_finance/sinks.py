@@ -19,7 +19,7 @@ from target_snowflake_finance.batch import (
     with_metadata,
 )
 from target_snowflake_finance.batch_columns import InvalidRecordError, Reject, invalid_message
-from target_snowflake_finance.batch_load import BatchLoader
+from target_snowflake_finance.batch_load import BatchLoader, PreparedBatch
 from target_snowflake_finance.connector import Session
 from target_snowflake_finance.errors import TargetConfigError
 from target_snowflake_finance.naming import table_name
@@ -259,7 +259,12 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
     @override
     def process_batch(self, context: dict) -> None:
         self.count_records()
-        messages: list[dict[str, Any]] = context.get("messages", [])
+        # Converted here; the records themselves are gone before the hand-over may block.
+        self.loader.submit(self._prepare_drained(context))
+
+    def _prepare_drained(self, context: dict) -> PreparedBatch:
+        messages: list[dict[str, Any]] = context.pop("messages", [])
+        self._messages = []
         records = [m["record"] for m in messages]
         metadata = BatchMetadata(
             extracted_at=[m.get("time_extracted") for m in messages],
@@ -270,8 +275,7 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
             sync_started_at=self.sync_started_at,
         )
         batch_id = context.get("batch_id") or str(uuid.uuid4())
-        loader = self.loader
-        loader.submit(loader.prepare(records, batch_id, context.get("rejects"), None, metadata))
+        return self.loader.prepare(records, batch_id, context.get("rejects"), None, metadata)
 
     @override
     def clean_up(self) -> None:
