@@ -337,6 +337,7 @@ class TargetSnowflakeFinance(TargetHooks):
         self._claims = TableClaims()
         self._direct_sinks: dict[str, SnowflakeSink] = {}
         self._unchecked_age = 0
+        self._rows_held = 0  # rows in all streams' batches being read, at most (_accept)
         self._excluded = ExcludedRecords()
         self._tally = LoadTally()
         self._meltano_test_table: str | None = None
@@ -548,6 +549,19 @@ class TargetSnowflakeFinance(TargetHooks):
             assert isinstance(sink, SnowflakeSink)
             self._accept(sink, {**message, "record": record})
 
+    def _bound_rows_held(self, limit: int) -> None:
+        """Hand over the fullest batches early while all streams' batches together hold more
+        than `batch_size_rows` rows: memory is those rows (~2.8 KB each as Python objects), so
+        a tap sending invoices, lines and allocations together must not hold three batches."""
+        sinks = [s for s in self.active_sinks.values() if isinstance(s, SnowflakeSink)]
+        held = sum(s.current_size for s in sinks)
+        while held > limit:
+            fullest = max(sinks, key=lambda s: s.current_size)
+            held -= fullest.current_size
+            self.drain_one(fullest)
+            self._emit_covered_states()
+        self._rows_held = held
+
     def _accept(self, sink: SnowflakeSink, message: dict) -> None:
         if sink.accept(message):  # the batch is full
             self.logger.info(
@@ -557,6 +571,11 @@ class TargetSnowflakeFinance(TargetHooks):
             )
             self.drain_one(sink)
             self._emit_covered_states()
+        # Counted up per record, recounted only past the limit (batches drained meanwhile
+        # make it an overestimate).
+        self._rows_held += 1
+        if self._rows_held > sink.max_size:
+            self._bound_rows_held(sink.max_size)
 
     @override
     def on_batch(self, message_dict: dict) -> None:

@@ -36,7 +36,7 @@ def record(n: int) -> dict[str, Any]:
         "Id": n,
         "Amount": Decimal(f"12345678901234567890.12345678{n}") if n % 2 else None,
         "Code": "1.0000000000",  # a decimal in a string stays a string
-        "Note": "Zürich – 東京 \u2028 \"quoted\" \\ end",
+        "Note": 'Zürich \u2013 東京 \u2028 "quoted" \\ end',
         "Posted": n % 3 == 0,
         "Extra": {"lines": [1, Decimal("2.50"), None], "by": {"name": "ü"}},
     }
@@ -64,3 +64,28 @@ def test_a_batch_that_fails_in_the_background_is_dead_lettered_exactly(
     letter = read_dead_letter(dead)
     kept = [{k: v for k, v in r.items() if not k.startswith("_sdc_")} for r in letter["records"]]
     assert kept == sent[3:6]
+
+
+def test_interleaved_streams_hold_no_more_rows_together_than_one_batch(
+    config, singer, run_target, table_rows
+) -> None:
+    """Memory is the rows waiting in the batches being read (~2.8 KB each as Python objects):
+    three streams read together (a tap's invoices, lines and allocations) must not hold three
+    batches' worth."""
+    config["batch_size_rows"] = 1000
+    props = {"Id": {"type": "integer"}}
+    streams = ["heads", "lines", "splits"]
+    messages = [singer.schema(s, props, ["Id"]) for s in streams]
+    for n in range(3000):
+        messages += [singer.record(s, {"Id": n}) for s in streams]
+    messages.append(singer.state({"done": 3000}))
+
+    states = run_target(config, messages)
+    assert states
+    assert all(state == {"done": 3000} for state in states)
+    for s in streams:
+        assert table_rows(s.upper(), "COUNT(*), MAX(Id)") == [(3000, 2999)]
+    batches = table_rows("_SDC_LOAD_AUDIT", "STREAM, ROWS_RECEIVED", "STARTED_AT")
+    assert sum(rows for _, rows in batches) == 9000
+    # Each stream alone would fill batches of 1,000: three of them held 3,000 rows at once.
+    assert max(rows for _, rows in batches) < 1000, batches
