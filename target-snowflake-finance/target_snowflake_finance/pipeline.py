@@ -7,7 +7,8 @@ thread uploads it (PUT) while a loader thread runs the transaction of the batch 
 Each thread has its own Snowflake connection (a connection runs one statement at a time), and
 each stream its own pair, so streams load in parallel while one stream's batches commit in the
 order they were read. At most `max_in_flight` batches wait or load per stream; the reader
-blocks beyond that, so memory stays bounded.
+blocks beyond that. A batch handed over holds little memory (its records wait on disk for a
+possible dead letter, spill.py): what memory holds is the batches being read.
 
 A failed batch stops its stream: later batches of it are not loaded, and the failure is raised
 in the reading thread at its next hand-over or wait, exactly as a failure in the reading
@@ -29,7 +30,7 @@ logger = logging.getLogger("target_snowflake_finance")
 T = TypeVar("T")
 
 # One batch loading and one staged behind it: enough to keep the loader busy while the reader
-# fills the next one (which makes three batches in memory per stream at most).
+# fills the next one.
 MAX_IN_FLIGHT = 2
 
 

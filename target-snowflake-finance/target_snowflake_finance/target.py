@@ -138,8 +138,11 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "batch_size_rows",
         th.IntegerType,
-        default=10000,
-        description="Rows per load batch (one file, one COPY, one MERGE, one audit row).",
+        default=50000,
+        description=(
+            "Rows per load batch (one file, one COPY, one MERGE, one audit row), and the most "
+            "rows all streams' batches hold together before the fullest is loaded early."
+        ),
     ),
     th.Property(
         "table_mapping",
