@@ -435,7 +435,7 @@ class EpicorStream(StreamHooks):
         self.prepare()
         company = str((context or {}).get("Company") or self.services.companies[0])
         started = utc_now()
-        open_documents = documents.OpenDocuments(self) if documents.tracked(self) else None
+        open_documents = documents.OpenDocuments(self, context) if documents.tracked(self) else None
         for rows in self.page_rows(company, context):
             self.extracted_at = utc_now()
             self.emit_children(rows, context)

@@ -74,10 +74,14 @@ def child_keys(row: dict[str, t.Any], levels: list[ChildLevel]) -> deletions.Chi
 class OpenDocuments:
     """The documents one sync of a partition has read, and which of them are still open."""
 
-    def __init__(self, stream: EpicorStream) -> None:
-        """Start with nothing seen."""
+    def __init__(self, stream: EpicorStream, context: Context | None) -> None:
+        """Start from the open documents the previous run remembered, with nothing read yet."""
         self.stream = stream
-        #: Every document read this sync → its child keys.
+        #: The documents open at the end of the previous run → their child keys then.
+        self.previous = deletions.load(stream.get_context_state(context))
+        #: Documents read this sync that are open now or were open last run → their child keys.
+        #: A posted document nobody remembers is not kept: it can lose no rows, and a first run
+        #: over a million posted invoices would otherwise hold every one of them until the end.
         self.seen: dict[Key, deletions.ChildKeys] = {}
         #: Documents read this sync that are still in entry.
         self.open_now: set[Key] = set()
@@ -92,11 +96,14 @@ class OpenDocuments:
         levels = child_levels(self.stream)
         for row in rows:
             key = self.stream.document_key(row)
-            self.seen[key] = child_keys(row, levels)
             if self.is_open(row):
                 self.open_now.add(key)
             else:
                 self.open_now.discard(key)
+                if key not in self.previous:
+                    self.seen.pop(key, None)
+                    continue
+            self.seen[key] = child_keys(row, levels)
 
     def read_again(
         self,
@@ -110,7 +117,8 @@ class OpenDocuments:
         stream = self.stream
         for rows in stream.keyed_pages(company, filter_, context, source=source):
             stream.extracted_at = utc_now()
-            # A document the incremental read just emitted is not sent twice in one run.
+            # A document the incremental read just emitted is not sent twice in one run. (One
+            # read posted there and open here changed in between: it is sent again, rightly.)
             fresh = [row for row in rows if stream.document_key(row) not in self.seen]
             self.note(rows)
             stream.emit_children(fresh, context)
@@ -126,8 +134,7 @@ class OpenDocuments:
         not found; child keys remembered but missing now are tombstoned.
         """
         stream = self.stream
-        partition = stream.get_context_state(context)
-        previous = deletions.load(partition)
+        previous = self.previous
         open_filter = (
             f"{stream.odata_name(stream.open_column or '')} eq {odata.literal(stream.open_value)}"
         )
@@ -167,4 +174,6 @@ class OpenDocuments:
                     "Stream '%s': %s was deleted in Epicor; sending a tombstone.", stream.name, key
                 )
                 yield deletions.tombstone(fields, key, deleted_at)
-        deletions.store(partition, {key: self.seen[key] for key in self.open_now})
+        deletions.store(
+            stream.get_context_state(context), {key: self.seen[key] for key in self.open_now}
+        )
