@@ -38,6 +38,15 @@ __all__ = ["InvalidRecordError", "Reject", "SnowflakeSink"]
 
 # The record path adds to the SDK's record counter in steps (it logs at most once a minute).
 COUNT_EVERY = 1000
+#: What a record waiting in a batch takes as Python objects: its message, and a slot and a value
+#: per field (decoded Kinetic records measured 57-98 bytes a field: benchmarks/RESULTS.md §12).
+RECORD_BYTES = 300
+FIELD_BYTES = 90
+
+
+def record_bytes(record: dict[str, Any]) -> int:
+    """Estimated memory of one record held in a batch (the field count is free to read)."""
+    return RECORD_BYTES + FIELD_BYTES * len(record)
 
 
 class SnowflakeSink(SinkHooks, leftovers.Cleanable):
@@ -112,6 +121,8 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
         self._received_us: list[int] = []
         self._rejects: list[Reject] = []
         self._uncounted = 0
+        #: Estimated memory of the records in the batch being read (record_bytes).
+        self.held_bytes = 0
 
     # SDK hooks
 
@@ -199,6 +210,7 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
         self._messages = context["messages"] = []
         self._received_us = context["received_us"] = []
         self._rejects = context["rejects"] = []
+        self.held_bytes = 0
 
     def accept(self, message: dict[str, Any]) -> bool:
         """Every record's way into the batch (after the target's stream maps, if any).
@@ -227,6 +239,7 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
             full = full or self._as_sdk_record(record, message, context)
             self.check_record_keys(full)
         self.tally_record_read()
+        self.held_bytes += record_bytes(record)
         if reject is not None:
             self._rejects.append(Reject(full or record, reject))
         else:
@@ -259,6 +272,7 @@ class SnowflakeSink(SinkHooks, leftovers.Cleanable):
     @override
     def process_batch(self, context: dict) -> None:
         self.count_records()
+        self.held_bytes = 0
         # Converted here; the records themselves are gone before the hand-over may block.
         self.loader.submit(self._prepare_drained(context))
 

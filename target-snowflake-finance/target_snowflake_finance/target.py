@@ -145,6 +145,17 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "batch_memory_mb",
+        th.NumberType,
+        default=150,
+        description=(
+            "Memory (MB) the records of all streams' batches being read may take together, "
+            "estimated at ~90 bytes a field; past it the fullest batch is loaded early. Wide "
+            "records (Meltano's `*` selection: ~540 fields an invoice) end batches before "
+            "`batch_size_rows`. The process needs ~250 MB besides."
+        ),
+    ),
+    th.Property(
         "table_mapping",
         th.ObjectType(
             additional_properties=th.ObjectType(
@@ -340,12 +351,15 @@ class TargetSnowflakeFinance(TargetHooks):
         self._claims = TableClaims()
         self._direct_sinks: dict[str, SnowflakeSink] = {}
         self._unchecked_age = 0
-        self._rows_held = 0  # rows in all streams' batches being read, at most (_accept)
+        # Rows and estimated bytes in all streams' batches being read, at most (_accept).
+        self._rows_held = 0
+        self._bytes_held = 0
         self._excluded = ExcludedRecords()
         self._tally = LoadTally()
         self._meltano_test_table: str | None = None
         self._services: LoadServices | None = None
         super().__init__(*args, config=config, **kwargs)
+        self._memory_budget = int(float(self.config["batch_memory_mb"]) * 1_000_000)
         # The connector logs "Connecting to GLOBAL Snowflake domain" and its version at INFO for
         # every connection (one per loader thread and reconnect), and its native core warns
         # "Failed to export telemetry" when a failed run closes its sessions, after (and so
@@ -552,21 +566,35 @@ class TargetSnowflakeFinance(TargetHooks):
             assert isinstance(sink, SnowflakeSink)
             self._accept(sink, {**message, "record": record})
 
-    def _bound_rows_held(self, limit: int) -> None:
+    def _bound_held(self, rows: int) -> None:
         """Hand over the fullest batches early while all streams' batches together hold more
-        than `batch_size_rows` rows: memory is those rows (~2.8 KB each as Python objects), so
-        a tap sending invoices, lines and allocations together must not hold three batches."""
+        than `batch_size_rows` rows or `batch_memory_mb` of records: memory is those records
+        (sinks.record_bytes), so a tap sending invoices, lines and allocations together must
+        not hold three batches, and 540-field invoices (Meltano's `*` selection) not 50,000."""
         sinks = [s for s in self.active_sinks.values() if isinstance(s, SnowflakeSink)]
-        held = sum(s.current_size for s in sinks)
-        while held > limit:
-            fullest = max(sinks, key=lambda s: s.current_size)
-            held -= fullest.current_size
+        held_rows = sum(s.current_size for s in sinks)
+        held_bytes = sum(s.held_bytes for s in sinks)
+        while held_rows > rows or held_bytes > self._memory_budget:
+            if held_bytes > self._memory_budget:
+                fullest = max(sinks, key=lambda s: s.held_bytes)
+            else:
+                fullest = max(sinks, key=lambda s: s.current_size)
+            if not fullest.current_size:
+                break
+            held_rows -= fullest.current_size
+            held_bytes -= fullest.held_bytes
             self.drain_one(fullest)
             self._emit_covered_states()
-        self._rows_held = held
+        self._rows_held, self._bytes_held = held_rows, held_bytes
 
     def _accept(self, sink: SnowflakeSink, message: dict) -> None:
-        if sink.accept(message):  # the batch is full
+        before = sink.held_bytes
+        full = sink.accept(message)
+        # Counted up per record, recounted only past a limit (batches drained meanwhile make
+        # them overestimates).
+        self._bytes_held += sink.held_bytes - before
+        self._rows_held += 1
+        if full:
             self.logger.info(
                 "Target sink for '%s' is full. Current size is '%s'. Draining...",
                 sink.stream_name,
@@ -574,11 +602,8 @@ class TargetSnowflakeFinance(TargetHooks):
             )
             self.drain_one(sink)
             self._emit_covered_states()
-        # Counted up per record, recounted only past the limit (batches drained meanwhile
-        # make it an overestimate).
-        self._rows_held += 1
-        if self._rows_held > sink.max_size:
-            self._bound_rows_held(sink.max_size)
+        if self._rows_held > sink.max_size or self._bytes_held > self._memory_budget:
+            self._bound_held(sink.max_size)
 
     @override
     def on_batch(self, message_dict: dict) -> None:

@@ -7,12 +7,14 @@ they were sent, however the batch failed in the background.
 
 from __future__ import annotations
 
+import tracemalloc
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from singer_sdk.contrib.msgspec import decoder
 from target_snowflake_finance.audit import read_dead_letter
 
 PROPS = {
@@ -89,3 +91,47 @@ def test_interleaved_streams_hold_no_more_rows_together_than_one_batch(
     assert sum(rows for _, rows in batches) == 9000
     # Each stream alone would fill batches of 1,000: three of them held 3,000 rows at once.
     assert max(rows for _, rows in batches) < 1000, batches
+
+
+def test_wide_records_end_their_batches_at_the_memory_budget(
+    config, singer, run_target, table_rows
+) -> None:
+    """Memory is fields, not rows: with Meltano's `*` selection a Kinetic invoice has ~540
+    fields (~48 KB as Python objects), so a row bound that suits 40 fields holds gigabytes.
+    Batches being read end, the fullest first, once they hold `batch_memory_mb` together."""
+    config.update(batch_size_rows=100_000, batch_memory_mb=1)
+    props = {"Id": {"type": "integer"}} | {
+        f"F{i}": {"type": ["string", "null"]} for i in range(200)
+    }
+    messages = [singer.schema(s, props, ["Id"]) for s in ("heads", "lines")]
+    for n in range(200):
+        row = {"Id": n} | {f"F{i}": f"value {n}.{i}" for i in range(200)}
+        messages += [singer.record(s, row) for s in ("heads", "lines")]
+    messages.append(singer.state({"done": 200}))
+
+    states = run_target(config, messages)
+    assert states
+    assert all(state == {"done": 200} for state in states)
+    for s in ("HEADS", "LINES"):
+        assert table_rows(s, "COUNT(*), MAX(Id)") == [(200, 199)]
+    batches = table_rows("_SDC_LOAD_AUDIT", "STREAM, ROWS_RECEIVED", "STARTED_AT")
+    assert sum(rows for _, rows in batches) == 400
+    # What one such record takes in memory, decoded as the target decodes its input.
+    held = held_bytes(singer.lines(messages[2:3]).encode())
+    assert 15_000 < held < 25_000
+    # Two streams' batches share the budget: no batch holds more than it (10% leeway for the
+    # estimate), where the row bound alone would have held both streams' 200 rows.
+    assert max(rows for _, rows in batches) * held <= 1.1 * 1_000_000, (held, batches)
+    assert len(batches) >= 8, batches
+
+
+def held_bytes(line: bytes, copies: int = 200) -> float:
+    """Memory of one decoded message (the target's reader's decoder), by tracemalloc."""
+    tracemalloc.start()
+    try:
+        decoded = [decoder.decode(line) for _ in range(copies)]
+        size, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(decoded) == copies
+    return size / copies
