@@ -146,7 +146,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "batch_memory_mb",
-        th.NumberType,
+        th.NumberType(minimum=1),
         default=150,
         description=(
             "Memory (MB) the records of all streams' batches being read may take together, "

@@ -135,3 +135,14 @@ def held_bytes(line: bytes, copies: int = 200) -> float:
         tracemalloc.stop()
     assert len(decoded) == copies
     return size / copies
+
+
+def test_a_memory_budget_below_one_mb_is_refused_naming_the_setting(
+    config, singer, target_cli
+) -> None:
+    config["batch_memory_mb"] = 0
+    messages = [singer.schema("notes", PROPS, ["Id"]), singer.record("notes", record(1))]
+    done = target_cli(config, singer.lines(messages))
+    assert done.returncode != 0
+    assert "config['batch_memory_mb']" in done.stderr
+    assert "less than the minimum of 1" in done.stderr
